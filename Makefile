@@ -1,0 +1,34 @@
+# Set-up and checks. Both targets create .venv on first use and reuse it afterwards.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
+export MPLBACKEND ?= Agg
+export PYVISTA_OFF_SCREEN ?= true
+
+.PHONY: test demo docs bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,mne,dask]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
+
+demo: $(STAMP)
+	$(PY) tools/demo.py --output output
+
+docs: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[docs]"
+	$(PY) -m sphinx -W -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) output docs/_build .pytest_cache

@@ -1,0 +1,60 @@
+"""Small internal helpers shared by all modules: logging, progress bars, atomic writes, hashing."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("lameg")
+
+
+def progress(iterable: Iterable, verbose: bool = True, **kwargs) -> Iterable:
+    """Wrap ``iterable`` in a tqdm progress bar unless ``verbose`` is False."""
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    The temporary file lives in the destination folder (same file system, so the
+    final :func:`os.replace` is atomic). If the body raises, the temporary file is
+    removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
+        dir=path.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def hash_arrays(*arrays, extra: str = "") -> str:
+    """Content hash (sha1 hex) of arrays and an optional string, used as a cache key."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.dtype).encode())
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(extra.encode())
+    return h.hexdigest()

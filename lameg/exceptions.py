@@ -1,0 +1,32 @@
+"""Exception hierarchy.
+
+Every error lameg raises on purpose derives from :class:`LamegError`, and the
+specific classes also derive from the matching built-in exception so that
+``except ValueError`` and ``except FileNotFoundError`` keep working.
+"""
+
+from __future__ import annotations
+
+
+class LamegError(Exception):
+    """Base class of all lameg errors."""
+
+
+class LamegValueError(LamegError, ValueError):
+    """An argument or array has the wrong value, shape, unit or frame."""
+
+
+class LamegFileNotFoundError(LamegError, FileNotFoundError):
+    """A required file or directory does not exist."""
+
+
+class LamegFormatError(LamegError, ValueError):
+    """A file exists but is not in the expected format (corrupt, truncated, wrong kind)."""
+
+
+class LamegDataError(LamegError, ValueError):
+    """Data are unusable for the requested operation (NaNs, no good channels, ...)."""
+
+
+class LamegNotImplementedError(LamegError, NotImplementedError):
+    """A documented feature that this version does not provide yet."""

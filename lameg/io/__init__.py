@@ -1,0 +1,1 @@
+"""File formats: SPM M/EEG datasets, FreeSurfer, GIfTI and MNE-Python interoperability."""
