@@ -1,0 +1,1 @@
+"""Implementations of the façade operations: ``native`` (NumPy/SciPy, default) and ``spm`` (optional)."""

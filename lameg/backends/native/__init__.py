@@ -1,0 +1,1 @@
+"""Native (NumPy/SciPy) implementations of the façade operations."""
