@@ -1,0 +1,294 @@
+"""Rigid MEG <-> MRI co-registration (SPM ``spm_eeg_inv_datareg`` / ``spm_eeg_inv_rigidreg``).
+
+The MEG head frame (fiducials and sensors from the MEEG file) is mapped onto the MRI frame
+(scanner RAS mm) by the least-squares rigid transform of the paired fiducials (Kabsch), optionally
+refined by iterative-closest-point matching of digitised head-shape points onto the scalp
+(``useheadshape``). All coordinates are millimetres.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..exceptions import LamegValueError
+
+__all__ = [
+    "rigid_transform",
+    "apply_transform",
+    "icp_register",
+    "Registration",
+    "register_fiducials",
+    "check_fiducials",
+]
+
+
+def apply_transform(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 affine to (n, 3) points (rows)."""
+    p = np.atleast_2d(np.asarray(points, dtype=float))
+    a = np.asarray(affine, dtype=float)
+    return p @ a[:3, :3].T + a[:3, 3]
+
+
+def rigid_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares rigid transform mapping ``source`` points onto ``target`` (Kabsch, as SPM).
+
+    SPM's ``spm_eeg_inv_rigidreg``: centre both sets, ``H = S_c' M_c``, ``[U, ~, V] = svd(H)``,
+    ``R = V U'`` (with the reflection fix ``V diag(1, 1, det(V U')) U'``), ``t = mean(M) - R
+    mean(S)``.
+
+    Parameters
+    ----------
+    source : ndarray, shape (n, 3)
+    target : ndarray, shape (n, 3)
+        Paired points, n >= 3 and not collinear.
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        ``[R t; 0 0 0 1]`` with ``target ~ R source + t``.
+    """
+    s = np.asarray(source, dtype=float)
+    m = np.asarray(target, dtype=float)
+    if s.shape != m.shape or s.ndim != 2 or s.shape[1] != 3 or len(s) < 3:
+        raise LamegValueError(
+            f"rigid_transform needs two (n>=3, 3) arrays of paired points, got {s.shape}, {m.shape}"
+        )
+    ms, mm = s.mean(0), m.mean(0)
+    h = (s - ms).T @ (m - mm)
+    u, sv, vt = np.linalg.svd(h)
+    if sv[1] < 1e-9 * max(sv[0], 1e-300):
+        raise LamegValueError("the points are collinear; a rigid transform is not defined")
+    v = vt.T
+    r = v @ u.T
+    if np.linalg.det(r) < 0:
+        r = v @ np.diag([1.0, 1.0, np.linalg.det(v @ u.T)]) @ u.T
+    out = np.eye(4)
+    out[:3, :3] = r
+    out[:3, 3] = mm - r @ ms
+    return out
+
+
+def icp_register(
+    fid_source: np.ndarray,
+    fid_target: np.ndarray,
+    points: np.ndarray,
+    surface_points: np.ndarray,
+    max_iter: int = 64,
+    max_dist: float = 32.0,
+    tol: float = 1e-6,
+) -> np.ndarray:
+    """Iterative closest point refinement (``spm_eeg_inv_icp`` with ``aff = 0``).
+
+    Each iteration pairs every head-shape point with its nearest scalp vertex (pairs further
+    than ``max_dist`` mm are dropped), refits the rigid transform on [fiducials; pairs] and
+    composes it.
+
+    Parameters
+    ----------
+    fid_source, fid_target : ndarray, shape (n_fid, 3)
+        Paired fiducials (source = MEG, already moved by the initial transform; target = MRI).
+    points : ndarray, shape (n_points, 3)
+        Head-shape points in the source frame (already moved by the initial transform), mm.
+    surface_points : ndarray, shape (n_vertices, 3)
+        Scalp vertices in the target frame, mm.
+    max_iter, max_dist, tol
+        Iteration cap, pairing distance (mm), and stopping threshold on ``||M - I||``.
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        Transform to compose after the initial one.
+    """
+    tree = cKDTree(np.asarray(surface_points, float))
+    total = np.eye(4)
+    fs = np.asarray(fid_source, float).copy()
+    pts = np.asarray(points, float).copy()
+    for _ in range(max_iter):
+        d, idx = tree.query(pts)
+        keep = d <= max_dist
+        src = np.vstack([fs, pts[keep]])
+        tgt = np.vstack([fid_target, tree.data[idx[keep]]])
+        step = rigid_transform(src, tgt)
+        pts = apply_transform(pts, step)
+        fs = apply_transform(fs, step)
+        total = step @ total
+        if np.linalg.norm(step - np.eye(4)) < tol:
+            break
+    return total
+
+
+@dataclass
+class Registration:
+    """Result of the MEG -> MRI co-registration.
+
+    Attributes
+    ----------
+    M1 : ndarray, shape (4, 4)
+        MEG head mm -> MRI mm (SPM's ``M1``; ``datareg.toMNI`` when ``mesh.Affine`` is identity).
+    labels : list of str
+        Fiducial labels used, in pairing order.
+    fid_meg : ndarray, shape (n_fid, 3)
+        MEG fiducials, head frame mm.
+    fid_mri : ndarray, shape (n_fid, 3)
+        MRI fiducials, mm.
+    residuals_mm : ndarray, shape (n_fid,)
+        Distance between each transformed MEG fiducial and its MRI fiducial.
+    used_headshape : bool
+    """
+
+    M1: np.ndarray
+    labels: list
+    fid_meg: np.ndarray
+    fid_mri: np.ndarray
+    residuals_mm: np.ndarray
+    used_headshape: bool = False
+    warnings: list = field(default_factory=list)
+
+    @property
+    def fromMNI(self) -> np.ndarray:  # noqa: N802 - SPM's name
+        return np.linalg.inv(self.M1)
+
+
+def _up_sign(fid: np.ndarray, labels: Sequence[str]) -> float | None:
+    lab = [str(x).lower() for x in labels]
+    try:
+        nas, lpa, rpa = (fid[lab.index(k)] for k in ("nas", "lpa", "rpa"))
+    except ValueError:
+        return None
+    up = np.cross(rpa - lpa, nas - 0.5 * (lpa + rpa))
+    return float(np.sign(up[2]))
+
+
+def check_fiducials(
+    fid: np.ndarray, labels: Sequence[str], frame: str, unit_hint: str = "mm"
+) -> list[str]:
+    """Sanity checks on a fiducial set (mm); raise for metres, return warnings otherwise."""
+    fid = np.asarray(fid, dtype=float)
+    msgs: list[str] = []
+    if not np.all(np.isfinite(fid)):
+        raise LamegValueError(f"{frame} fiducials contain NaN or Inf")
+    spread = np.max(np.linalg.norm(fid - fid.mean(0), axis=1))
+    if spread < 1.0:
+        raise LamegValueError(
+            f"the {frame} fiducials span only {spread:.3g} {unit_hint}: they look like metres, "
+            "but millimetres are expected (multiply the coordinates by 1000)"
+        )
+    if spread > 300:
+        raise LamegValueError(
+            f"the {frame} fiducials span {spread:.0f} mm, far more than a head: check their unit"
+        )
+    if len(fid) >= 2:
+        d = np.linalg.norm(fid[:, None] - fid[None], axis=-1)[np.triu_indices(len(fid), 1)]
+        if d.min() < 5.0:
+            msgs.append(f"two {frame} fiducials are only {d.min():.1f} mm apart")
+    return msgs
+
+
+def register_fiducials(
+    fid_meg: Mapping[str, Sequence[float]] | np.ndarray,
+    fid_mri: Mapping[str, Sequence[float]] | np.ndarray,
+    labels: Sequence[str] = ("nas", "lpa", "rpa"),
+    *,
+    meg_labels: Sequence[str] | None = None,
+    headshape: np.ndarray | None = None,
+    scalp: np.ndarray | None = None,
+    useheadshape: bool = False,
+    max_residual_mm: float = 10.0,
+) -> Registration:
+    """Rigid MEG -> MRI registration from paired fiducials, optionally refined by head shape.
+
+    Parameters
+    ----------
+    fid_meg : mapping label -> (3,) or ndarray (n, 3)
+        MEG fiducials in the head frame, mm (an array is paired through ``meg_labels``).
+    fid_mri : mapping label -> (3,) or ndarray (n, 3)
+        MRI fiducials (scanner RAS mm), as returned by ``lameg.util.get_fiducial_coords``.
+    labels : sequence of str
+        Fiducials to pair (SPM's ``fid_labels``); matched exactly, in this order.
+    meg_labels : sequence of str, optional
+        Labels of the rows of ``fid_meg`` when it is an array.
+    headshape : ndarray, shape (n, 3), optional
+        Digitised head-shape points, MEG head mm (for ``useheadshape``).
+    scalp : ndarray, shape (m, 3), optional
+        Scalp vertices, MRI mm (for ``useheadshape``).
+    useheadshape : bool
+        Refine with ICP (SPM's ``useheadshape = 1``).
+    max_residual_mm : float
+        Warn when a fiducial residual exceeds this.
+
+    Returns
+    -------
+    Registration
+    """
+    labels = [str(x) for x in labels]
+    if len(labels) < 3:
+        raise LamegValueError("at least three fiducials are needed for a rigid registration")
+
+    def _pick(fid, lab_list, what):
+        if isinstance(fid, Mapping):
+            missing = [k for k in labels if k not in fid]
+            if missing:
+                raise LamegValueError(
+                    f"{what} fiducials lack {missing}; available: {list(fid)} (fid_labels must "
+                    "match the labels exactly)"
+                )
+            return np.array([np.asarray(fid[k], dtype=float).ravel() for k in labels])
+        arr = np.atleast_2d(np.asarray(fid, dtype=float))
+        if lab_list is None:
+            if len(arr) != len(labels):
+                raise LamegValueError(f"{what} fiducial array has {len(arr)} rows for {labels}")
+            return arr
+        lab_list = [str(x) for x in lab_list]
+        missing = [k for k in labels if k not in lab_list]
+        if missing:
+            raise LamegValueError(
+                f"{what} fiducials lack {missing}; the file has {lab_list}. Pass fid_labels "
+                "with the names stored in the data file"
+            )
+        return arr[[lab_list.index(k) for k in labels]]
+
+    meg = _pick(fid_meg, meg_labels, "MEG")
+    mri = _pick(fid_mri, None, "MRI")
+    if meg.shape[1] != 3 or mri.shape[1] != 3:
+        raise LamegValueError("fiducials must be 3-D coordinates")
+    msgs = check_fiducials(mri, labels, "MRI") + check_fiducials(meg, labels, "MEG")
+    s_meg, s_mri = _up_sign(meg, labels), _up_sign(mri, labels)
+    if s_meg is not None and s_mri is not None and s_meg != s_mri:
+        raise LamegValueError(
+            "the MEG and MRI fiducials have opposite handedness (nas/lpa/rpa): the left and right "
+            "pre-auricular points are probably swapped in one of them. Check the lpa/rpa "
+            "coordinates (lpa is on the left, negative x in scanner RAS)"
+        )
+    d_meg = np.linalg.norm(meg[:, None] - meg[None], axis=-1)
+    d_mri = np.linalg.norm(mri[:, None] - mri[None], axis=-1)
+    if np.max(np.abs(d_meg - d_mri)) > 20.0:
+        msgs.append(
+            f"inter-fiducial distances differ by up to {np.max(np.abs(d_meg - d_mri)):.1f} mm "
+            "between MEG and MRI: check that the same landmarks and units (mm) are used"
+        )
+    m1 = rigid_transform(meg, mri)
+    used = False
+    if useheadshape:
+        if headshape is None or len(headshape) == 0 or scalp is None:
+            raise LamegValueError(
+                "useheadshape=True needs digitised head-shape points in the data file and a scalp "
+                "mesh (scalp_fname or the surface set's scalp)"
+            )
+        extra = icp_register(apply_transform(meg, m1), mri, apply_transform(headshape, m1), scalp)
+        m1 = extra @ m1
+        used = True
+    res = np.linalg.norm(apply_transform(meg, m1) - mri, axis=1)
+    if res.max() > max_residual_mm:
+        msgs.append(
+            f"fiducial residuals up to {res.max():.1f} mm after registration: the MEG and MRI "
+            "fiducials do not describe the same points"
+        )
+    for m in msgs:
+        warnings.warn(m, stacklevel=2)
+    return Registration(M1=m1, labels=labels, fid_meg=meg, fid_mri=mri, residuals_mm=res,
+                        used_headshape=used, warnings=msgs)

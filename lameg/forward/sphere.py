@@ -1,0 +1,264 @@
+"""Spherical MEG volume conductors: the single sphere and SPM/FieldTrip local spheres.
+
+The magnetic field of a current dipole in a spherically symmetric conductor does not depend on the
+conductivity profile (Sarvas 1987). The lead field below follows FieldTrip's ``meg_leadfield1``
+(which SPM uses for 'Single Sphere' and 'MEG Local Spheres'), vectorised over dipoles and coils.
+All positions are in metres; lead fields are in tesla per ampere-metre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..exceptions import LamegDataError, LamegValueError
+
+__all__ = [
+    "fit_sphere",
+    "sarvas_leadfield",
+    "SphereModel",
+    "LocalSpheresModel",
+    "fit_local_spheres",
+]
+
+MU0_OVER_4PI = 1e-7  # T m / A
+
+
+def fit_sphere(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Algebraic (Taubin) least-squares sphere fit, as FieldTrip/SPM ``fitsphere``.
+
+    Parameters
+    ----------
+    points : ndarray, shape (n, 3)
+        Surface points (any length unit; n >= 4).
+
+    Returns
+    -------
+    center : ndarray, shape (3,)
+        Sphere centre, same unit as ``points``.
+    radius : float
+        Sphere radius, same unit as ``points``.
+    """
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 3 or len(p) < 4:
+        raise LamegValueError(f"fit_sphere needs an (n>=4, 3) array of points, got {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise LamegDataError("fit_sphere: points contain NaN or Inf")
+    x, y, z = p.T
+    one = np.ones_like(x)
+    zero = np.zeros_like(x)
+    design = np.column_stack([x * x + y * y + z * z, x, y, z, one])
+    m = design.T @ design
+    dx = np.column_stack([2 * x, one, zero, zero, zero])
+    dy = np.column_stack([2 * y, zero, one, zero, zero])
+    dz = np.column_stack([2 * z, zero, zero, one, zero])
+    n = dx.T @ dx + dy.T @ dy + dz.T @ dz
+    ev = np.linalg.eigvalsh(m)
+    tol = np.finfo(float).eps * 5 * np.linalg.norm(m, 2)
+    if np.sum(ev > tol) == 5:
+        w, v = np.linalg.eig(np.linalg.inv(m) @ n)
+        pvec = np.real(v[:, int(np.argmax(np.real(w)))])
+    else:
+        w, v = np.linalg.eigh(m)
+        null = v[:, w <= tol]
+        if null.shape[1] == 0:
+            raise LamegDataError("fit_sphere: could not fit a sphere to the points")
+        pvec = null[:, 0]
+    if pvec[0] == 0:
+        raise LamegDataError("fit_sphere: the points lie on a plane; no sphere can be fitted")
+    center = -0.5 * pvec[1:4] / pvec[0]
+    radius = float(np.sqrt(center @ center - pvec[4] / pvec[0]))
+    return center, radius
+
+
+def sarvas_leadfield(
+    dip_pos: np.ndarray,
+    coil_pos: np.ndarray,
+    coil_ori: np.ndarray,
+    origin: np.ndarray | None = None,
+) -> np.ndarray:
+    """Magnetic lead field of current dipoles in a spherical conductor (Sarvas formula).
+
+    Parameters
+    ----------
+    dip_pos : ndarray, shape (n_dip, 3)
+        Dipole positions, m.
+    coil_pos : ndarray, shape (n_coils, 3)
+        Point-coil (integration point) positions, m.
+    coil_ori : ndarray, shape (n_coils, 3)
+        Coil normals (unit vectors).
+    origin : ndarray, shape (3,) or (n_coils, 3), optional
+        Sphere centre (one per coil for local spheres), m. Default: the coordinate origin.
+
+    Returns
+    -------
+    ndarray, shape (n_dip, 3, n_coils)
+        ``L[i, k, c]``: field component along ``coil_ori[c]`` at coil ``c`` (T) of a unit dipole
+        (1 A m) at ``dip_pos[i]`` along axis ``k``.
+    """
+    dip_pos = np.atleast_2d(np.asarray(dip_pos, dtype=float))
+    coil_pos = np.asarray(coil_pos, dtype=float)
+    u = np.asarray(coil_ori, dtype=float)
+    o = np.zeros(3) if origin is None else np.asarray(origin, dtype=float)
+    if o.ndim == 1:
+        o_c = o[None, :]
+    else:
+        o_c = o
+    r = coil_pos - o_c  # (nc, 3)
+    # component-wise (n_dip, n_coils) arithmetic (no (n_dip, n_coils, 3) temporaries)
+    rx, ry, rz = (r[None, :, i] for i in range(3))
+    ux, uy, uz = (u[None, :, i] for i in range(3))
+    if o.ndim == 1:
+        p = dip_pos - o
+        px, py, pz = (p[:, i : i + 1] for i in range(3))
+    else:  # one origin per coil (local spheres)
+        px, py, pz = (dip_pos[:, i : i + 1] - o[None, :, i] for i in range(3))
+    dx, dy, dz = rx - px, ry - py, rz - pz
+    t1 = np.sqrt(rx * rx + ry * ry + rz * rz)  # |r|
+    t2sq = px * px + py * py + pz * pz  # |R|^2
+    t3 = np.sqrt(dx * dx + dy * dy + dz * dz)  # |r - R|
+    t4 = rx * px + ry * py + rz * pz  # r.R
+    t5 = rx * dx + ry * dy + rz * dz  # r.(r-R)
+    t6 = px * dx + py * dy + pz * dz  # R.(r-R)
+    t7 = (t1 * t1) * t2sq - t4 * t4  # |r x R|^2
+    alpha = 1.0 / (-t3 * (t1 * t3 + t5))
+    a = 1.0 / t3 - 2.0 * alpha * t2sq - 1.0 / t1
+    b = 2.0 * alpha * t4
+    c = -t6 / (t3 * t3 * t3)
+    num = (
+        a * (rx * ux + ry * uy + rz * uz)
+        + b * (px * ux + py * uy + pz * uz)
+        + c * (dx * ux + dy * uy + dz * uz)
+    )
+    small = t7 < np.finfo(float).eps
+    beta = np.where(small, 0.0, num / np.where(small, 1.0, t7))
+    vx, vy, vz = alpha * ux + beta * rx, alpha * uy + beta * ry, alpha * uz + beta * rz
+    shape = np.broadcast_shapes(vx.shape, px.shape)
+    lf = np.empty((shape[0], 3, shape[1]))
+    lf[:, 0] = MU0_OVER_4PI * (vy * pz - vz * py)
+    lf[:, 1] = MU0_OVER_4PI * (vz * px - vx * pz)
+    lf[:, 2] = MU0_OVER_4PI * (vx * py - vy * px)
+    return lf
+
+
+@dataclass
+class SphereModel:
+    """Single-sphere MEG conductor.
+
+    Attributes
+    ----------
+    origin : ndarray, shape (3,)
+        Centre, m (MEG head frame).
+    radius : float
+        Radius, m (informative: the MEG field of a sphere does not depend on it).
+    """
+
+    origin: np.ndarray
+    radius: float
+    kind: str = field(default="Single Sphere", init=False)
+
+    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
+        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.origin)
+
+    def cache_key(self) -> str:
+        return f"sphere:{np.round(self.origin, 15).tolist()}"
+
+
+@dataclass
+class LocalSpheresModel:
+    """One sphere per channel (FieldTrip ``localspheres``); coils use their channel's sphere.
+
+    Attributes
+    ----------
+    origins : ndarray, shape (n_channels, 3)
+        Sphere centres, m, in the row order of ``labels``.
+    radii : ndarray, shape (n_channels,)
+        Radii, m.
+    labels : list of str
+        Channel labels.
+    """
+
+    origins: np.ndarray
+    radii: np.ndarray
+    labels: list
+    kind: str = field(default="MEG Local Spheres", init=False)
+
+    def coil_origins(self, sensors) -> np.ndarray:
+        """Sphere centre for every coil of ``sensors`` (the channel with the largest weight)."""
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        missing = [lab for lab in sensors.labels if lab not in index]
+        if missing:
+            raise LamegValueError(
+                f"local-spheres model has no sphere for channels {missing[:5]}...; "
+                "refit the model with these sensors"
+            )
+        tra = np.abs(np.asarray(sensors.tra))
+        owner = np.argmax(tra, axis=0)  # channel row per coil
+        rows = np.array([index[sensors.labels[k]] for k in owner], dtype=int)
+        return self.origins[rows]
+
+    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
+        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.coil_origins(sensors))
+
+    def cache_key(self) -> str:
+        return "localspheres:" + str(np.round(self.origins, 15).tolist()) + str(self.labels)
+
+
+def fit_local_spheres(
+    headshape: np.ndarray,
+    sensors,
+    radius: float = 0.085,
+    maxradius: float = 0.2,
+    baseline: float = 0.05,
+) -> LocalSpheresModel:
+    """Fit one sphere per channel to the head-shape points near it (FieldTrip ``localspheres``).
+
+    For each channel the reference point is the mean of its coils, replaced by the coil closest
+    to the head when the coils are spread along the channel orientation by more than
+    ``baseline / 4`` (axial gradiometers). Points within ``radius`` of it are fitted with
+    :func:`fit_sphere`; with 10 points or fewer, or a fitted radius above ``maxradius``, the
+    single sphere fitted to all points is used.
+
+    Parameters
+    ----------
+    headshape : ndarray, shape (n_points, 3)
+        Scalp (or inner-skull) points in the MEG head frame, m.
+    sensors : SensorArray
+        Sensors in m (:class:`lameg.forward.sensors.SensorArray`).
+    radius, maxradius, baseline : float
+        Selection radius, maximum accepted radius and gradiometer baseline, m (FieldTrip
+        defaults 8.5 cm, 20 cm, 5 cm).
+
+    Returns
+    -------
+    LocalSpheresModel
+    """
+    pts = np.asarray(headshape, dtype=float)
+    single_o, single_r = fit_sphere(pts)
+    tra = np.asarray(sensors.tra)
+    n_chan = tra.shape[0]
+    origins = np.tile(single_o, (n_chan, 1))
+    radii = np.full(n_chan, single_r)
+    for ch in range(n_chan):  # one small least-squares fit per channel (~300), not per vertex
+        sel = np.flatnonzero(tra[ch] != 0)
+        if sel.size == 0:
+            continue
+        cpos = sensors.coilpos[sel]
+        this = cpos.mean(axis=0)
+        _, _, vt = np.linalg.svd(sensors.coilori[sel])
+        ori = vt[0]
+        if this @ ori < 0:
+            ori = -ori
+        dist = (cpos - this) @ ori
+        i = int(np.argmin(dist))
+        if abs(dist[i]) > baseline / 4:
+            this = cpos[i]
+        near = np.linalg.norm(pts - this, axis=1) < radius
+        if near.sum() > 10:
+            o, r = fit_sphere(pts[near])
+            if r <= maxradius:
+                origins[ch], radii[ch] = o, r
+    return LocalSpheresModel(origins=origins, radii=radii, labels=list(sensors.labels))

@@ -1,0 +1,198 @@
+"""Spatial and temporal data reduction as in SPM's inversions.
+
+* windows of interest (``woi``, ms) -> sample indices with MATLAB colon semantics;
+* the batch's integer-millisecond truncation of windows (``fix``), which makes windows that
+  differ by less than 1 ms identical (documented SPM behaviour, kept for comparability);
+* the DCT band-pass basis (``lpf <= f <= hpf``), Hanning weights, temporal modes;
+* spatial modes (``'all'``, ``'auto'`` = ``spm_svd(L L', exp(-16))``, or a fixed number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..exceptions import LamegDataError, LamegValueError
+from .svd import EPS, spm_dctmtx, spm_hanning, spm_svd, svd
+
+
+def _matlab_round(x: float) -> float:
+    return float(np.sign(x) * np.floor(np.abs(x) + 0.5))
+
+
+def matlab_colon(start: float, stop: float) -> np.ndarray:
+    """Elements of MATLAB's ``start:stop`` (unit step), reproducing its rounding rules."""
+    n = _matlab_round(stop - start)
+    tol = 2.0 * EPS * max(abs(start), abs(stop))
+    if start + n - stop > tol:
+        n -= 1
+    if n < 0:
+        return np.zeros(0)
+    n = int(n)
+    last = stop if abs(start + n - stop) <= tol else start + n
+    k = np.arange(n + 1, dtype=float)
+    out = start + k
+    half = k >= n / 2.0
+    out[half] = last - (n - k[half])
+    return out
+
+
+def truncate_woi(woi_ms, time_s) -> np.ndarray:
+    """Clip windows to the epoch and truncate them toward zero to integer ms (``fix``).
+
+    This is what SPM's ``invertiter`` batch does with every window before inverting, so
+    sub-millisecond windows collapse onto the same integers.
+
+    Parameters
+    ----------
+    woi_ms : array_like, shape (2,) or (n_windows, 2)
+        Windows in ms; ``-inf``/``inf`` mean the epoch edges.
+    time_s : array_like, shape (n_samples,)
+        Time axis of the data, s.
+
+    Returns
+    -------
+    ndarray, shape (n_windows, 2)
+    """
+    w = np.atleast_2d(np.asarray(woi_ms, dtype=float))
+    if w.shape[1] != 2:
+        raise LamegValueError(f"woi must be (2,) or (n, 2) in ms, got shape {w.shape}")
+    t0, t1 = 1000.0 * float(time_s[0]), 1000.0 * float(time_s[-1])
+    lo = np.maximum(np.min(w, axis=1), t0)
+    hi = np.minimum(np.max(w, axis=1), t1)
+    return np.fix(np.stack([lo, hi], axis=1))
+
+
+def woi_samples(woi_ms, time_s, fsample: float) -> np.ndarray:
+    """0-based sample indices of a window as ``spm_eeg_invert_classic`` computes them.
+
+    ``It = fix(max(1, It0(1)) : min(It0(2), Nsamples))`` with
+    ``It0 = (w/1000 - timeOnset) * fsample + 1`` (1-based).
+    """
+    time_s = np.asarray(time_s, dtype=float)
+    w = np.asarray(woi_ms, dtype=float).ravel()
+    it0 = (w / 1000.0 - time_s[0]) * fsample + 1
+    start = max(1.0, it0[0])
+    stop = min(it0[-1], float(len(time_s)))
+    it = np.fix(matlab_colon(start, stop)).astype(int) - 1
+    if it.size < 2:
+        raise LamegDataError(
+            f"window {w.tolist()} ms selects {it.size} sample(s) of the data "
+            f"({1000 * time_s[0]:.1f} .. {1000 * time_s[-1]:.1f} ms); widen the window")
+    return it
+
+
+@dataclass
+class TemporalBasis:
+    """Temporal reduction of one window.
+
+    Attributes
+    ----------
+    It : ndarray (Nb,)
+        0-based sample indices.
+    pst : ndarray (Nb,)
+        Peristimulus times, ms.
+    T : ndarray (Nb, Nk)
+        Kept DCT columns.
+    dct : ndarray (Nk,)
+        Their frequencies, Hz.
+    W : ndarray (Nb,) or None
+        Hanning weights (None when not used).
+    qV : ndarray (Nb, Nb)
+        Temporal smoothness prior ``K K'`` (stored only).
+    """
+
+    It: np.ndarray
+    pst: np.ndarray
+    T: np.ndarray
+    dct: np.ndarray
+    W: np.ndarray | None
+    qV: np.ndarray
+
+
+def temporal_basis(it: np.ndarray, time_s, lpf: float, hpf: float, han: bool,
+                   sdv: float = 4.0) -> TemporalBasis:
+    """DCT band-pass basis of a window (SPM: ``lpf`` is the lower, ``hpf`` the upper bound)."""
+    time_s = np.asarray(time_s, dtype=float)
+    pst = 1000.0 * time_s[it]
+    dur = (pst[-1] - pst[0]) / 1000.0
+    nb = len(it)
+    dct = (it - it[0]) / 2.0 / dur
+    k = np.exp(-((pst - pst[0]) ** 2) / (2 * sdv**2))
+    from scipy.linalg import toeplitz
+
+    kk = toeplitz(k)
+    qv = kk @ kk.T
+    t = spm_dctmtx(nb)
+    j = np.flatnonzero((dct >= lpf) & (dct <= hpf))
+    if j.size == 0:
+        raise LamegDataError(
+            f"no DCT component between {lpf} and {hpf} Hz for a {nb}-sample window "
+            f"(frequency resolution {1 / (2 * dur):.3g} Hz); widen foi or the window")
+    return TemporalBasis(It=it, pst=pst, T=t[:, j], dct=dct[j],
+                         W=spm_hanning(nb) if han else None, qV=qv)
+
+
+def temporal_modes(yy_mean: np.ndarray, basis: TemporalBasis, n_temp_modes: int | None,
+                   n_max: int = 16) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Temporal modes from the trial-averaged temporal covariance (classic engine).
+
+    Parameters
+    ----------
+    yy_mean : ndarray (Nb, Nb)
+        ``mean_k (A Y_k)'(A Y_k)``.
+    basis : TemporalBasis
+    n_temp_modes : int or None
+        Fixed number (plain SVD) or None (``spm_svd(YTY, exp(-8))``, at most ``n_max``).
+
+    Returns
+    -------
+    S : ndarray (Nb, Nr)
+        Temporal projector ``T V``.
+    V : ndarray (Nk, Nr)
+        Modes in DCT space.
+    ve : float
+        Fraction of the (windowed, band-passed) variance kept.
+    U : ndarray
+        All temporal singular vectors (SPM's ``tempU``).
+    """
+    yy = yy_mean
+    if basis.W is not None:
+        yy = basis.W[:, None] * yy * basis.W[None, :]
+    yty = basis.T.T @ yy @ basis.T
+    if n_temp_modes is None:
+        u, e, _ = spm_svd(yty, np.exp(-8))
+        if u.shape[1] == 0:
+            u, e, _ = svd(yty)
+        e = e / np.trace(yty)
+        nr = max(min(len(e), n_max), 1)
+    else:
+        u, e, _ = svd(yty)
+        e = e / np.trace(yty)
+        nr = int(n_temp_modes)
+        if nr > u.shape[1]:
+            raise LamegDataError(
+                f"{nr} temporal modes requested but the window only supports {u.shape[1]} "
+                f"(samples x frequency band); use fewer modes or a longer window / wider foi")
+    v = u[:, :nr]
+    ve = float(np.sum(e[:nr]))
+    return basis.T @ v, v, ve, u
+
+
+def spatial_modes(L: np.ndarray, n_modes: int | None) -> np.ndarray:
+    """Spatial projector ``A`` (Nm, Nc) of the classic engine.
+
+    ``n_modes=None``: ``spm_svd(L L', exp(-16))``; an int: the first ``n_modes`` of
+    ``spm_svd(L L', 0)``.
+    """
+    LL = L @ L.T
+    if n_modes is None:
+        u, _, _ = spm_svd(LL, np.exp(-16))
+        return u.T
+    u, s, _ = spm_svd(LL, 0)
+    if len(s) < n_modes:
+        raise LamegValueError(
+            f"{n_modes} spatial modes requested but the lead field has only {len(s)}; "
+            "use n_spatial_modes='auto' or a smaller number")
+    return u[:, :n_modes].T

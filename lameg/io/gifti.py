@@ -1,0 +1,129 @@
+"""GIfTI surface helpers in laMEG's layout.
+
+laMEG (and SPM, which reads them) store a surface as a GIfTI image with data arrays
+
+0. ``NIFTI_INTENT_POINTSET`` float32 (n_vertices, 3), millimetres;
+1. ``NIFTI_INTENT_TRIANGLE`` int32 (n_faces, 3), 0-based;
+2. optional ``NIFTI_INTENT_VECTOR`` float32 (n_vertices, 3): the dipole orientation of each
+   vertex (SPM reads it as the mesh normals and uses it as the fixed source orientation).
+
+Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from .._utils import atomic_path
+from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
+
+__all__ = ["create_surf_gifti", "read_surf_gifti", "write_surf_gifti", "gifti_arrays", "save_gifti"]
+
+PathLike = str | os.PathLike
+
+_POINTSET = nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]
+_TRIANGLE = nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"]
+_VECTOR = nib.nifti1.intent_codes["NIFTI_INTENT_VECTOR"]
+
+
+def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
+                      normals: np.ndarray | None = None) -> nib.gifti.GiftiImage:
+    """Build an in-memory GIfTI surface (POINTSET, TRIANGLE[, VECTOR]).
+
+    Parameters
+    ----------
+    vertices : array_like, shape (n_vertices, 3)
+        Coordinates in mm (stored as float32).
+    faces : array_like, shape (n_faces, 3)
+        0-based triangles (stored as int32).
+    normals : array_like, shape (n_vertices, 3), optional
+        Per-vertex orientation vectors (stored as float32, intent VECTOR).
+    """
+    vertices = np.asarray(vertices)
+    faces = np.asarray(faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise LamegValueError(f"vertices must have shape (n, 3), got {vertices.shape}")
+    faces = faces.reshape(-1, 3) if faces.size == 0 else faces
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise LamegValueError(f"faces must have shape (n, 3), got {faces.shape}")
+    arrays = [
+        nib.gifti.GiftiDataArray(np.ascontiguousarray(vertices, dtype=np.float32),
+                                 intent=_POINTSET, datatype="NIFTI_TYPE_FLOAT32"),
+        nib.gifti.GiftiDataArray(np.ascontiguousarray(faces, dtype=np.int32),
+                                 intent=_TRIANGLE, datatype="NIFTI_TYPE_INT32"),
+    ]
+    if normals is not None:
+        normals = np.asarray(normals)
+        if normals.shape != vertices.shape:
+            raise LamegValueError(
+                f"normals must have the shape of vertices {vertices.shape}, got {normals.shape}")
+        arrays.append(nib.gifti.GiftiDataArray(np.ascontiguousarray(normals, dtype=np.float32),
+                                               intent=_VECTOR, datatype="NIFTI_TYPE_FLOAT32"))
+    return nib.gifti.GiftiImage(darrays=arrays)
+
+
+def gifti_arrays(img: nib.gifti.GiftiImage, source: str = "GIfTI image"
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Extract (vertices float64, faces int64, normals float64 or None) from a GIfTI surface.
+
+    Arrays are found by intent (POINTSET, TRIANGLE, VECTOR); when intents are missing the
+    positional layout 0/1/2 is used.
+    """
+    darrays = list(img.darrays)
+    by_intent = {}
+    for da in darrays:
+        by_intent.setdefault(int(da.intent), da)
+    pts = by_intent.get(_POINTSET)
+    tri = by_intent.get(_TRIANGLE)
+    if pts is None or tri is None:
+        if len(darrays) < 2:
+            raise LamegFormatError(f"{source} is not a surface (needs a POINTSET and a TRIANGLE "
+                                   "data array)")
+        pts, tri = darrays[0], darrays[1]
+    vec = by_intent.get(_VECTOR)
+    if vec is None and len(darrays) > 2 and darrays[2].data.ndim == 2 \
+            and darrays[2].data.shape == pts.data.shape and int(darrays[2].intent) != _TRIANGLE:
+        vec = darrays[2]
+    vertices = np.asarray(pts.data, dtype=np.float64).reshape(-1, 3)
+    faces = np.asarray(tri.data, dtype=np.int64).reshape(-1, 3)
+    normals = None if vec is None else np.asarray(vec.data, dtype=np.float64).reshape(-1, 3)
+    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise LamegFormatError(f"{source} has face indices outside [0, {len(vertices)})")
+    return vertices, faces, normals
+
+
+def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read a GIfTI surface file.
+
+    Returns
+    -------
+    vertices : ndarray, shape (n_vertices, 3), float64, mm
+    faces : ndarray, shape (n_faces, 3), int64
+    normals : ndarray, shape (n_vertices, 3), float64, or None when absent
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"GIfTI surface not found: {path}")
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:
+        raise LamegFormatError(f"cannot read GIfTI file {path}: {exc}") from exc
+    if not isinstance(img, nib.gifti.GiftiImage):
+        raise LamegFormatError(f"{path} is not a GIfTI image")
+    return gifti_arrays(img, str(path))
+
+
+def save_gifti(img: nib.gifti.GiftiImage, path: PathLike) -> None:
+    """Write a GIfTI image atomically."""
+    with atomic_path(path, suffix=".gii") as tmp:
+        nib.save(img, str(tmp))
+
+
+def write_surf_gifti(path: PathLike, vertices: np.ndarray, faces: np.ndarray,
+                     normals: np.ndarray | None = None) -> None:
+    """Write a GIfTI surface (laMEG layout, see the module docstring) atomically."""
+    save_gifti(create_surf_gifti(vertices, faces, normals), path)

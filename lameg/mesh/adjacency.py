@@ -1,0 +1,160 @@
+"""Mesh topology: edges, adjacency, boundaries, non-manifold edges, components, vertex removal."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components as _cc
+
+__all__ = [
+    "directed_edges",
+    "unique_edges",
+    "edge_face_counts",
+    "mesh_adjacency",
+    "find_non_manifold_edges",
+    "boundary_vertices",
+    "connected_components",
+    "split_connected_components",
+    "remove_vertices",
+    "remove_unconnected_vertices",
+    "is_consistently_oriented",
+]
+
+
+def directed_edges(faces: np.ndarray) -> np.ndarray:
+    """Directed half-edges (a -> b) of every face, shape (3 * n_faces, 2), face-major."""
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    return faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+
+
+def unique_edges(faces: np.ndarray) -> np.ndarray:
+    """Undirected edges (sorted pairs, lexicographically sorted), shape (n_edges, 2)."""
+    e = np.sort(directed_edges(faces), axis=1)
+    return np.unique(e, axis=0) if e.size else e.reshape(0, 2)
+
+
+def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Undirected edges and how many faces share each (1 = boundary, 2 = manifold, >2 = not)."""
+    e = np.sort(directed_edges(faces), axis=1)
+    if not e.size:
+        return e.reshape(0, 2), np.zeros(0, np.int64)
+    edges, counts = np.unique(e, axis=0, return_counts=True)
+    return edges, counts
+
+
+def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_matrix:
+    """Binary symmetric vertex adjacency (CSR, int8), shape (n, n).
+
+    ``n_vertices`` defaults to ``max(faces) + 1`` (laMEG's ``_mesh_adjacency``).
+    """
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
+    if faces.size == 0:
+        return sp.csr_matrix((n, n), dtype=np.int8)
+    e = directed_edges(faces)
+    rows = np.r_[e[:, 0], e[:, 1]]
+    cols = np.r_[e[:, 1], e[:, 0]]
+    a = sp.csr_matrix((np.ones(rows.size, np.int8), (rows, cols)), shape=(n, n))
+    a.data[:] = 1
+    return a
+
+
+def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int]]:
+    """Edges shared by more than two faces, as ``{(a, b) sorted: [face ids]}``."""
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if faces.size == 0:
+        return {}
+    e = np.sort(directed_edges(faces), axis=1)
+    face_id = np.repeat(np.arange(len(faces)), 3)
+    _, inv, counts = np.unique(e, axis=0, return_inverse=True, return_counts=True)
+    bad = counts[inv.ravel()] > 2
+    out: dict[tuple[int, int], list[int]] = {}
+    for (a, b), f in zip(e[bad], face_id[bad]):
+        out.setdefault((int(a), int(b)), []).append(int(f))
+    return {k: sorted(set(v)) for k, v in out.items()}
+
+
+def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
+    """Boolean mask of vertices on a boundary edge (an edge with one face)."""
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
+    mask = np.zeros(n, bool)
+    edges, counts = edge_face_counts(faces)
+    mask[edges[counts == 1].ravel()] = True
+    return mask
+
+
+def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
+    """Component label of every vertex (isolated vertices get their own labels)."""
+    adj = mesh_adjacency(faces, n_vertices)
+    return _cc(adj, directed=False)[1]
+
+
+def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[dict]:
+    """Split a mesh into face-connected components (laMEG's ``_split_connected_components``).
+
+    Returns
+    -------
+    list of dict
+        ``{'faces': re-indexed faces, 'vertices': original vertex indices (sorted)}`` per
+        component, ordered by the first face of each component.
+    """
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if faces.size == 0:
+        return []
+    labels = connected_components(faces, len(vertices))
+    face_lab = labels[faces[:, 0]]
+    order = []
+    for lab in face_lab:
+        if lab not in order:
+            order.append(lab)
+    out = []
+    for lab in order:
+        f = faces[face_lab == lab]
+        verts = np.unique(f)
+        remap = np.full(len(vertices), -1, np.int64)
+        remap[verts] = np.arange(len(verts))
+        out.append({"faces": remap[f], "vertices": verts})
+    return out
+
+
+def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarray,
+                    normals: np.ndarray | None = None):
+    """Remove vertices, drop every face touching them and re-index the rest.
+
+    Returns
+    -------
+    vertices : ndarray, shape (n_kept, 3)
+    faces : ndarray, shape (n_kept_faces, 3)
+    normals : ndarray or None
+    kept : ndarray of int, shape (n_kept,)
+        Original index of every kept vertex.
+    """
+    vertices = np.asarray(vertices)
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    keep = np.ones(len(vertices), bool)
+    keep[np.asarray(to_remove, dtype=np.int64)] = False
+    kept = np.flatnonzero(keep)
+    remap = np.full(len(vertices), -1, np.int64)
+    remap[kept] = np.arange(len(kept))
+    new_faces = remap[faces] if faces.size else faces
+    new_faces = new_faces[(new_faces >= 0).all(axis=1)] if faces.size else new_faces
+    new_normals = None if normals is None else np.asarray(normals)[kept]
+    return vertices[kept], new_faces, new_normals, kept
+
+
+def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
+                                normals: np.ndarray | None = None):
+    """Remove vertices used by no face (same returns as :func:`remove_vertices`)."""
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    used = np.zeros(len(vertices), bool)
+    used[faces.ravel()] = True
+    return remove_vertices(vertices, faces, np.flatnonzero(~used), normals)
+
+
+def is_consistently_oriented(faces: np.ndarray) -> bool:
+    """True if no directed half-edge occurs twice (neighbouring faces wound the same way)."""
+    e = directed_edges(faces)
+    if not e.size:
+        return True
+    return len(np.unique(e, axis=0)) == len(e)

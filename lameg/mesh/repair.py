@@ -1,0 +1,43 @@
+"""Mesh repairs: non-manifold edges, degenerate faces, unreferenced vertices."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .adjacency import directed_edges, find_non_manifold_edges
+
+__all__ = ["fix_non_manifold_edges", "remove_degenerate_faces"]
+
+
+def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """Drop every face that touches an edge shared by more than two faces (laMEG semantics).
+
+    Returns
+    -------
+    vertices : ndarray, shape (n_vertices, 3)
+        Unchanged (isolated vertices are not removed here).
+    faces : ndarray, shape (n_kept_faces, 3)
+    """
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if faces.size == 0:
+        return np.asarray(vertices), faces
+    e = np.sort(directed_edges(faces), axis=1)
+    _, inv, cnt = np.unique(e, axis=0, return_inverse=True, return_counts=True)
+    bad_half = cnt[inv.ravel()] > 2
+    bad_face = bad_half.reshape(-1, 3).any(axis=1)
+    return np.asarray(vertices), faces[~bad_face]
+
+
+def remove_degenerate_faces(faces: np.ndarray) -> np.ndarray:
+    """Remove faces with repeated vertex indices and duplicated faces (same vertex set)."""
+    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[ok]
+    if faces.size == 0:
+        return faces
+    _, first = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    return faces[np.sort(first)]
+
+
+__all__ += ["find_non_manifold_edges"]

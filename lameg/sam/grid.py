@@ -1,0 +1,212 @@
+"""Source sets of the SAM programs: a volumetric grid, a surface atlas or a target list.
+
+Grid rules (SAMsrcV5): the X/Y/Z bounds (cm, CTF head frame: x anterior, y left, z superior) are
+snapped outwards to half-integer multiples of ``ImageStep`` so that voxel centres lie at
+``(n + 1/2) * step``; voxels are ordered with X slowest and Z fastest. A voxel is inside the hull
+when ``(voxel - v) . n < 0`` for the hull vertex ``v`` nearest to it and its outward normal ``n``.
+With the single-sphere model and no hull, voxels between 5 mm and 120 mm from the sphere origin are
+kept.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .._utils import logger
+from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
+
+__all__ = ["SourceSet", "make_grid", "read_hull", "mri_path", "grid_from_params"]
+
+
+@dataclass
+class SourceSet:
+    """Where beamformer weights are computed.
+
+    Attributes
+    ----------
+    kind : {'grid', 'atlas', 'targets', 'sources'}
+    positions : ndarray, shape (n_src, 3)
+        Source positions, m (only inside-hull voxels for grids).
+    normals : ndarray, shape (n_src, 3) or None
+        Fixed orientations (surface atlases); None means orientations are solved.
+    grid_shape : tuple (nX, nY, nZ) or None
+    grid_mask : ndarray of bool, shape (nX*nY*nZ,) or None
+        Which voxels of the full grid are in ``positions``.
+    grid_origin : ndarray, shape (3,) or None
+        Centre of the first voxel, m.
+    grid_step : float or None
+        Voxel size, m.
+    faces : ndarray or None
+        Triangles of an atlas mesh.
+    name : str
+        Description (file name) for logs and outputs.
+    """
+
+    kind: str
+    positions: np.ndarray
+    normals: np.ndarray | None = None
+    grid_shape: tuple[int, int, int] | None = None
+    grid_mask: np.ndarray | None = None
+    grid_origin: np.ndarray | None = None
+    grid_step: float | None = None
+    faces: np.ndarray | None = None
+    name: str = ""
+
+    @property
+    def n_sources(self) -> int:
+        return self.positions.shape[0]
+
+
+def _snap(lo: float, hi: float, step: float) -> tuple[float, int]:
+    start = step * (np.floor(lo / step - 0.5 + 1e-9) + 0.5)
+    end = step * (np.ceil(hi / step - 0.5 - 1e-9) + 0.5)
+    return start, int(round((end - start) / step)) + 1
+
+
+def make_grid(xb, yb, zb, step: float, inside=None) -> SourceSet:
+    """Regular grid from bounds (m) and step (m); ``inside(points) -> bool mask`` restricts it."""
+    if not step > 0:
+        raise LamegValueError(f"ImageStep must be positive, got {step}")
+    axes, starts = [], []
+    for lo, hi in (xb, yb, zb):
+        s, n = _snap(lo, hi, step)
+        starts.append(s)
+        axes.append(s + step * np.arange(n))
+    shape = tuple(len(a) for a in axes)
+    if np.prod(shape) > 5e6:
+        raise LamegValueError(f"grid of {shape} voxels is too large; increase ImageStep")
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    mask = np.ones(len(pts), bool) if inside is None else np.asarray(inside(pts), bool)
+    if not mask.any():
+        raise LamegValueError("no grid voxel lies inside the hull; check the bounds and the hull")
+    return SourceSet("grid", pts[mask], None, shape, mask, np.array(starts), float(step))
+
+
+def read_hull(path) -> tuple[np.ndarray, np.ndarray]:
+    """Hull vertices (m) and outward unit normals from a GIfTI/FreeSurfer mesh (mm) or a SAM
+    shape file (optional count line, then ``x y z nx ny nz`` per line, cm)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"hull {path} not found (set HullName)")
+    if path.suffix == ".gii" or path.name.endswith((".surf", "skull", "inner_skull")):
+        import nibabel as nib
+
+        if path.suffix == ".gii":
+            img = nib.load(str(path))
+            v, f = (np.asarray(img.darrays[0].data, float), np.asarray(img.darrays[1].data, int))
+        else:
+            v, f = nib.freesurfer.read_geometry(str(path))
+        return v * 1e-3, _outward_normals(v, f)
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        toks = line.split("#", 1)[0].split()
+        if not toks or (len(toks) == 1 and lineno == 1):
+            continue
+        if len(toks) < 6:
+            raise LamegFormatError(f"{path}:{lineno}: expected 'x y z nx ny nz' (cm)")
+        try:
+            rows.append([float(t) for t in toks[:6]])
+        except ValueError:
+            raise LamegFormatError(f"{path}:{lineno}: non-numeric hull line") from None
+    a = np.asarray(rows)
+    if a.size == 0:
+        raise LamegFormatError(f"{path}: empty hull")
+    n = a[:, 3:]
+    nrm = np.linalg.norm(n, axis=1, keepdims=True)
+    keep = nrm[:, 0] > 0
+    return a[keep, :3] * 0.01, n[keep] / nrm[keep]
+
+
+def _outward_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
+    fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    vn = np.zeros_like(v)
+    for k in range(3):
+        np.add.at(vn, f[:, k], fn)
+    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-300)
+    if np.sum(np.einsum("ij,ij->i", vn, v - v.mean(0))) < 0:
+        vn = -vn
+    return vn
+
+
+def hull_inside(hull_v: np.ndarray, hull_n: np.ndarray):
+    """Inside test for :func:`make_grid` from hull vertices and outward normals."""
+    tree = cKDTree(hull_v)
+
+    def inside(pts):
+        _, i = tree.query(pts)
+        return np.einsum("ij,ij->i", pts - hull_v[i], hull_n[i]) < 0
+
+    return inside
+
+
+def sphere_inside(origin_m, r_min=0.005, r_max=0.120):
+    """Inside test of the single-sphere model: ``r_min < |p - origin| < r_max``."""
+    o = np.asarray(origin_m, float)
+
+    def inside(pts):
+        r = np.linalg.norm(pts - o, axis=1)
+        return (r > r_min) & (r < r_max)
+
+    return inside
+
+
+def mri_path(params, name: str, dataset: str | None) -> Path:
+    """Resolve an MRI-derived file name with ``MRIDirectory``, ``MRIPattern`` and ``PrefixLength``.
+
+    An absolute name, a name starting with ``~`` or containing ``%`` bypasses the pattern. Without
+    ``MRIDirectory`` the file is looked for next to the dataset (then in the working directory).
+    """
+    from .io import dataset_prefix
+
+    ds = Path(dataset).name if dataset else ""
+    fields = Path(ds).stem.split("_")
+
+    def expand(pat: str) -> str:
+        subs = {"%M": str(params.get("MRIDirectory", "")), "%P": dataset_prefix(ds, params[
+            "PrefixLength"]) if ds else "", "%s": name, "%d": Path(ds).stem,
+            "%H": fields[0] if fields else "", "%S": fields[1] if len(fields) > 1 else "",
+            "%D": fields[2] if len(fields) > 2 else "", "%R": fields[3] if len(fields) > 3 else ""}
+        out = pat
+        for k, v in subs.items():
+            out = out.replace(k, v)
+        return os.path.expanduser(out)
+
+    if os.path.isabs(name) or name.startswith("~"):
+        return Path(os.path.expanduser(name))
+    if "%" in name:
+        return Path(expand(name))
+    if "MRIDirectory" in params:
+        if params["PrefixLength"] == 0:
+            return Path(os.path.expanduser(params["MRIDirectory"])) / name
+        return Path(expand(params["MRIPattern"]))
+    if dataset:
+        cand = Path(dataset).parent / name
+        if cand.exists():
+            return cand
+    return Path(name)
+
+
+def grid_from_params(params, dataset: str | None, origin_m=None) -> SourceSet:
+    """The ROI grid of ``XBounds/YBounds/ZBounds/ImageStep``, masked by the hull."""
+    for k in ("XBounds", "YBounds", "ZBounds", "ImageStep"):
+        params.require(k, "wts")
+    inside = None
+    hull_name = params["HullName"]
+    hull = mri_path(params, hull_name, dataset)
+    if hull.is_file():
+        inside = hull_inside(*read_hull(hull))
+    elif params.is_set("HullName"):
+        raise LamegFileNotFoundError(f"hull {hull} not found (HullName {hull_name})")
+    elif origin_m is not None:
+        inside = sphere_inside(origin_m)
+    else:
+        logger.warning("no hull %s found: every grid voxel is used", hull)
+    g = make_grid(params.si("XBounds"), params.si("YBounds"), params.si("ZBounds"),
+                  params.si("ImageStep"), inside)
+    g.name = "grid"
+    return g

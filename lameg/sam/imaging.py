@@ -1,0 +1,446 @@
+"""SAM imaging programs: ``sam_3d`` (power / pseudo-Z), ``sam_4d`` (time-resolved) and ``sam_ers``
+(event-related responses).
+
+Common rules
+------------
+* Weights per condition by ``CovType``: ``GLOBAL`` -> the Global weights for every condition,
+  ``SUM`` -> the Sum weights, ``ALL`` -> each marker's own covariance weights.
+* Data are filtered in ``ImageBand`` (default CovBand; + notch) and projected to S/N units,
+  ``y = w'x / sigma_v`` with the projected noise ``sigma_v^2 = noise w'w BWratio``,
+  ``BWratio = (ImageHI - ImageLO)/(CovHI - CovLO) <= 1`` (nominal bandwidths), or, when a Noise
+  covariance exists (NoiseBand), ``sigma_v^2 = w'C_noise w (BW_image/BW_noise)`` with effective
+  bandwidths.
+* Conditions are the markers (named by their covariance name) or, without markers, one
+  ``Global`` condition made of whole trials.
+* Images go to ``ImageDirectory`` (default: the SAM folder) as
+  ``<prefix>,<OutName>,<Cond>,<TAG>,<Stat>.nii`` (grids, targets) or ``.gii`` (surface atlases),
+  where prefix is the dataset-name prefix (``PrefixLength``) and OutName defaults to the parameter
+  file name.
+
+``sam_3d``: per segment k the metric ``P_k`` (Power: segment power; Signal: segment mean;
+Kurtosis: excess kurtosis; RankVectorEntropy: mean entropy); images Mean = mean_k P_k and Variance
+(unbiased). With ``CovType GLOBAL``, no markers, ``ImageBand == CovBand`` and no Mu, Mean equals the
+pseudo-Z^2 ``w'Cw / (noise w'w)``. ``MinSNR`` (documented meaning): voxels whose pseudo-Z
+``sqrt(mean power)`` is below the threshold are set to 0 in every image.
+
+``sam_4d``: per trial, the metric over boxes of ``TimeInt`` seconds (documented; else ``BoxWidth``,
+else ``1/SmoothHI``) starting every ``TimeStep`` seconds from the start of the window
+(``DataSegment`` or the marker window): Signal -> box mean of y (low-passed in ``SmoothBand`` when
+given), Power -> box segment power, Hilbert -> box mean of the (SmoothBand low-passed) Hilbert power,
+Kurtosis -> box excess kurtosis, RankVectorEntropy -> box mean entropy. Mean and Variance across
+trials per box; ``Baseline`` subtracts the mean over boxes starting inside the window;
+``SignSegment`` (Signal only; the documented intent) multiplies each voxel by the sign of the sum of
+its mean inside the window.
+
+``sam_ers`` (the documented specification): Signal -> trials averaged in sensor space then projected;
+Power -> per-trial Hilbert power ``0.5 (y^2 + H{y}^2)`` averaged over trials. The average is low-passed
+in ``SmoothBand`` (when given), smoothed by a centred boxcar of ``TimeInt`` seconds (when given),
+baseline-corrected (``Baseline``), sign-aligned (``SignSegment``, Signal), optionally made absolute
+(``Absolute``) and sampled every ``TimeStep`` seconds from the window start. Two markers give the
+difference Marker1 - Marker2 (identical windows required).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from ..exceptions import LamegDataError, LamegValueError
+from .cov import _get_data, make_band_filter, marker_segments
+from .filters import BandFilter
+from .io import SamData, band_folder, dataset_prefix, sam_directory, write_image
+from .metrics import (
+    box_reduce,
+    check_metric,
+    excess_kurtosis,
+    hilbert_power,
+    rank_vector_entropy,
+    segment_power,
+)
+from .params import SamParams
+from .weights import SamWeights, load_weights
+
+__all__ = ["SamImages", "sam_3d", "sam_4d", "sam_ers", "laminar_contrast"]
+
+_TAGS = {"Signal": "MOM", "Power": "PWR", "Hilbert": "PWR", "Kurtosis": "KRT",
+         "RankVectorEntropy": "RVE"}
+
+
+@dataclass
+class SamImages:
+    """Images produced by a SAM imaging program.
+
+    Attributes
+    ----------
+    images : dict of (str, str) -> ndarray
+        ``(condition, statistic)`` -> values, shape (n_src,) or (n_src, n_times).
+    times : ndarray or None
+        Image times, s relative to the marker (start of each box for sam_4d).
+    sources : SourceSet
+    files : list of Path
+        Files written.
+    """
+
+    images: dict[tuple[str, str], np.ndarray]
+    times: np.ndarray | None
+    sources: object
+    files: list[Path] = field(default_factory=list)
+
+    def __getitem__(self, key):
+        return self.images[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, params: SamParams, program: str, data, weights, output_dir):
+        self.params = params
+        self.program = program
+        self.data: SamData = _get_data(params, data)
+        self.samdir = Path(output_dir) if output_dir else sam_directory(self.data.fname)
+        if weights is None:
+            band = params.require("CovBand", program)
+            weights = load_weights(band_folder(self.samdir, params.get("WtsName", "SAM"), band))
+        self.w: SamWeights = weights
+        self.x = self._channels()
+        cov_band = params.get("CovBand") or self.w.band["Global"]
+        img_band = params.get("ImageBand") or cov_band
+        self.cov_band, self.img_band = tuple(cov_band), tuple(img_band)
+        if img_band[1] - img_band[0] > cov_band[1] - cov_band[0] + 1e-9:
+            raise LamegValueError(f"ImageBand {img_band} is wider than CovBand {cov_band}")
+        self.filt: BandFilter = make_band_filter(params, img_band, self.data.fs)
+        self.xf = self.filt.apply(self.x, axis=1)
+        self.out_dir = Path(os.path.expanduser(params["ImageDirectory"])) if params.is_set(
+            "ImageDirectory") else self.samdir
+        ds = str(self.data.fname) if self.data.fname else "SAM"
+        self.prefix = dataset_prefix(ds, params["PrefixLength"])
+        self.out_name = params.get("OutName") or params.get("CovName", "SAM")
+        self.files: list[Path] = []
+
+    def _channels(self) -> np.ndarray:
+        names = self.data.chan_names
+        if list(names) == list(self.w.chan_names):
+            return self.data.data
+        pos = {n: i for i, n in enumerate(names)}
+        missing = [n for n in self.w.chan_names if n not in pos]
+        if missing:
+            raise LamegDataError(f"the weights use channels absent from the data: {missing[:5]}")
+        return self.data.data[[pos[n] for n in self.w.chan_names]]
+
+    def weights_for(self, cond_cov: str | None) -> tuple[str, np.ndarray]:
+        ct = self.params.get("CovType")
+        if ct is None:
+            ct = self.params.require("CovType", self.program)
+        name = {"GLOBAL": "Global", "SUM": "Sum"}.get(ct, cond_cov or "Global")
+        if name not in self.w.weights:
+            raise LamegValueError(f"CovType {ct}: no '{name}' weights (run sam_cov/sam_wts with "
+                                  "markers flagged TRUE for SUM, or per-marker covariances for ALL)")
+        W = self.w.weights[name]
+        if "Noise" in self.w.covariances:
+            Cn = self.w.covariances["Noise"]
+            nf = make_band_filter(self.params, self.w.band["Noise"], self.data.fs)
+            var = np.einsum("vm,vm->v", W @ Cn, W) * (self.filt.bandwidth / nf.bandwidth)
+        else:
+            ratio = (self.img_band[1] - self.img_band[0]) / (self.cov_band[1] - self.cov_band[0])
+            var = self.w.noise[name] * np.einsum("vm,vm->v", W, W) * ratio
+        return name, W / np.sqrt(var)[:, None]
+
+    def conditions(self, allow_segfile=True, window=None):
+        """[(label, cov_name, segments, (t0, t1))] for markers, or the Global whole trials."""
+        d = self.data
+        if not self.params.markers:
+            segs = [(k, 0, d.data.shape[1]) for k in range(d.n_trials)]
+            return [("Global", None, segs, (float(d.time[0]), float(d.time[-1]) + 1 / d.fs))]
+        out = []
+        for mk in self.params.markers:
+            if mk.seg_file is not None and not allow_segfile:
+                raise LamegValueError(f"{mk.origin}: sam_{self.program} needs constant-length "
+                                      "segments; SegFile markers only work with sam_3d")
+            win = window if window is not None else (mk.t0, mk.t1)
+            base = self.params.param_file.parent if self.params.param_file else None
+            segs = marker_segments(d, mk, win if mk.seg_file is None else None, base)
+            out.append((mk.cov_name, mk.cov_name, segs, win))
+        return out
+
+    def write(self, cond: str, tag: str, stat: str, values, **kw) -> None:
+        name = f"{self.prefix},{self.out_name},{cond},{tag},{stat}"
+        self.files.append(write_image(self.out_dir / name, values, self.w.sources,
+                                      description=f"lameg sam_{self.program} {tag} {stat}", **kw))
+
+    def finish(self):
+        self.params.write_log(self.samdir / f"sam_{self.program}.param", self.program)
+
+
+# ---------------------------------------------------------------------------------------------
+# sam_3d
+# ---------------------------------------------------------------------------------------------
+
+
+def sam_3d(params: SamParams, data=None, weights: SamWeights | None = None, *,
+           output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
+    """Per-condition Mean and Variance images of a segment metric (default Power).
+
+    Parameters
+    ----------
+    params : SamParams
+        Needs ``CovType``; uses ``ImageBand``, ``ImageMetric``, ``MinSNR``, markers, filters.
+    data : optional
+        Dataset (default ``DataSet``).
+    weights : SamWeights, optional
+        Output of :func:`~lameg.sam.weights.sam_wts` (default: read from the weights folder).
+    output_dir : path-like, optional
+        SAM folder.
+    write : bool
+        Write ``<prefix>,<OutName>,<Cond>,3D_<TAG>,Mean|Variance`` images.
+
+    Returns
+    -------
+    SamImages
+        Keys ``(condition, 'Mean')`` and ``(condition, 'Variance')``, values (n_src,).
+    """
+    metric = check_metric(params.get("ImageMetric"), "3d",
+                          ("Power", "Signal", "Kurtosis", "RankVectorEntropy"))
+    ctx = _Context(params, "3d", data, weights, output_dir)
+    images = {}
+    min_snr = params.get("MinSNR")
+    for label, cov_name, segs, _ in ctx.conditions(allow_segfile=True):
+        _, Wn = ctx.weights_for(cov_name)
+        vals = []
+        powers = []
+        for trial, a, b in segs:
+            xs = ctx.xf[:, a:b, trial]
+            if b - a < 12:
+                raise LamegDataError(f"condition {label}: segments of {b - a} samples are too "
+                                     "short (at least 12 needed)")
+            if metric.name == "Power" or min_snr is not None:
+                if xs.shape[1] >= xs.shape[0]:  # cheaper through the segment covariance
+                    xc = xs - xs.mean(1, keepdims=True)
+                    p = np.einsum("vm,vm->v", Wn @ (xc @ xc.T / xc.shape[1]), Wn)
+                else:
+                    p = segment_power(Wn @ xs)
+                powers.append(p)
+                if metric.name == "Power":
+                    vals.append(p)
+                    continue
+            y = Wn @ xs
+            if metric.name == "Signal":
+                vals.append(y.mean(1))
+            elif metric.name == "Kurtosis":
+                vals.append(excess_kurtosis(y))
+            else:
+                vals.append(rank_vector_entropy(y, ctx.data.fs, metric.tau, metric.dims,
+                                                ctx.img_band[1]).mean(1))
+        V = np.asarray(vals)
+        mean = V.mean(0)
+        var = V.var(0, ddof=1) if len(V) > 1 else np.zeros_like(mean)
+        if min_snr is not None:
+            low = np.sqrt(np.asarray(powers).mean(0)) < min_snr
+            mean[low] = 0.0
+            var[low] = 0.0
+        images[(label, "Mean")], images[(label, "Variance")] = mean, var
+        if write:
+            tag = "3D_" + _TAGS[metric.name]
+            ctx.write(label, tag, "Mean", mean)
+            ctx.write(label, tag, "Variance", var)
+    if write:
+        ctx.finish()
+    return SamImages(images, None, ctx.w.sources, ctx.files)
+
+
+# ---------------------------------------------------------------------------------------------
+# sam_4d
+# ---------------------------------------------------------------------------------------------
+
+
+def _box_seconds(params: SamParams, program: str) -> float:
+    if params.is_set("TimeInt"):
+        return float(params["TimeInt"])
+    if params.is_set("BoxWidth"):
+        return float(params["BoxWidth"])
+    if params.is_set("SmoothBand"):
+        return 1.0 / float(params["SmoothBand"][1])
+    raise LamegValueError(f"sam_{program} needs TimeInt (integration time, s), BoxWidth or "
+                          "SmoothBand to set the integration window")
+
+
+def _window_mask(times, win, what="window", cond=""):
+    m = (times >= win[0] - 1e-9) & (times <= win[1] + 1e-9)
+    if not m.any():
+        raise LamegValueError(
+            f"{what} {win[0]:g}..{win[1]:g} s contains no image time of condition {cond} "
+            f"({times[0]:g}..{times[-1]:g} s); widen DataSegment or move the {what}")
+    return m
+
+
+def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
+           output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
+    """Time-resolved Mean and Variance images of a boxed metric (see the module docstring).
+
+    Returns
+    -------
+    SamImages
+        Keys ``(condition, 'Mean'|'Variance')``, values (n_src, n_images); ``times`` = box starts.
+    """
+    metric = check_metric(params.get("ImageMetric") or None, "4d",
+                          ("Signal", "Power", "Hilbert", "Kurtosis", "RankVectorEntropy"))
+    step = float(params.require("TimeStep", "4d"))
+    box = _box_seconds(params, "4d")
+    ctx = _Context(params, "4d", data, weights, output_dir)
+    fs = ctx.data.fs
+    smooth = None
+    if params.is_set("SmoothBand"):
+        sb = params["SmoothBand"]
+        smooth = BandFilter(fs, sb[0], sb[1], params["FilterType"])
+    images = {}
+    times = None
+    for label, cov_name, segs, win in ctx.conditions(False, params.get("DataSegment")):
+        _, Wn = ctx.weights_for(cov_name)
+        seg_len = segs[0][2] - segs[0][1]
+        width = int(round(box * fs))
+        n_img = int(round((seg_len / fs - box) / step)) + 1
+        if width < 2 or n_img < 1:
+            raise LamegValueError(f"condition {label}: window of {seg_len / fs:g} s is shorter "
+                                  f"than the integration box of {box:g} s")
+        starts = np.round(np.arange(n_img) * step * fs).astype(int)
+        starts = starts[starts + width <= seg_len]
+        times = win[0] + starts / fs
+        acc = acc2 = 0.0
+        for trial, a, b in segs:
+            y = Wn @ ctx.xf[:, a:b, trial]
+            if metric.name == "Signal":
+                if smooth is not None:
+                    y = smooth.apply(y, axis=1)
+                v = box_reduce(y, starts, width, "mean")
+            elif metric.name == "Power":
+                v = box_reduce(y, starts, width, "power")
+            elif metric.name == "Hilbert":
+                h = hilbert_power(y)
+                if smooth is not None:
+                    h = smooth.apply(h, axis=1) + h.mean(1, keepdims=True)
+                v = box_reduce(h, starts, width, "mean")
+            elif metric.name == "Kurtosis":
+                v = box_reduce(y, starts, width, "kurtosis")
+            else:
+                v = box_reduce(rank_vector_entropy(y, fs, metric.tau, metric.dims,
+                                                   ctx.img_band[1]), starts, width, "mean")
+            acc = acc + v
+            acc2 = acc2 + v * v
+        k = len(segs)
+        mean = acc / k
+        var = (acc2 - k * mean * mean) / (k - 1) if k > 2 else np.zeros_like(mean)
+        if params.is_set("Baseline"):
+            mean = mean - mean[:, _window_mask(times, params["Baseline"], "Baseline", label)].mean(1, keepdims=True)
+        if params.is_set("SignSegment") and metric.name == "Signal":
+            sgn = np.sign(mean[:, _window_mask(times, params["SignSegment"], "SignSegment", label)].sum(1))
+            mean = mean * np.where(sgn == 0, 1.0, sgn)[:, None]
+        images[(label, "Mean")], images[(label, "Variance")] = mean, var
+        if write:
+            tag = "4D_" + _TAGS[metric.name]
+            ctx.write(label, tag, "Mean", mean, time_step=step, t0=float(times[0]))
+            ctx.write(label, tag, "Variance", var, time_step=step, t0=float(times[0]))
+    if write:
+        ctx.finish()
+    return SamImages(images, times, ctx.w.sources, ctx.files)
+
+
+# ---------------------------------------------------------------------------------------------
+# sam_ers
+# ---------------------------------------------------------------------------------------------
+
+
+def sam_ers(params: SamParams, data=None, weights: SamWeights | None = None, *,
+            output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
+    """Event-related source images (ERS), or the difference of two markers (dERS).
+
+    Returns
+    -------
+    SamImages
+        Key ``(label, 'ERS')`` (``label`` = marker name, or ``'M1-M2'`` with key
+        ``(label, 'dERS')``), values (n_src, n_images); ``times`` relative to the marker.
+    """
+    metric = check_metric(params.get("ImageMetric") or None, "ers",
+                          ("Signal", "Power", "Hilbert"))
+    step = float(params.require("TimeStep", "ers"))
+    if not params.markers:
+        raise LamegValueError("sam_ers needs one or two Marker lines")
+    if len(params.markers) > 2:
+        raise LamegValueError(f"sam_ers takes one or two markers, got {len(params.markers)}")
+    ctx = _Context(params, "ers", data, weights, output_dir)
+    fs = ctx.data.fs
+    conds = ctx.conditions(False, params.get("DataSegment"))
+    if len(conds) == 2 and (conds[0][3] != conds[1][3]):
+        raise LamegValueError("the two sam_ers markers must have identical time windows")
+    avgs = []
+    for _label, cov_name, segs, _win in conds:
+        _, Wn = ctx.weights_for(cov_name)
+        L = segs[0][2] - segs[0][1]
+        if metric.name == "Signal":
+            xa = np.mean([ctx.xf[:, a:a + L, t] for t, a, _ in segs], axis=0)
+            avg = Wn @ xa
+        else:
+            avg = np.zeros((Wn.shape[0], L))
+            for t, a, _ in segs:
+                avg += hilbert_power(Wn @ ctx.xf[:, a:a + L, t])
+            avg /= len(segs)
+        avgs.append(avg)
+    win = conds[0][3]
+    avg = avgs[0] - avgs[1] if len(avgs) == 2 else avgs[0]
+    t = win[0] + np.arange(avg.shape[1]) / fs
+    if params.is_set("SmoothBand"):
+        sb = params["SmoothBand"]
+        dc = avg.mean(1, keepdims=True)
+        avg = BandFilter(fs, sb[0], sb[1], params["FilterType"]).apply(avg, axis=1) + (
+            dc if sb[0] == 0 else 0.0)
+    if params.is_set("TimeInt"):
+        w = max(1, int(round(params["TimeInt"] * fs)))
+        avg = uniform_filter1d(avg, w, axis=1, mode="nearest")
+    if params.is_set("Baseline"):
+        avg = avg - avg[:, _window_mask(t, params["Baseline"], "Baseline", conds[0][0])].mean(1, keepdims=True)
+    if params.is_set("SignSegment") and metric.name == "Signal":
+        sgn = np.sign(avg[:, _window_mask(t, params["SignSegment"], "SignSegment", conds[0][0])].sum(1))
+        avg = avg * np.where(sgn == 0, 1.0, sgn)[:, None]
+    if params.get("Absolute", False):
+        avg = np.abs(avg)
+    idx = np.round(np.arange(0, (avg.shape[1] - 1) / fs + 1e-9, step) * fs).astype(int)
+    idx = idx[idx < avg.shape[1]]
+    images_t = t[idx]
+    out = avg[:, idx]
+    tag = _TAGS[metric.name]
+    label = conds[0][0] if len(conds) == 1 else f"{conds[0][0]}-{conds[1][0]}"
+    stat = "ERS" if len(conds) == 1 else "dERS"
+    images = {(label, stat): out}
+    if write:
+        ctx.write(label, tag, stat, out, time_step=step, t0=float(images_t[0]))
+        ctx.finish()
+    return SamImages(images, images_t, ctx.w.sources, ctx.files)
+
+
+def laminar_contrast(values: np.ndarray, n_layers: int, layers: tuple[int, int] = (0, -1)
+                     ) -> np.ndarray:
+    """Per-column difference between two layers of a layer-major multilayer image.
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_layers * n_vertices, ...)
+        Image on a multilayer mesh (layer 0 = pial ... n_layers - 1 = white).
+    n_layers : int
+    layers : (int, int)
+        Layers to compare (default pial minus white).
+
+    Returns
+    -------
+    ndarray, shape (n_vertices, ...)
+        ``values[layer a] - values[layer b]`` per column.
+    """
+    values = np.asarray(values)
+    if values.shape[0] % n_layers:
+        raise LamegValueError(f"{values.shape[0]} sources are not a multiple of {n_layers} layers")
+    per = values.reshape((n_layers, -1) + values.shape[1:])
+    return per[layers[0]] - per[layers[1]]

@@ -1,0 +1,500 @@
+"""``sam_wts``: two-step scalar SAM beamformer weights.
+
+For lead fields ``L(r)`` (n_channels x 3, T per A m) and a regularised covariance ``C``:
+
+1. **Orientation** (from the Orient covariance ``C_o``): ``K1 = L' C_o^-1 L``,
+   ``K2 = L' C_o^-2 L``; the orientation ``v`` is the eigenvector of the largest eigenvalue of the
+   generalised problem ``K1 v = lambda K2 v`` (it maximises the output SNR
+   ``v'K1v / v'K2v`` = pseudo-Z^2). Lead-field directions with singular values below
+   ``1e-6 s_max`` (the radial direction of a spherical model) are excluded, as MNE's
+   ``reduce_rank=True`` and FieldTrip's ``reducerank`` do. SAM's sign is arbitrary; here the sign
+   makes ``v . n >= 0`` for a reference direction ``n`` (the atlas normal, else +z, as MNE does for
+   volume source spaces). The *span* ``lambda_max / lambda_min`` is returned.
+   With a surface atlas the orientation is the atlas normal, unless ``Unconstrained`` is set (the
+   documented behaviour; the public SAMsrcV5 ``sam_wts`` ignores ``Unconstrained``).
+2. **Weights** for each covariance (Global, Sum, markers, Noise): ``b = L v`` and the unit-gain
+   LCMV ``w = C^-1 b / (b' C^-1 b)`` (A m per T). With ``Normalize``, ``w /= sqrt(noise)``.
+
+Regularisation (documented semantics, applied to every covariance before inversion):
+``Mu +MU`` / ``Mu MU`` adds ``(MU 1e-15)^2 * bandwidth`` (MU in fT/sqrt(Hz)) to the diagonal and to
+the noise; ``Mu *MU`` multiplies the diagonal (and the noise) by MU; ``PropMu N`` adds ``N * noise``
+to the diagonal and multiplies the noise by ``1 + N`` (what the V5 code does for ``Mu *``).
+The inverse is the eigen pseudo-inverse dropping eigenvalues below ``1e-15`` of the largest, and the
+``Pinv`` smallest ones.
+
+Normalised weights ``w / |w|`` equal MNE-Python's unit-noise-gain LCMV weights (``reg=0``,
+``noise_cov=None``), and the max-SNR orientation equals MNE's ``pick_ori='max-power'``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._utils import logger
+from ..exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
+from .cov import SamCovariance, _get_data, read_covariances
+from .grid import SourceSet, grid_from_params, mri_path
+from .io import (
+    SamData,
+    band_folder,
+    load_atlas,
+    read_targets,
+    sam_directory,
+    write_text,
+    write_weights_files,
+)
+from .params import SamParams
+
+__all__ = [
+    "SamWeights",
+    "regularise",
+    "sam_pinv",
+    "max_snr_orientations",
+    "unit_gain_weights",
+    "sphere_lead_field",
+    "sam_wts",
+    "load_weights",
+]
+
+MU0_4PI = 1e-7
+
+
+@dataclass
+class SamWeights:
+    """Result of :func:`sam_wts`.
+
+    Attributes
+    ----------
+    weights : dict of str -> ndarray, shape (n_src, n_channels)
+        Weights per covariance name (A m per T; divided by sqrt(noise) with ``Normalize``).
+    noise : dict of str -> float
+        (Regularised) noise floor per covariance, T^2.
+    bandwidth : dict of str -> float
+        Effective covariance bandwidth, Hz.
+    band : dict of str -> (float, float)
+        Covariance pass band, Hz.
+    orientations : ndarray, shape (n_src, 3)
+        Unit source orientations (solved or atlas normals); NaN for fixed lead fields.
+    forward : ndarray, shape (n_channels, n_src)
+        Oriented lead fields ``b = L v``, T per A m.
+    span : ndarray, shape (n_src,) or None
+        Ratio of the largest to the smallest generalised eigenvalue (solved orientations).
+    sources : SourceSet
+    chan_names : list of str
+    normalized : bool
+        Whether the weights were divided by sqrt(noise).
+    covariances : dict of str -> ndarray
+        Regularised covariances (T^2), used by the imaging programs.
+    """
+
+    weights: dict[str, np.ndarray]
+    noise: dict[str, float]
+    bandwidth: dict[str, float]
+    band: dict[str, tuple[float, float]]
+    orientations: np.ndarray
+    forward: np.ndarray
+    span: np.ndarray | None
+    sources: SourceSet
+    chan_names: list[str]
+    normalized: bool = False
+    covariances: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def pseudo_z2(self, name: str = "Global") -> np.ndarray:
+        """Pseudo-Z^2 = ``w'Cw / (noise w'w)`` per source (a power ratio)."""
+        W = self.weights[name]
+        C = self.covariances[name]
+        return np.einsum("vm,vm->v", W @ C, W) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
+
+    def power(self, name: str = "Global") -> np.ndarray:
+        """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised)."""
+        W = self.weights[name]
+        return np.einsum("vm,vm->v", W @ self.covariances[name], W)
+
+
+# ---------------------------------------------------------------------------------------------
+# Maths
+# ---------------------------------------------------------------------------------------------
+
+
+def regularise(C: np.ndarray, noise: float, bandwidth: float, mu=None, prop_mu: float | None = None
+               ) -> tuple[np.ndarray, float]:
+    """Apply ``Mu`` and ``PropMu`` to a covariance (T^2) and its noise floor (see module doc)."""
+    C = np.array(C, float, copy=True)
+    if mu is not None:
+        if mu.mode == "add":
+            add = (mu.value * 1e-15) ** 2 * bandwidth
+            C[np.diag_indices_from(C)] += add
+            noise = noise + add
+        else:
+            if mu.value <= 0:
+                raise LamegValueError("Mu *MU needs MU > 0 (it multiplies the covariance diagonal)")
+            if mu.value < 1:
+                logger.warning("Mu *%g < 1 shrinks the covariance diagonal (less regularisation)",
+                               mu.value)
+            C[np.diag_indices_from(C)] *= mu.value
+            noise = noise * mu.value
+    if prop_mu:
+        C[np.diag_indices_from(C)] += prop_mu * noise
+        noise = noise * (1.0 + prop_mu)
+    return C, noise
+
+
+def sam_pinv(C: np.ndarray, drop: int = 0, rtol: float = 1e-15) -> np.ndarray:
+    """Pseudo-inverse of a symmetric covariance dropping eigenvalues ``< rtol * max`` and the
+    ``drop`` smallest remaining ones."""
+    s, U = np.linalg.eigh((C + C.T) / 2)
+    order = np.argsort(s)[::-1]
+    s, U = s[order], U[:, order]
+    keep = s > rtol * s[0]
+    n_keep = int(keep.sum()) - int(drop)
+    if n_keep < 1:
+        raise LamegDataError(f"Pinv {drop} leaves no eigenvalue of the covariance to invert")
+    s, U = s[:n_keep], U[:, :n_keep]
+    return (U / s) @ U.T
+
+
+def max_snr_orientations(L: np.ndarray, Cinv: np.ndarray, sign_ref: np.ndarray | None = None,
+                         rank_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Two-step SAM orientations.
+
+    Parameters
+    ----------
+    L : ndarray, shape (n_channels, n_src, 3)
+        Lead fields (T per A m).
+    Cinv : ndarray, shape (n_channels, n_channels)
+        Inverse of the (regularised) Orient covariance.
+    sign_ref : ndarray, shape (n_src, 3) or (3,), optional
+        Reference directions for the sign (default +z).
+    rank_tol : float
+        Lead-field directions with singular value below ``rank_tol * s_max`` are excluded.
+
+    Returns
+    -------
+    ori : ndarray, shape (n_src, 3)
+        Unit orientations.
+    span : ndarray, shape (n_src,)
+        ``lambda_max / lambda_min`` of the generalised problem in the lead-field subspace.
+    """
+    m, v, _ = L.shape
+    Lt = np.moveaxis(L, 0, 1)  # (v, m, 3)
+    _, s, Vt = np.linalg.svd(Lt, full_matrices=False)  # Vt (v, 3, 3), rows = directions
+    reduced = s[:, 2] < rank_tol * s[:, 0]
+    ori = np.empty((v, 3))
+    span = np.empty(v)
+    for r, sel in ((3, ~reduced), (2, reduced)):
+        idx = np.flatnonzero(sel)
+        if idx.size == 0:
+            continue
+        if np.any(s[idx, 1] < rank_tol * s[idx, 0]):
+            raise LamegDataError("some lead fields have rank < 2; cannot solve orientations")
+        P = np.swapaxes(Vt[idx, :r, :], 1, 2)  # (n, 3, r) orthonormal basis
+        Lr = np.einsum("nmk,nkr->mnr", Lt[idx], P).reshape(m, -1)  # (m, n*r)
+        A = (Cinv @ Lr).reshape(m, idx.size, r)
+        Lr = Lr.reshape(m, idx.size, r)
+        K1 = np.einsum("mni,mnj->nij", Lr, A)
+        K2 = np.einsum("mni,mnj->nij", A, A)
+        K1 = (K1 + np.swapaxes(K1, 1, 2)) / 2
+        K2 = (K2 + np.swapaxes(K2, 1, 2)) / 2
+        R = np.linalg.cholesky(K2)
+        Ri = np.linalg.inv(R)
+        Mx = Ri @ K1 @ np.swapaxes(Ri, 1, 2)
+        lam, U = np.linalg.eigh((Mx + np.swapaxes(Mx, 1, 2)) / 2)
+        u = np.einsum("nji,nj->ni", Ri, U[:, :, -1])  # Ri^T u
+        o = np.einsum("nkr,nr->nk", P, u)
+        ori[idx] = o / np.linalg.norm(o, axis=1, keepdims=True)
+        span[idx] = lam[:, -1] / lam[:, 0]
+    ref = np.broadcast_to(np.array([0.0, 0.0, 1.0]) if sign_ref is None else sign_ref, (v, 3))
+    flip = np.einsum("ij,ij->i", ori, ref) < 0
+    ori[flip] *= -1
+    return ori, span
+
+
+def unit_gain_weights(B: np.ndarray, Cinv: np.ndarray) -> np.ndarray:
+    """Unit-gain LCMV weights ``w = C^-1 b / (b' C^-1 b)`` for every column of ``B``.
+
+    Parameters
+    ----------
+    B : ndarray, shape (n_channels, n_src)
+        Oriented lead fields.
+    Cinv : ndarray, shape (n_channels, n_channels)
+
+    Returns
+    -------
+    ndarray, shape (n_src, n_channels)
+    """
+    CB = Cinv @ B
+    den = np.einsum("mv,mv->v", B, CB)
+    if np.any(den <= 0):
+        raise LamegDataError(f"{int(np.sum(den <= 0))} sources have zero lead field in the "
+                             "covariance's signal space (b'C^-1 b <= 0)")
+    return (CB / den).T
+
+
+def sphere_lead_field(positions: np.ndarray, coilpos: np.ndarray, coilori: np.ndarray,
+                      tra: np.ndarray | None = None, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Single-sphere (Sarvas 1987) MEG lead fields.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_src, 3)
+        Dipole positions, m.
+    coilpos, coilori : ndarray, shape (n_coils, 3)
+        Coil positions (m) and unit orientations.
+    tra : ndarray, shape (n_channels, n_coils), optional
+        Coil-to-channel montage (identity if None).
+    origin : (3,) array-like
+        Sphere centre, m.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_src, 3)
+        Field per unit dipole moment along x, y, z, T per A m.
+    """
+    o = np.asarray(origin, float)
+    r0 = np.asarray(positions, float) - o  # (v, 3)
+    r = np.asarray(coilpos, float) - o  # (c, 3)
+    ori = np.asarray(coilori, float)
+    a_vec = r[:, None, :] - r0[None, :, :]  # (c, v, 3)
+    a = np.linalg.norm(a_vec, axis=-1)
+    rn = np.linalg.norm(r, axis=-1)[:, None]
+    adotr = np.einsum("cvk,ck->cv", a_vec, r)
+    F = a * (rn * a + rn**2 - np.einsum("vk,ck->cv", r0, r))
+    c1 = a**2 / rn + adotr / a + 2 * a + 2 * rn
+    c2 = a + 2 * rn + adotr / a
+    gradF_dot_ori = c1 * np.einsum("ck,ck->c", r, ori)[:, None] - c2 * (ori @ r0.T)
+    r0xori = np.cross(r0[None, :, :], ori[:, None, :])  # (c, v, 3)
+    r0xr = np.cross(r0[None, :, :], r[:, None, :])
+    L = MU0_4PI / F[..., None] ** 2 * (F[..., None] * r0xori - r0xr * gradF_dot_ori[..., None])
+    if tra is not None:
+        L = np.einsum("nc,cvk->nvk", np.asarray(tra, float), L)
+    return L
+
+
+# ---------------------------------------------------------------------------------------------
+# The program
+# ---------------------------------------------------------------------------------------------
+
+
+def _source_set(params: SamParams, atlas, dataset: str | None, origin_m) -> SourceSet:
+    if params.is_set("TargetName"):
+        pos = read_targets(mri_path(params, params["TargetName"], dataset))
+        return SourceSet("targets", pos, name=params["TargetName"])
+    if atlas is None and params.is_set("AtlasName"):
+        atlas = mri_path(params, params["AtlasName"], dataset)
+    if atlas is not None:
+        if hasattr(atlas, "get_mesh_path"):  # a LayerSurfaceSet: its multilayer mesh
+            atlas = atlas.get_mesh_path()
+        pos, nrm, faces = load_atlas(atlas)
+        name = str(atlas) if isinstance(atlas, (str, os.PathLike)) else "atlas"
+        if nrm is None and not params.get("Unconstrained", False):
+            raise LamegValueError(f"atlas {name} has no orientation array (GIfTI VECTOR); set "
+                                  "Unconstrained to solve orientations or use an oriented mesh")
+        return SourceSet("atlas", pos, nrm, faces=faces, name=name)
+    return grid_from_params(params, dataset, origin_m)
+
+
+def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamData | None,
+                 n_chan: int) -> np.ndarray:
+    """(n_chan, n_src, 3) free or (n_chan, n_src) fixed lead fields, T per A m."""
+    if callable(lead_field):
+        L = np.asarray(lead_field(sources.positions), float)
+    elif lead_field is not None:
+        L = np.asarray(lead_field, float)
+    else:
+        model = params.get("Model")
+        if model is None or model.kind != "SingleSphere":
+            kind = "no Model" if model is None else f"Model {model.kind}"
+            raise LamegNotImplementedError(
+                f"sam_wts computes lead fields itself only for 'Model SingleSphere x y z' ({kind} "
+                "given); pass lead_field= (an array or a callable of positions in m), e.g. from "
+                "lameg.forward or an SPM gain matrix")
+        if data is None or data.sensors is None:
+            raise LamegValueError("the SingleSphere model needs the dataset's sensor geometry")
+        s = data.sensors
+        L = sphere_lead_field(sources.positions, s["coilpos"], s["coilori"], s["tra"],
+                              np.asarray(model.origin_cm) * 0.01)
+    if L.shape[0] != n_chan or L.shape[1] != sources.n_sources or L.ndim not in (2, 3) or (
+            L.ndim == 3 and L.shape[2] != 3):
+        raise LamegValueError(
+            f"lead field has shape {L.shape}; expected ({n_chan}, {sources.n_sources}) or "
+            f"({n_chan}, {sources.n_sources}, 3) (channels x sources [x xyz])")
+    if not np.all(np.isfinite(L)):
+        raise LamegDataError("the lead field contains NaN or infinite values")
+    return L
+
+
+def sam_wts(
+    params: SamParams,
+    covariances: dict[str, SamCovariance] | None = None,
+    *,
+    lead_field: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
+    atlas: Any = None,
+    data=None,
+    output_dir: str | os.PathLike | None = None,
+    write: bool = True,
+) -> SamWeights:
+    """Compute SAM beamformer weights.
+
+    Parameters
+    ----------
+    params : SamParams
+        Uses ``Mu``, ``PropMu``, ``Pinv``, ``Normalize``, ``Unconstrained``, ``TargetName``,
+        ``AtlasName``, ``X/Y/ZBounds``, ``ImageStep``, ``HullName``, ``Model``, ``CovName``,
+        ``WtsName``, ``CovBand``.
+    covariances : dict, optional
+        Output of :func:`~lameg.sam.cov.sam_cov`; default: read from the covariance folder.
+    lead_field : ndarray or callable, optional
+        ``(n_channels, n_src, 3)`` free lead fields, ``(n_channels, n_src)`` fixed-orientation lead
+        fields (used as they are: the orientation is already in them), or a callable mapping
+        positions ``(n_src, 3)`` in m to free lead fields. Units T per A m. Default: the built-in
+        single-sphere model (``Model SingleSphere x y z``) with the dataset's sensors.
+    atlas : path, GiftiImage, LayerSurfaceSet or (positions_mm, orientations), optional
+        Surface atlas (overrides ``AtlasName``); its VECTOR array gives the fixed orientations.
+    data : optional
+        Dataset (for the sensor geometry and the SAM folder); default ``DataSet``.
+    output_dir : path-like, optional
+        SAM folder.
+    write : bool
+        Write ``<SAM>/<WtsName>,<lo>-<hi>Hz/`` with ``<Name>.npz`` (all results),
+        ``<Name>.nii``/``.gii`` (SAM-style weights), ``<Name>_MuNoise`` and ``OrientCN.dat``, and
+        append ``<SAM>/sam_wts.param``.
+
+    Returns
+    -------
+    SamWeights
+    """
+    dataset = params.get("DataSet")
+    if data is None and dataset is not None and (
+            lead_field is None or covariances is None):
+        data = _get_data(params, None)
+    elif data is not None:
+        from .io import as_sam_data
+
+        data = as_sam_data(data)
+    samdir = Path(output_dir) if output_dir else sam_directory(
+        data.fname if data is not None else dataset)
+    if covariances is None:
+        band = params.require("CovBand", "wts")
+        covariances = read_covariances(band_folder(samdir, params.get("CovName", "SAM"), band))
+    if "Global" not in covariances:
+        raise LamegValueError("the covariance set has no Global covariance; run sam_cov first")
+    glob = covariances["Global"]
+    n_chan = glob.C.shape[0]
+    model = params.get("Model")
+    origin = np.asarray(model.origin_cm) * 0.01 if model is not None and model.origin_cm else None
+    sources = _source_set(params, atlas, str(data.fname) if data is not None and data.fname
+                          else dataset, origin)
+    L = _lead_fields(lead_field, sources, params, data, n_chan)
+    if params.is_set("Extent"):
+        logger.warning("Extent is not used by sam_wts (no interpolation around voxels)")
+    if params.is_set("Transform"):
+        raise LamegNotImplementedError("Transform (sam_coreg transforms) is not supported; "
+                                       "co-register with lameg.invert.coregister instead")
+    mu, prop = params.get("Mu"), params.get("PropMu")
+    drop = int(params.get("Pinv", 0))
+
+    def reg(c: SamCovariance):
+        return regularise(c.C, c.noise, c.bandwidth, mu, prop)
+
+    span = None
+    if L.ndim == 2:
+        B = L
+        ori = np.full((sources.n_sources, 3), np.nan) if sources.normals is None else \
+            sources.normals
+    elif sources.normals is not None and not params.get("Unconstrained", False):
+        ori = sources.normals
+        B = np.einsum("mvk,vk->mv", L, ori)
+    else:
+        orient = covariances.get("Orient", glob)
+        Co, _ = reg(orient)
+        ori, span = max_snr_orientations(L, sam_pinv(Co, drop), sources.normals)
+        B = np.einsum("mvk,vk->mv", L, ori)
+    weights, noise, covs = {}, {}, {}
+    normalize = bool(params.get("Normalize", False))
+    for name, c in covariances.items():
+        if name == "Orient":
+            continue
+        Cr, nz = reg(c)
+        W = unit_gain_weights(B, sam_pinv(Cr, drop))
+        if normalize:
+            W = W / np.sqrt(nz)
+        weights[name], noise[name], covs[name] = W, nz, Cr
+    result = SamWeights(weights, noise, {k: c.bandwidth for k, c in covariances.items()},
+                        {k: c.band for k, c in covariances.items()}, ori, B, span, sources,
+                        list(glob.chan_names), normalize, covs)
+    if write:
+        folder = band_folder(samdir, params.get("WtsName", "SAM"), glob.band)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_weights(result, folder)
+        for name, W in weights.items():
+            write_weights_files(folder, name, W, sources, noise[name])
+            if mu is not None or prop:
+                write_text(folder / f"{name}_MuNoise", f"{noise[name]:e}\n")
+        if span is not None:
+            write_text(folder / "OrientCN.dat", "".join(f"{x:e}\n" for x in span))
+        params.write_log(samdir / "sam_wts.param", "wts")
+    return result
+
+
+def save_weights(w: SamWeights, folder: Path) -> Path:
+    """Store a :class:`SamWeights` as ``<folder>/weights.npz``."""
+    from .._utils import atomic_path
+
+    s = w.sources
+    arrays = {f"W_{k}": v for k, v in w.weights.items()}
+    arrays.update({f"C_{k}": v for k, v in w.covariances.items()})
+    meta = {
+        "names": np.array(list(w.weights)),
+        "noise": np.array([w.noise[k] for k in w.weights]),
+        "bandwidth": np.array([w.bandwidth[k] for k in w.weights]),
+        "band": np.array([w.band[k] for k in w.weights]),
+        "orientations": w.orientations, "forward": w.forward,
+        "span": w.span if w.span is not None else np.zeros(0),
+        "chan_names": np.array(w.chan_names), "normalized": np.array(w.normalized),
+        "kind": np.array(s.kind), "positions": s.positions, "source_name": np.array(s.name),
+        "normals": s.normals if s.normals is not None else np.zeros((0, 3)),
+    }
+    if s.kind == "grid":
+        meta.update(grid_shape=np.array(s.grid_shape), grid_mask=s.grid_mask,
+                    grid_origin=s.grid_origin, grid_step=np.array(s.grid_step))
+    if s.faces is not None:
+        meta["faces"] = s.faces
+    path = folder / "weights.npz"
+    with atomic_path(path, suffix=".tmp.npz") as tmp:
+        np.savez(tmp, **arrays, **meta)
+    return path
+
+
+def load_weights(folder: str | os.PathLike) -> SamWeights:
+    """Read the ``weights.npz`` written by :func:`sam_wts`."""
+    path = Path(folder) / "weights.npz"
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"no SAM weights in {folder}; run 'lameg-sam wts' first")
+    z = np.load(path, allow_pickle=False)
+    names = [str(n) for n in z["names"]]
+    kind = str(z["kind"])
+    normals = z["normals"] if z["normals"].size else None
+    if kind == "grid":
+        src = SourceSet(kind, z["positions"], normals, tuple(int(x) for x in z["grid_shape"]),
+                        z["grid_mask"], z["grid_origin"], float(z["grid_step"]),
+                        name=str(z["source_name"]))
+    else:
+        src = SourceSet(kind, z["positions"], normals,
+                        faces=z["faces"] if "faces" in z else None, name=str(z["source_name"]))
+    return SamWeights(
+        {n: z[f"W_{n}"] for n in names}, dict(zip(names, map(float, z["noise"]))),
+        dict(zip(names, map(float, z["bandwidth"]))),
+        {n: tuple(b) for n, b in zip(names, z["band"])}, z["orientations"], z["forward"],
+        z["span"] if z["span"].size else None, src, [str(c) for c in z["chan_names"]],
+        bool(z["normalized"]), {n: z[f"C_{n}"] for n in names if f"C_{n}" in z})

@@ -1,0 +1,513 @@
+"""Utilities: fiducials, sensor data, statistics and file helpers (laMEG ``lameg.util`` API).
+
+The names and signatures follow laMEG 0.2.1. Differences from laMEG, all deliberate:
+
+- :func:`ttest_rel_corrected` returns correct right-tailed p-values for ``tail=1``
+  (``t.sf(t, df)``); laMEG returned the left-tailed value for both one-sided tests.
+- :func:`load_meg_sensor_data` reads the dataset through :func:`lameg.io.spm_meeg.load_meeg`
+  (any SPM M/EEG format, the stored data type and scaling honoured) and keeps SPM's good MEG
+  channels (``MEG``, ``MEGMAG``, ``MEGGRAD``, ``MEGPLANAR``; reference channels are excluded).
+- :func:`get_fiducial_coords` raises clear errors for a malformed table and warns when the
+  subject is absent (it still returns ``None`` then, as laMEG does).
+- :func:`spm_context` and :func:`batch` exist only for an installed SPM backend; the native
+  backend needs no SPM and they raise :class:`~lameg.exceptions.LamegNotImplementedError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib
+import importlib.util
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from .exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegFormatError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
+
+__all__ = [
+    "spm_context",
+    "init_spm_parallel_pool",
+    "batch",
+    "load_meg_sensor_data",
+    "ctf_fif_spm_conversion",
+    "check_many",
+    "get_files",
+    "get_directories",
+    "make_directory",
+    "ttest_rel_corrected",
+    "calc_prop",
+    "get_fiducial_coords",
+]
+
+_NO_SPM_MESSAGE = (
+    "lameg runs natively in NumPy/SciPy and needs no SPM or MATLAB Runtime: call the lameg "
+    "functions directly (their `spm_instance=` arguments are accepted and ignored). "
+    "An SPM backend (package `spm-python` with a MATLAB Runtime) is not installed."
+)
+
+
+# --------------------------------------------------------------------------------------------
+# SPM runtime helpers (only meaningful with an SPM backend)
+# --------------------------------------------------------------------------------------------
+
+
+def _spm_backend():
+    """Return the optional SPM backend module, or ``None`` when it is not available."""
+    if importlib.util.find_spec("lameg.backends.spm") is None:
+        return None
+    return importlib.import_module("lameg.backends.spm")
+
+
+@contextlib.contextmanager
+def spm_context(spm: Any = None, n_jobs: int = 4) -> Iterator[Any]:
+    """Context manager yielding an SPM runtime instance (SPM backend only).
+
+    Parameters
+    ----------
+    spm : object, optional
+        An existing runtime instance; it is yielded unchanged and not terminated on exit.
+    n_jobs : int
+        Number of parallel workers for a runtime started here.
+
+    Raises
+    ------
+    LamegNotImplementedError
+        If no SPM backend is installed (the native backend needs none).
+    """
+    backend = _spm_backend()
+    if backend is None or not hasattr(backend, "spm_context"):
+        raise LamegNotImplementedError("spm_context(): " + _NO_SPM_MESSAGE)
+    with backend.spm_context(spm, n_jobs=n_jobs) as instance:
+        yield instance
+
+
+def init_spm_parallel_pool(spm: Any, n_workers: int) -> None:
+    """Start a parallel pool in an SPM runtime (SPM backend only).
+
+    Raises
+    ------
+    LamegNotImplementedError
+        If no SPM backend is installed (the native backend needs none).
+    """
+    backend = _spm_backend()
+    if backend is None or not hasattr(backend, "init_spm_parallel_pool"):
+        raise LamegNotImplementedError("init_spm_parallel_pool(): " + _NO_SPM_MESSAGE)
+    backend.init_spm_parallel_pool(spm, n_workers)
+
+
+def batch(cfg: dict, viz: bool = True, spm_instance: Any = None) -> None:
+    """Run an SPM batch job (SPM backend only).
+
+    Parameters
+    ----------
+    cfg : dict
+        One ``matlabbatch`` entry.
+    viz : bool
+        Show SPM's graphics.
+    spm_instance : object, optional
+        Runtime instance to reuse.
+
+    Raises
+    ------
+    LamegNotImplementedError
+        If no SPM backend is installed (the native backend needs none).
+    """
+    backend = _spm_backend()
+    if backend is None or not hasattr(backend, "batch"):
+        raise LamegNotImplementedError("batch(): " + _NO_SPM_MESSAGE)
+    backend.batch(cfg, viz=viz, spm_instance=spm_instance)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+def load_meg_sensor_data(data_fname: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list]:
+    """Load the good MEG channels of an SPM M/EEG dataset.
+
+    Parameters
+    ----------
+    data_fname : str or path-like
+        SPM header file (``.mat``, any MATLAB version); its ``.dat`` is found as SPM does.
+
+    Returns
+    -------
+    sensor_data : ndarray, shape (n_channels, n_samples[, n_trials])
+        Data of the good MEG channels in physical units (fT for MEG), float64 copy. The trial
+        axis is dropped for single-trial (continuous or averaged) datasets, as in laMEG.
+    time : ndarray, shape (n_samples,)
+        Time of each sample in **milliseconds**.
+    ch_names : list of str
+        Labels of the returned channels.
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        If the header or the binary file does not exist.
+    LamegDataError
+        If the dataset has no good MEG channels.
+    """
+    from .io.spm_meeg import load_meeg
+
+    path = Path(data_fname)
+    if not path.exists():
+        raise LamegFileNotFoundError(f"SPM dataset not found: {path}")
+    meeg = load_meeg(path)
+    idx = np.asarray(meeg.indchantype("MEGANY", "GOOD"), dtype=int)
+    if idx.size == 0:
+        raise LamegDataError(
+            f"{path.name} has no good MEG channels (channel types: "
+            f"{sorted(set(meeg.chantypes))}); mark channels good or set their types."
+        )
+    data = np.asarray(meeg.data[idx], dtype=np.float64)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[:, :, 0]
+    time = np.asarray(meeg.time, dtype=np.float64) * 1000.0
+    labels = list(meeg.chanlabels)
+    ch_names = [labels[i] for i in idx]
+    return data, time, ch_names
+
+
+def ctf_fif_spm_conversion(
+    mne_file: str | os.PathLike,
+    res4_file: str | os.PathLike,
+    output_path: str | os.PathLike,
+    epoched: bool,
+    prefix: str = "spm_",
+    spm_instance: Any = None,
+):
+    """Convert an MNE FIF recording (from CTF) to an SPM M/EEG dataset.
+
+    Thin re-export of :func:`lameg.io.mne.ctf_fif_spm_conversion`, imported on first use
+    because it needs the ``mne`` extra (``pip install lameg[mne]``). Parameters and return
+    value are those of that function (laMEG 0.2.1 signature).
+    """
+    try:
+        module = importlib.import_module("lameg.io.mne")
+    except ImportError as err:
+        raise ImportError(
+            "ctf_fif_spm_conversion needs MNE-Python: install it with `pip install lameg[mne]` "
+            f"({err})"
+        ) from err
+    return module.ctf_fif_spm_conversion(
+        mne_file, res4_file, output_path, epoched, prefix=prefix, spm_instance=spm_instance
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# File helpers
+# --------------------------------------------------------------------------------------------
+
+
+def check_many(multiple: Sequence[str], target: str, func: str | None = None) -> bool:
+    """Check whether all / any of several substrings occur in ``target``.
+
+    Parameters
+    ----------
+    multiple : sequence of str
+        Substrings to look for.
+    target : str
+        String to search.
+    func : {'all', 'any'}
+        Combination rule. Any other value (including the default ``None``) raises, as in laMEG.
+
+    Returns
+    -------
+    bool
+    """
+    if func == "all":
+        return all(item in target for item in multiple)
+    if func == "any":
+        return any(item in target for item in multiple)
+    raise LamegValueError(f"func must be 'all' or 'any', got {func!r}")
+
+
+def get_files(
+    target_path: str | os.PathLike,
+    suffix: str,
+    strings: Sequence[str] = ("",),
+    prefix: str | None = None,
+    check: str = "all",
+    depth: str = "all",
+) -> list[Path]:
+    """Find files by extension and name substrings.
+
+    Parameters
+    ----------
+    target_path : str or path-like
+        Folder to search.
+    suffix : str
+        Glob of the extension, e.g. ``'*.mat'`` (the part after the first character is the
+        required ``Path.suffix``, i.e. ``'.mat'``).
+    strings : sequence of str
+        Substrings that the file name must contain (see ``check``).
+    prefix : str, optional
+        Required start of the file name.
+    check : {'all', 'any'}
+        Whether all or any of ``strings`` must occur.
+    depth : {'all', 'one'}
+        Search recursively or only in ``target_path`` itself.
+
+    Returns
+    -------
+    list of Path
+        Matching files sorted by name.
+    """
+    root = Path(target_path)
+    if not root.is_dir():
+        raise LamegFileNotFoundError(f"Folder not found: {root}")
+    if depth == "all":
+        candidates = root.rglob(suffix)
+    elif depth == "one":
+        candidates = root.iterdir()
+    else:
+        raise LamegValueError(f"depth must be 'all' or 'one', got {depth!r}")
+    if isinstance(strings, str):
+        strings = (strings,)
+    want_suffix = suffix[1:]
+    files = [
+        f
+        for f in candidates
+        if f.is_file() and f.suffix == want_suffix and check_many(strings, f.name, check)
+    ]
+    if prefix is not None:
+        files = [f for f in files if f.name.startswith(prefix)]
+    return sorted(files, key=lambda f: f.name)
+
+
+def get_directories(
+    target_path: str | os.PathLike,
+    strings: Sequence[str] = ("",),
+    check: str = "all",
+    depth: str = "all",
+) -> list[Path]:
+    """Find sub-folders whose path contains given substrings.
+
+    Parameters
+    ----------
+    target_path : str or path-like
+        Folder to search.
+    strings : sequence of str
+        Substrings tested against the full path string.
+    check : {'all', 'any'}
+        Whether all or any of ``strings`` must occur.
+    depth : {'all', 'one'}
+        Search recursively or only the direct children.
+
+    Returns
+    -------
+    list of Path
+        Matching folders, sorted.
+    """
+    root = Path(target_path)
+    if not root.is_dir():
+        raise LamegFileNotFoundError(f"Folder not found: {root}")
+    if depth == "all":
+        candidates = root.glob("**/")
+    elif depth == "one":
+        candidates = root.iterdir()
+    else:
+        raise LamegValueError(f"depth must be 'all' or 'one', got {depth!r}")
+    if isinstance(strings, str):
+        strings = (strings,)
+    dirs = [d for d in candidates if d.is_dir() and check_many(strings, str(d), check)]
+    return sorted(dirs)
+
+
+def make_directory(root_path: str | os.PathLike, extended_dir: str | Sequence[str]) -> Path:
+    """Create ``root_path/extended_dir`` (with parents) if needed and return it.
+
+    Parameters
+    ----------
+    root_path : str or path-like
+        Base folder.
+    extended_dir : str or sequence of str
+        Sub-folder, or a list of nested sub-folder names.
+
+    Returns
+    -------
+    Path
+    """
+    if isinstance(extended_dir, (list, tuple)):
+        path = Path(root_path).joinpath(*[str(p) for p in extended_dir])
+    else:
+        path = Path(root_path) / str(extended_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+
+def ttest_rel_corrected(
+    data: np.ndarray, correction: float = 0, tail: int = 0, axis: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sample t test with variance correction (Ridgway et al. 2012).
+
+    Used on paired differences (hence the name). NaNs are ignored.
+
+    ``t = mean / sqrt((var_pop + c) / n)`` with ``var_pop`` the population variance
+    (``ddof=0``) and ``c = correction``, or ``c = 0.01 * max(var_pop)`` over all tests when
+    ``correction`` is 0; ``df = max(n - 1, 0)``.
+
+    Parameters
+    ----------
+    data : array_like
+        Samples along ``axis``; any other axes index independent tests.
+    correction : float
+        Variance correction; 0 selects ``0.01 * max(var_pop)``.
+    tail : {0, 1, -1}
+        0 two-sided, 1 right-tailed (``mean > 0``), -1 left-tailed (``mean < 0``).
+    axis : int
+        Sample axis.
+
+    Returns
+    -------
+    t : ndarray
+        t statistics (shape of ``data`` without ``axis``).
+    df : ndarray
+        Degrees of freedom.
+    p : ndarray
+        p-values. Unlike laMEG, ``tail=1`` gives ``t.sf(t, df)`` (laMEG returned
+        ``t.sf(-t, df)``, the left-tailed value).
+    """
+    if tail not in (0, 1, -1):
+        raise LamegValueError(f"tail must be 0, 1 or -1, got {tail!r}")
+    data = np.asarray(data, dtype=np.float64)
+    if data.ndim == 0:
+        raise LamegValueError("ttest_rel_corrected needs at least one sample axis")
+    n = np.sum(~np.isnan(data), axis=axis)
+    df = np.maximum(n - 1, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(data, axis=axis)
+        var_pop = np.nanvar(data, axis=axis, ddof=0)
+        if correction == 0:
+            correction = 0.01 * np.nanmax(var_pop)
+        t_stat = mean / (np.sqrt(var_pop + correction) / np.sqrt(n))
+    if tail == 0:
+        p = 2.0 * stats.t.sf(np.abs(t_stat), df)
+    elif tail == -1:
+        p = stats.t.cdf(t_stat, df)
+    else:
+        p = stats.t.sf(t_stat, df)
+    return t_stat, df, p
+
+
+def calc_prop(vec: np.ndarray) -> np.ndarray:
+    """Cumulative proportion ``cumsum(vec) / sum(vec)``; returned unchanged if the sum is 0.
+
+    Parameters
+    ----------
+    vec : array_like, shape (n,)
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    vec = np.asarray(vec)
+    total = np.sum(vec)
+    if total == 0:
+        return vec
+    return np.cumsum(vec) / total
+
+
+# --------------------------------------------------------------------------------------------
+# Fiducials
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_xyz(cell: str, column: str, subj_id: str, val_delimiter: str) -> list[float]:
+    parts = [p.strip() for p in (cell or "").strip().strip('"').split(val_delimiter)]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or not np.all(np.isfinite(values)):
+        raise LamegFormatError(
+            f"Fiducial {column!r} of subject {subj_id!r} is {cell!r}; expected three numbers "
+            f"'x{val_delimiter}y{val_delimiter}z' (scanner RAS mm)."
+        )
+    return values
+
+
+def get_fiducial_coords(
+    subj_id: str,
+    fname: str | os.PathLike,
+    col_delimiter: str = "\t",
+    subject_column: str = "subj_id",
+    nas_column: str = "nas",
+    lpa_column: str = "lpa",
+    rpa_column: str = "rpa",
+    val_delimiter: str = ",",
+) -> dict[str, list[float]] | None:
+    """Read a subject's fiducial coordinates from a ``participants.tsv``-style table.
+
+    Parameters
+    ----------
+    subj_id : str
+        Subject identifier (a value of ``subject_column``).
+    fname : str or path-like
+        Delimited text file with a header row.
+    col_delimiter : str
+        Column delimiter (tab by default).
+    subject_column, nas_column, lpa_column, rpa_column : str
+        Column names.
+    val_delimiter : str
+        Delimiter between x, y and z inside a cell.
+
+    Returns
+    -------
+    dict or None
+        ``{'nas': [x, y, z], 'lpa': [...], 'rpa': [...]}`` in MRI scanner-RAS millimetres, or
+        ``None`` (with a :class:`UserWarning`) if the subject is not in the table — kept for
+        compatibility with laMEG.
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        If the file does not exist.
+    LamegFormatError
+        If a required column is missing or a cell is not ``x,y,z``.
+    """
+    path = Path(fname)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"Fiducial table not found: {path}")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh, delimiter=col_delimiter)
+        header = reader.fieldnames or []
+        missing = [
+            c for c in (subject_column, nas_column, lpa_column, rpa_column) if c not in header
+        ]
+        if missing:
+            raise LamegFormatError(
+                f"{path.name} lacks column(s) {missing}; found {header}. Pass the column names "
+                "(subject_column=, nas_column=, ...) or the right col_delimiter= "
+                f"(currently {col_delimiter!r})."
+            )
+        for row in reader:
+            if (row.get(subject_column) or "").strip() == str(subj_id):
+                return {
+                    "nas": _parse_xyz(row[nas_column], nas_column, subj_id, val_delimiter),
+                    "lpa": _parse_xyz(row[lpa_column], lpa_column, subj_id, val_delimiter),
+                    "rpa": _parse_xyz(row[rpa_column], rpa_column, subj_id, val_delimiter),
+                }
+    warnings.warn(
+        f"Subject {subj_id!r} not found in {path}; returning None.", UserWarning, stacklevel=2
+    )
+    return None
