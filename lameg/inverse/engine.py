@@ -65,6 +65,14 @@ def _check_inputs(L, data, time_s):
     return L, data
 
 
+def _fsample(time_s: np.ndarray, fsample: float | None) -> float:
+    if fsample is not None:
+        return float(fsample)
+    if len(time_s) < 2:
+        raise LamegValueError("need at least two samples (or pass fsample)")
+    return float(np.round(1.0 / np.median(np.diff(time_s)), 6))
+
+
 def _var_cols(x: np.ndarray) -> np.ndarray:
     """MATLAB ``var(X)``: over rows (N-1), but over the elements of a row vector."""
     if x.shape[0] == 1:
@@ -149,7 +157,7 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
                    sdv: float = 4.0, n_layers: int = 1, sum_pair_topk: int = 2,
                    diff_pair_topk: int = 2, diff_score_method: str = "stable",
                    diag_vertex: int | None = None, keep_M: str = "first",
-                   verbose: bool = False) -> InversionResult:
+                   fsample: float | None = None, verbose: bool = False) -> InversionResult:
     """Invert M/EEG data as ``spm_eeg_invert_classic``.
 
     Parameters
@@ -187,6 +195,9 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
         EBBlayer settings.
     keep_M : {'first', 'all', 'none'}
         For which windows the dense MAP projector is kept (the factored form is always kept).
+    fsample : float or None
+        Sampling rate, Hz (default: from ``time_s``, rounded to 1e-6 Hz). It enters SPM's
+        window-to-sample conversion, so pass the dataset's exact value.
     verbose : bool
         Progress bar over windows.
 
@@ -199,7 +210,7 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
         raise LamegValueError(f"unknown inversion type {inv_type!r}; use one of {CLASSIC_TYPES}")
     L, data = _check_inputs(L, data, time_s)
     time_s = np.asarray(time_s, dtype=float)
-    fsample = 1.0 / np.median(np.diff(time_s)) if len(time_s) > 1 else 1.0
+    fsample = _fsample(time_s, fsample)
     nc, nd = L.shape
     if QG is None:
         if kind in ("IID", "MMN"):
@@ -308,7 +319,8 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
                     trials: Sequence | None = None, woi=None, lpf: float = 0.0,
                     hpf: float = 48.0, hanning: bool = True, n_patches: int = 256,
                     vertices: np.ndarray | None = None, sdv: float = 4.0,
-                    n_max_temp: int = 16, A: np.ndarray | None = None) -> InversionResult:
+                    n_max_temp: int = 16, A: np.ndarray | None = None,
+                    fsample: float | None = None) -> InversionResult:
     """Invert M/EEG data as ``spm_eeg_invert`` (one subject, one modality, no VOI).
 
     Parameters are as :func:`invert_classic`; ``QG`` must be the Green-function kernel
@@ -327,7 +339,7 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
         raise LamegValueError(f"unknown inversion type {inv_type!r}; use one of {STANDARD_TYPES}")
     L, data = _check_inputs(L, data, time_s)
     time_s = np.asarray(time_s, dtype=float)
-    fsample = 1.0 / np.median(np.diff(time_s))
+    fsample = _fsample(time_s, fsample)
     nc, nd = L.shape
     tr = _as_trials(trials, data.shape[2])
     # spatial modes (one subject: a single alignment pass)

@@ -174,11 +174,12 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         u_all = np.repeat(np.arange(n), deg)
         v_all = cnt_m.indices
         is_bedge = ecount == 1
-        bnd = np.zeros(n, bool)
-        bnd[u_all[is_bedge]] = True
+        n_bedges = np.bincount(u_all[is_bedge], minlength=n)
+        bnd = n_bedges > 0
+        singular = n_bedges > 2            # pinched (bow-tie) vertices: never touch them
         alive = deg > 0
         # --- cheap filters and cost of every directed collapse u -> v
-        ok = ~frozen[u_all]
+        ok = ~frozen[u_all] & ~singular[u_all] & ~singular[v_all]
         if preserve_boundary:
             ok &= ~bnd[u_all]
         ok &= ~(bnd[u_all] & ~is_bedge)       # boundary vertices move along the boundary only

@@ -7,7 +7,8 @@ from scipy.spatial import cKDTree
 
 from ..exceptions import LamegDataError, LamegValueError
 
-__all__ = ["closest_point_on_triangles", "point_to_mesh", "interpolate_vertex_normals"]
+__all__ = ["closest_point_on_triangles", "point_to_mesh", "interpolate_vertex_normals",
+           "radiality_to_surface"]
 
 
 def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray
@@ -154,3 +155,25 @@ def interpolate_vertex_normals(vertex_normals: np.ndarray, faces: np.ndarray, fa
     norm = np.linalg.norm(out, axis=1, keepdims=True)
     norm[norm == 0] = 1.0
     return out / norm
+
+
+def radiality_to_surface(points: np.ndarray, orientations: np.ndarray, vertices: np.ndarray,
+                         faces: np.ndarray) -> np.ndarray:
+    """``|o . n|`` with ``n`` the surface normal at the closest surface point of each point.
+
+    The normal is interpolated barycentrically from area-weighted vertex normals. Values lie
+    in [0, 1] (1 = orientation along the normal, 0 = tangential).
+
+    Parameters
+    ----------
+    points, orientations : ndarray, shape (n, 3)
+        Source positions (mm) and orientations (normalised here).
+    vertices, faces : ndarray
+        Target surface (e.g. the scalp).
+    """
+    from .normals import normit, vertex_normals
+
+    _, _, face, bary = point_to_mesh(points, vertices, faces)
+    n = interpolate_vertex_normals(vertex_normals(vertices, faces, "area"), faces, face, bary)
+    o = normit(np.asarray(orientations, dtype=np.float64).reshape(-1, 3))
+    return np.clip(np.abs(np.einsum("ij,ij->i", o, n)), 0.0, 1.0)

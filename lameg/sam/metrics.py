@@ -84,9 +84,10 @@ def excess_kurtosis(y: np.ndarray) -> np.ndarray:
     if n < 4:
         raise LamegValueError(f"kurtosis needs at least 4 samples per window, got {n}")
     d = y - y.mean(-1, keepdims=True)
-    var = (d * d).sum(-1) / (n - 1)
+    d2 = d * d
+    var = d2.sum(-1) / (n - 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        g2 = (d**4).mean(-1) / var**2 - 3.0
+        g2 = np.einsum("...t,...t->...", d2, d2) / n / var**2 - 3.0
     return np.where(var > 0, g2, 0.0)
 
 

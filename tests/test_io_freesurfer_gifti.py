@@ -1,0 +1,90 @@
+"""Tests of lameg.io.freesurfer and lameg.io.gifti."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from lameg.exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
+from lameg.io import freesurfer as fsio
+from lameg.io import gifti
+
+
+@pytest.fixture
+def tri():
+    v = np.array([[0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10]], float)
+    f = np.array([[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]])
+    return v, f
+
+
+def test_surface_roundtrip(tmp_path, tri):
+    v, f = tri
+    fsio.write_surface(tmp_path / "lh.white", v, f)
+    v2, f2 = fsio.read_surface(tmp_path / "lh.white")
+    np.testing.assert_allclose(v2, v, atol=1e-5)             # stored as float32
+    np.testing.assert_array_equal(f2, f)
+    assert not list(tmp_path.glob(".*"))                     # no temporary leftovers
+    with pytest.raises(LamegFileNotFoundError):
+        fsio.read_surface(tmp_path / "missing")
+    (tmp_path / "junk").write_bytes(b"not a surface")
+    with pytest.raises(LamegFormatError):
+        fsio.read_surface(tmp_path / "junk")
+
+
+def test_morph_and_annot_roundtrip(tmp_path):
+    vals = np.linspace(0, 4, 7)
+    fsio.write_morph(tmp_path / "lh.thickness", vals)
+    np.testing.assert_allclose(fsio.read_morph(tmp_path / "lh.thickness"), vals, atol=1e-6)
+    labels = np.array([0, 1, 1, 2, 0, 2, 1])
+    ctab = np.array([[25, 5, 25, 0, 0], [100, 0, 0, 0, 0], [0, 100, 0, 0, 0]])
+    fsio.write_annot(tmp_path / "lh.aparc.annot", labels, ctab, ["unknown", "a", "b"])
+    lab, _, names = fsio.read_annot(tmp_path / "lh.aparc.annot", n_vertices=7)
+    np.testing.assert_array_equal(lab, labels)
+    assert names == ["unknown", "a", "b"]
+    with pytest.raises(LamegFormatError, match="belongs to another surface"):
+        fsio.read_annot(tmp_path / "lh.aparc.annot", n_vertices=8)
+
+
+def test_mgh_header_and_tkras_to_scanner(tmp_path):
+    # a conformed (LIA) 0.8 mm volume with a non-zero c_ras: tkRAS -> scanner is a translation
+    c = np.array([2.02538, 36.91534, 16.88278])
+    aff = np.array([[-0.8, 0, 0, 0], [0, 0, 0.8, 0], [0, -0.8, 0, 0], [0, 0, 0, 1.0]])
+    shape = np.array([8, 8, 8])
+    aff[:3, 3] = c - aff[:3, :3] @ (shape / 2)
+    nib.save(nib.MGHImage(np.zeros(tuple(shape), np.uint8), aff), str(tmp_path / "small.mgz"))
+    hdr = fsio.read_mgh_header(tmp_path / "small.mgz")
+    assert hdr["vox2ras"].shape == (4, 4) and hdr["vox2ras_tkr"].shape == (4, 4)
+    m, t, n = fsio.tkras_to_scanner(tmp_path / "small.mgz")
+    np.testing.assert_allclose(m, n @ np.linalg.inv(t))
+    # independent check: the voxel centre maps to the same point in both frames
+    ijk = np.array([3.0, 5.0, 1.0, 1.0])
+    np.testing.assert_allclose(fsio.apply_affine((t @ ijk)[None, :3], m)[0], (n @ ijk)[:3])
+    np.testing.assert_allclose(m[:3, :3], np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(m[:3, 3], c, atol=1e-5)
+    np.testing.assert_allclose(hdr["c_ras"], c, atol=1e-5)
+
+
+def test_gifti_layout_and_roundtrip(tmp_path, tri):
+    v, f = tri
+    ori = np.tile([0, 0, 1.0], (4, 1))
+    gifti.write_surf_gifti(tmp_path / "m.gii", v, f, ori)
+    img = nib.load(str(tmp_path / "m.gii"))
+    assert [int(d.intent) for d in img.darrays] == [
+        nib.nifti1.intent_codes[k] for k in
+        ("NIFTI_INTENT_POINTSET", "NIFTI_INTENT_TRIANGLE", "NIFTI_INTENT_VECTOR")]
+    assert img.darrays[0].data.dtype == np.float32 and img.darrays[1].data.dtype == np.int32
+    v2, f2, n2 = gifti.read_surf_gifti(tmp_path / "m.gii")
+    np.testing.assert_allclose(v2, v)
+    np.testing.assert_array_equal(f2, f)
+    np.testing.assert_allclose(n2, ori)
+    gifti.write_surf_gifti(tmp_path / "nonormals.gii", v, f)
+    assert gifti.read_surf_gifti(tmp_path / "nonormals.gii")[2] is None
+    assert not list(tmp_path.glob(".*"))
+    with pytest.raises(LamegValueError):
+        gifti.create_surf_gifti(v, f, ori[:2])
+    with pytest.raises(LamegFileNotFoundError):
+        gifti.read_surf_gifti(tmp_path / "nope.gii")
+    bad = gifti.create_surf_gifti(v, f + 10)
+    with pytest.raises(LamegFormatError, match="outside"):
+        gifti.gifti_arrays(bad)

@@ -1,0 +1,193 @@
+"""Tests of lameg.mesh: normals, topology, decimation, exact point-to-mesh distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lameg import surf
+from lameg.exceptions import LamegDataError, LamegValueError
+from lameg.mesh import (
+    decimate_vertex_subset,
+    edge_face_counts,
+    face_normals,
+    find_non_manifold_edges,
+    is_consistently_oriented,
+    mesh_adjacency,
+    normit,
+    orient_outward,
+    remove_unconnected_vertices,
+    remove_vertices,
+    signed_volume,
+    split_connected_components,
+    vertex_normals,
+)
+from lameg.mesh.distance import closest_point_on_triangles, point_to_mesh, radiality_to_surface
+from lameg.mesh.repair import fix_non_manifold_edges
+
+
+def icosphere(nsub=4, radius=1.0):
+    import pyvista as pv
+
+    s = pv.Icosphere(radius=radius, nsub=nsub)
+    return np.asarray(s.points, float), np.asarray(s.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
+
+
+# --- laMEG parity values (lameg-api.md §6.1) ---------------------------------------------------
+
+def test_normit_reference_values():
+    np.testing.assert_allclose(normit([[3, 4, 0], [1, 1, 1]]),
+                               [[0.6, 0.8, 0], [1 / np.sqrt(3)] * 3])
+    np.testing.assert_array_equal(normit([[0, 0, 0]]), [[0, 0, 0]])
+    tiny = np.array([[1e-20] * 3, [1e-20, 0, 0]])
+    np.testing.assert_array_equal(normit(tiny), tiny)
+    assert normit(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_vertex_normal_vectors_tetrahedron_reference():
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
+    f = np.array([[0, 1, 2], [0, 1, 3], [1, 2, 3], [0, 2, 3]])
+    vn, fn = surf._vertex_normal_vectors(v, f)
+    a, b = 0.57735026, 0.42264974
+    np.testing.assert_allclose(vn, [[-1, 1, -1], [-a, b, -1 - a], [-1 - a, -a, -1 - a],
+                                    [-1 - a, b, -a]], atol=1e-7)
+    np.testing.assert_allclose(fn, [[0, 0, -1], [0, 1, 0], [-a, -a, -a], [-1, 0, 0]], atol=1e-7)
+    vn_u, fn_u = surf._vertex_normal_vectors(v, f, unit=True)
+    np.testing.assert_allclose(vn_u, normit(vn))
+
+
+def test_remove_vertices_square_reference():
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], float)
+    f = np.array([[0, 1, 2], [0, 2, 3]])
+    n = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]], float)
+    v2, f2, n2, kept = remove_vertices(v, f, [1], n)
+    np.testing.assert_array_equal(v2, [[0, 0, 0], [1, 1, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(f2, [[0, 1, 2]])
+    np.testing.assert_array_equal(n2, [[1, 0, 0], [0, 0, 1], [1, 0, 0]])
+    np.testing.assert_array_equal(kept, [0, 2, 3])
+    assert len(remove_vertices(v, f, [0, 2])[1]) == 0
+    assert len(remove_vertices(v, f, np.arange(4))[0]) == 0
+    v_extra = np.r_[v, [[5, 5, 5]]]
+    assert len(remove_unconnected_vertices(v_extra, f)[0]) == 4
+
+
+def test_non_manifold_edges_reference():
+    assert find_non_manifold_edges([[0, 1, 2]]) == {}
+    f = np.array([[0, 1, 2], [1, 2, 3], [2, 3, 4], [4, 1, 2]])
+    assert find_non_manifold_edges(f) == {(1, 2): [0, 1, 3]}
+    _, f2 = fix_non_manifold_edges(np.zeros((5, 3)), f)
+    np.testing.assert_array_equal(f2, [[2, 3, 4]])
+    assert fix_non_manifold_edges(np.zeros((0, 3)), np.zeros((0, 3), int))[1].size == 0
+
+
+def test_adjacency_and_components_reference():
+    a = mesh_adjacency([[0, 1, 2]]).toarray()
+    np.testing.assert_array_equal(a, 1 - np.eye(3))
+    b = mesh_adjacency([[0, 1, 2], [2, 3, 4]]).toarray()
+    assert b.shape == (5, 5) and b[0, 3] == 0 and b[2].sum() == 4
+    comps = split_connected_components([[0, 1, 2], [2, 4, 5], [6, 7, 2], [8, 9, 10]],
+                                       np.zeros((11, 3)))
+    assert len(comps) == 2
+    np.testing.assert_array_equal(comps[0]["faces"], [[0, 1, 2], [2, 3, 4], [5, 6, 2]])
+    np.testing.assert_array_equal(comps[0]["vertices"], [0, 1, 2, 4, 5, 6, 7])
+    np.testing.assert_array_equal(comps[1]["faces"], [[0, 1, 2]])
+
+
+# --- normals and orientation -------------------------------------------------------------------
+
+def test_normals_outward_and_signed_volume():
+    v, f = icosphere(3, radius=10.0)
+    vn = vertex_normals(v, f)
+    assert (np.einsum("ij,ij->i", vn, v) > 0).all()          # outward for outward winding
+    vol = signed_volume(v, f)
+    assert vol == pytest.approx(4 / 3 * np.pi * 1000, rel=0.02)
+    f_flipped = f[:, ::-1]
+    assert signed_volume(v, f_flipped) == pytest.approx(-vol)
+    fixed, flipped = orient_outward(v, f_flipped)
+    assert flipped.all() and signed_volume(v, fixed) == pytest.approx(vol)
+
+
+# --- decimation --------------------------------------------------------------------------------
+
+def _check_decimated(v, f, kept, f_ds, ratio):
+    assert abs(len(f_ds) / len(f) - ratio) <= 0.02 * ratio
+    _, counts = edge_face_counts(f_ds)
+    assert counts.max() <= 2                                  # no non-manifold edges
+    assert np.array_equal(np.unique(f_ds), np.arange(len(kept)))   # no isolated vertices
+    assert is_consistently_oriented(f_ds)
+    # no flipped faces with respect to the original surface normals at the corners
+    ref = vertex_normals(v, f)[kept[f_ds]].sum(axis=1)
+    assert (np.einsum("ij,ij->i", face_normals(v, kept[f_ds]), ref) > 0).all()
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.3])
+def test_decimation_sphere(ratio):
+    rng = np.random.default_rng(0)
+    v, f = icosphere(4, radius=50.0)
+    v = v * (1 + 0.05 * rng.standard_normal((len(v), 1)))      # bumpy sphere
+    kept, f_ds = decimate_vertex_subset(v, f, ratio)
+    _check_decimated(v, f, kept, f_ds, ratio)
+    assert signed_volume(v[kept], f_ds) > 0.9 * signed_volume(v, f)
+
+
+def test_decimation_open_surface_keeps_boundary_manifold():
+    v, f = icosphere(4, radius=50.0)
+    v2, f2, _, _ = remove_vertices(v, f, np.flatnonzero(v[:, 0] > 30))   # cut a cap
+    kept, f_ds = decimate_vertex_subset(v2, f2, 0.1)
+    _check_decimated(v2, f2, kept, f_ds, 0.1)
+
+
+def test_decimation_bad_input():
+    v, f = icosphere(2)
+    with pytest.raises(LamegValueError):
+        decimate_vertex_subset(v, f, 0.0)
+    bad = v.copy()
+    bad[3] = np.nan
+    with pytest.raises(LamegDataError):
+        decimate_vertex_subset(bad, f, 0.5)
+    nm = np.r_[f, [[f[0, 0], f[0, 1], len(v) - 1]]]
+    with pytest.raises(LamegDataError, match="non-manifold"):
+        decimate_vertex_subset(v, nm, 0.5)
+
+
+# --- distances ---------------------------------------------------------------------------------
+
+def _brute_force(points, v, f):
+    n = len(points)
+    m = len(f)
+    p = np.repeat(points, m, axis=0)
+    tri = np.tile(v[f], (n, 1, 1))
+    cp, _ = closest_point_on_triangles(p, tri[:, 0], tri[:, 1], tri[:, 2])
+    return np.linalg.norm(cp - p, axis=1).reshape(n, m).min(axis=1)
+
+
+def test_closest_point_regions():
+    a, b, c = np.array([[0, 0, 0.]]), np.array([[1, 0, 0.]]), np.array([[0, 1, 0.]])
+    cases = {(0.2, 0.2, 1.0): (0.2, 0.2, 0), (-1, -1, 0): (0, 0, 0), (2, -1, 0): (1, 0, 0),
+             (0.5, -1, 0): (0.5, 0, 0), (1, 1, 3): (0.5, 0.5, 0), (-1, 0.5, 0): (0, 0.5, 0)}
+    for p, expected in cases.items():
+        cp, _ = closest_point_on_triangles(np.array([p], float), a, b, c)
+        np.testing.assert_allclose(cp[0], expected, atol=1e-12)
+
+
+def test_point_to_mesh_exact_vs_brute_force():
+    rng = np.random.default_rng(1)
+    v, f = icosphere(2, radius=80.0)
+    v = v * (1 + 0.1 * rng.random((len(v), 1)))
+    pts = rng.uniform(-120, 120, (200, 3))
+    d, cp, face, bary = point_to_mesh(pts, v, f, k=2)
+    # tolerance: both are the same closed-form projection in float64 -> 1e-6 mm is ample
+    np.testing.assert_allclose(d, _brute_force(pts, v, f), atol=1e-6)
+    np.testing.assert_allclose(np.einsum("ij,ijk->ik", bary, v[f[face]]), cp, atol=1e-9)
+
+
+def test_radiality_on_sphere():
+    v, f = icosphere(5, radius=90.0)
+    rng = np.random.default_rng(2)
+    d = normit(rng.standard_normal((50, 3)))
+    pts = 60.0 * d
+    # radial source: along the scalp normal at its closest point -> 1 (faceted sphere: 1e-3)
+    r = radiality_to_surface(pts, d, v, f)
+    assert ((r > 1 - 1e-3) & (r <= 1)).all()
+    tang = normit(np.cross(d, [0, 0, 1.0]))
+    assert (radiality_to_surface(pts, tang, v, f) < 2e-2).all()
