@@ -959,7 +959,7 @@ def _orientations(method, fixed, names, ds, comb, ds_kept):
 def _write_json(path, meta):
     with atomic_path(path, suffix=".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, indent=2)
+            json.dump(meta, fh)   # compact: the index lists can hold 10^5 entries
 
 
 def _find_head_mesh(surf_set, mesh_type):

@@ -350,7 +350,8 @@ def test_sensor_struct_is_mne_channel_model(spm_dir, truth, truth_arrays):
     This validates the SPM sensor description (geometry, frame, tra weights, units) independently
     of the generating code. The file holds MNE's 'normal' coil integration points while MNE's
     forward integrates over its 'accurate' points, so they differ by the coil-integration error:
-    measured 0.04 % (CTF) and NM % (Neuromag) of the largest gain; tolerance 0.3 %.
+    measured 0.04 % (CTF, 8 of 14 points per channel) and 0.9 % (Neuromag magnetometers: 4 of 16
+    points) of the largest gain; tolerances 0.1 % and 1.5 %.
     """
     mne = pytest.importorskip("mne")
     for key in ("ctf_pial", "neuromag"):
@@ -388,7 +389,8 @@ def test_sensor_struct_is_mne_channel_model(spm_dir, truth, truth_arrays):
         planar = np.array([u == "T/mm" for u in sens["chanunit"]])
         G = np.where(planar, G * 1e-3, G)
         err = np.abs(g - G).max() / np.abs(G).max()
-        assert err < 3e-3, (key, err)
+        assert err < {"ctf_pial": 1e-3, "neuromag": 1.5e-2}[key], (key, err)
+        assert np.corrcoef(g, G)[0, 1] > 0.9999
         # and the BEM gain used for the simulation is close to the sphere (topography)
         bem = truth_arrays[f"gain_{key}"]
         assert np.corrcoef(bem, G)[0, 1] > 0.9

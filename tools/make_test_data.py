@@ -93,8 +93,8 @@ BEM_ICO = 4
 BEM_CONDUCTIVITY = (0.3,)
 #: coils stored in the SPM sensor description: the integration points of MNE's 'normal' coil
 #: definitions (CTF 8 per channel, Neuromag 4). MNE's forward (used for the simulation) integrates
-#: over its 'accurate' points; the two differ by < 0.1 % of the largest gain here, whereas
-#: FieldTrip-style point coils (2 per CTF channel) would differ by ~5 %.
+#: over its 'accurate' points; the two differ by 0.04 % (CTF) and 0.9 % (Neuromag) of the largest
+#: gain here, whereas FieldTrip-style point coils (2 per CTF channel) would differ by ~5 %.
 COIL_ACCURACY = "normal"
 
 HEMIS = ("lh", "rh")

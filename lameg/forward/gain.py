@@ -189,6 +189,12 @@ def compute_gain(
     ori = np.atleast_2d(np.asarray(orientations, dtype=float))
     if ori.shape != pos.shape:
         raise LamegValueError(f"orientations {ori.shape} do not match positions {pos.shape}")
+    if not np.all(np.isfinite(ori)):
+        bad = int(np.sum(~np.all(np.isfinite(ori), axis=1)))
+        raise LamegValueError(
+            f"{bad} source orientations are NaN/Inf (e.g. zero-length link vectors normalised "
+            "by zero); fix the mesh orientations"
+        )
     units = chanunits or default_chanunits(sensors)
     if len(units) != sensors.n_channels:
         raise LamegValueError("chanunits must give one unit per channel")

@@ -25,6 +25,46 @@ from ..exceptions import LamegValueError
 from .svd import _dense, spm_inv, spm_logdet, spm_svd
 
 
+def _expm(a: np.ndarray) -> np.ndarray:
+    """Matrix exponential by Pade(6) with scaling and squaring (as SPM's ``spm_expm``/``padm``).
+
+    Used for the tiny augmented Jacobians of :func:`spm_dx`, where this is much faster than
+    :func:`scipy.linalg.expm` and agrees with it to ~1e-15.
+    """
+    n = a.shape[0]
+    p = 6
+    c = [1.0]
+    for k in range(1, p + 1):
+        c.append(c[-1] * ((p + 1 - k) / (k * (2 * p + 1 - k))))
+    s = np.linalg.norm(a, np.inf)
+    sq = 0
+    if s > 0.5:
+        sq = max(0, int(np.fix(np.log(s) / np.log(2))) + 2)
+        a = a * 2.0 ** (-sq)
+    eye = np.eye(n)
+    a2 = a @ a
+    q = c[p] * eye
+    pp = c[p - 1] * eye
+    odd = True
+    for k in range(p - 2, -1, -1):
+        if odd:
+            q = q @ a2 + c[k] * eye
+        else:
+            pp = pp @ a2 + c[k] * eye
+        odd = not odd
+    if odd:
+        q = q @ a
+        q = q - pp
+        e = -(eye + 2 * np.linalg.solve(q, pp))
+    else:
+        pp = pp @ a
+        q = q - pp
+        e = eye + 2 * np.linalg.solve(q, pp)
+    for _ in range(sq):
+        e = e @ e
+    return e
+
+
 def spm_dx(dfdx: np.ndarray, f: np.ndarray, t: float | None = None) -> np.ndarray:
     """Local-linearisation update ``dx = (expm(t J) - I) J^-1 f`` (``spm_dx``).
 
@@ -49,7 +89,7 @@ def spm_dx(dfdx: np.ndarray, f: np.ndarray, t: float | None = None) -> np.ndarra
     j = np.zeros((n + 1, n + 1))
     j[1:, 0] = tt * f
     j[1:, 1:] = tt * dfdx
-    dx = scipy.linalg.expm(j)[:, 0]
+    dx = (_expm(j) if n < 64 else scipy.linalg.expm(j))[:, 0]
     return np.real(dx[1:])
 
 

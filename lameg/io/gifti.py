@@ -50,11 +50,15 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
     faces = faces.reshape(-1, 3) if faces.size == 0 else faces
     if faces.ndim != 2 or faces.shape[1] != 3:
         raise LamegValueError(f"faces must have shape (n, 3), got {faces.shape}")
+    # stored uncompressed (Base64Binary): zlib at nibabel's level dominates the write time of
+    # large meshes and float coordinates barely compress; SPM and laMEG read both encodings.
     arrays = [
         nib.gifti.GiftiDataArray(np.ascontiguousarray(vertices, dtype=np.float32),
-                                 intent=_POINTSET, datatype="NIFTI_TYPE_FLOAT32"),
+                                 intent=_POINTSET, datatype="NIFTI_TYPE_FLOAT32",
+                                 encoding="B64BIN"),
         nib.gifti.GiftiDataArray(np.ascontiguousarray(faces, dtype=np.int32),
-                                 intent=_TRIANGLE, datatype="NIFTI_TYPE_INT32"),
+                                 intent=_TRIANGLE, datatype="NIFTI_TYPE_INT32",
+                                 encoding="B64BIN"),
     ]
     if normals is not None:
         normals = np.asarray(normals)
@@ -62,7 +66,8 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
             raise LamegValueError(
                 f"normals must have the shape of vertices {vertices.shape}, got {normals.shape}")
         arrays.append(nib.gifti.GiftiDataArray(np.ascontiguousarray(normals, dtype=np.float32),
-                                               intent=_VECTOR, datatype="NIFTI_TYPE_FLOAT32"))
+                                               intent=_VECTOR, datatype="NIFTI_TYPE_FLOAT32",
+                                               encoding="B64BIN"))
     return nib.gifti.GiftiImage(darrays=arrays)
 
 

@@ -1,0 +1,235 @@
+"""
+Anatomical predictors of laminar inference accuracy
+===================================================
+
+How well MEG can tell a superficial from a deep source is not the same everywhere on the
+cortex. Even with perfect co-registration and a high signal-to-noise ratio, laminar model
+comparison is more reliable in some places than in others (Szul et al., 2025, *Beyond deep versus
+superficial: true laminar inference with MEG*). Four properties of a cortical column explain much
+of this variation:
+
+* **cortical thickness** -- thicker columns put their layers further apart;
+* **lead-field RMS difference** -- how different the sensor patterns of the deepest and the most
+  superficial source of the column are;
+* **orientation** -- how radial the column is with respect to the scalp (MEG is blind to
+  radial currents);
+* **distance to the scalp** -- the closer to the sensors, the stronger and sharper the field.
+
+This tutorial computes the four predictors for every column of an 11-layer mesh of the test
+participant, draws each on the cortex, combines their z-scores into one *anatomical score* and
+uses the score to pick the best prior location inside a region of interest.
+"""
+
+# %%
+# Set-up
+# ------
+# The test participant ``sub-01`` ships with the package's repository. Everything this tutorial
+# writes (the laminar meshes, the forward model, the inversion) goes to a temporary copy of the
+# data, so ``test_data/`` is never modified.
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import nibabel as nib
+import numpy as np
+from scipy.stats import zscore
+
+from lameg.anatomy import anatomical_predictors, anatomical_score, select_prior_vertex
+from lameg.invert import coregister, get_lead_field_rms_diff, invert_ebb
+from lameg.surf import LayerSurfaceSet
+from lameg.util import get_fiducial_coords
+from lameg.viz import show_surface
+
+# Smaller settings for automated runs (LAMEG_TUTORIAL_FAST=1)
+FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
+n_layers = 3 if FAST else 11
+
+try:
+    repo_dir = Path(__file__).resolve().parents[1]
+except NameError:  # run interactively from the tutorials folder
+    repo_dir = Path.cwd().parent
+test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
+
+subj_id = "sub-01"
+tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial07_"))
+
+# Figures go to LAMEG_TUTORIAL_OUTPUT if set (``make demo``), else to the temporary folder
+out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", tmp_dir / "figures"))
+out_dir.mkdir(parents=True, exist_ok=True)
+
+# A private copy of the FreeSurfer subject: create() writes into <subject>/surf/laminar
+subjects_dir = tmp_dir / "fs"
+shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
+
+# A private copy of the MEG dataset (header .mat + data .dat)
+spm_dir = test_data / subj_id / "meg" / "ses-01" / "spm"
+for ext in ("mat", "dat"):
+    shutil.copy(spm_dir / f"sim_ctf_pial.{ext}", tmp_dir / f"sim_ctf_pial.{ext}")
+data_file = str(tmp_dir / "sim_ctf_pial.mat")
+
+# MRI fiducials (scanner RAS, mm)
+fid_coords = get_fiducial_coords(subj_id, test_data / "participants.tsv")
+print(fid_coords)
+
+# %%
+# The multilayer mesh
+# -------------------
+# :meth:`~lameg.surf.LayerSurfaceSet.create` builds the laminar surfaces between the white
+# matter and pial surfaces, removes the medial wall, combines the hemispheres, decimates them
+# with a common vertex subset and writes the layer-major multilayer mesh with link-vector
+# orientations (white minus pial).
+
+surf_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
+surf_set.create(verbose=False)
+n_columns = surf_set.get_vertices_per_layer()
+print(f"{n_layers} layers, {n_columns} columns per layer")
+
+# %%
+# Forward model and source reconstruction
+# ---------------------------------------
+# The lead-field predictor needs the gain matrix of the multilayer mesh, which co-registration
+# computes and stores next to the data. An EBB inversion on the multilayer mesh completes the
+# usual workflow (its result is not needed for the predictors).
+
+coregister(fid_coords, data_file, surf_set, viz=False)
+free_energy, _ = invert_ebb(data_file, surf_set, patch_size=5, n_temp_modes=4, viz=False)
+print(f"Free energy of the multilayer EBB inversion: {float(free_energy):.1f}")
+
+# %%
+# Vertex-wise anatomical predictors
+# ---------------------------------
+# Each predictor is a vector with one value per cortical column.
+
+thickness = surf_set.get_cortical_thickness()  # mm
+lf_rms_diff = get_lead_field_rms_diff(data_file, surf_set)  # fT per nA m
+radiality = surf_set.get_radiality_to_scalp()  # |cos|, 1 = radial, 0 = tangential
+distance = surf_set.get_distance_to_scalp()  # mm, to the scalp surface
+
+for name, values in [("thickness (mm)", thickness), ("lead-field RMS difference", lf_rms_diff),
+                     ("radiality", radiality), ("distance to scalp (mm)", distance)]:
+    print(f"{name:>26}: median {np.median(values):7.3f}, "
+          f"1st-99th percentile {np.percentile(values, 1):7.3f} .. "
+          f"{np.percentile(values, 99):7.3f}")
+
+# %%
+# :func:`lameg.anatomy.anatomical_predictors` computes the same four vectors in one call.
+
+predictors = anatomical_predictors(data_file, surf_set)
+assert np.allclose(predictors["lf_rms_diff"], lf_rms_diff)
+assert np.allclose(predictors["thickness"], thickness)
+
+# %%
+# Drawing the predictors on the cortex
+# ------------------------------------
+# :func:`lameg.viz.show_surface` colours the inflated surface by per-column values and, with
+# ``screenshot=``, writes a PNG with a colour bar. The colour range spans the 1st to 99th
+# percentile of each predictor.
+
+inflated = surf_set.load("inflated", stage="ds").darrays[0].data
+pial = surf_set.load("pial", stage="ds").darrays[0].data
+
+
+def lateral_view(side):
+    """Camera ``[eye, target, up]`` looking at one hemisphere from the side (-1 left, +1 right)."""
+    target = inflated[np.sign(pial[:, 0]) == side].mean(axis=0)
+    eye = target + np.array([side * 420.0, 0.0, 0.0])
+    return [*eye, *target, 0.0, 0.0, 1.0]
+
+
+def draw(values, name, label, marker=None, side=-1):
+    """Render ``values`` on the inflated cortex, save the PNG and show it."""
+    png = out_dir / f"tutorial_07_{name}.png"
+    show_surface(
+        surf_set, layer_name="inflated", scalars=values, cmap="Spectral_r",
+        vmin=np.percentile(values, 1), vmax=np.percentile(values, 99),
+        colorbar=True, colorbar_label=label, camera_view=lateral_view(side),
+        marker_vertices=None if marker is None else [marker], marker_size=6,
+        marker_color="black", screenshot=png,
+    )
+    image = plt.imread(png)
+    fig, ax = plt.subplots(figsize=(image.shape[1] / 100, image.shape[0] / 100))
+    ax.imshow(image)
+    ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)
+    plt.show()
+    return png
+
+
+# %%
+# **Cortical thickness** (mm): the distance between the pial and white surfaces of a column.
+
+draw(thickness, "thickness", "cortical thickness (mm)")
+
+# %%
+# **Lead-field RMS difference**: the root mean square over sensors of the difference between
+# the lead fields of the deepest and the pial vertex of a column. Larger values mean that the
+# two layers produce more distinguishable sensor patterns.
+
+draw(lf_rms_diff, "lf_rms_diff", "lead-field RMS difference (fT / nA m)")
+
+# %%
+# **Orientation**: the absolute cosine between the column orientation and the normal of the
+# scalp at its closest point (1 = radial, 0 = tangential).
+
+draw(radiality, "orientation", "radiality to the scalp")
+
+# %%
+# **Distance**: from the pial vertex to the scalp surface (mm). Smaller is better.
+
+draw(distance, "distance", "distance to the scalp (mm)")
+
+# %%
+# The composite anatomical score
+# ------------------------------
+# Each predictor is z-scored over the columns; the distance enters with a negative sign because
+# closer columns are better. The sum is the anatomical score.
+# :func:`lameg.anatomy.anatomical_score` does this, with optional per-predictor weights.
+
+score = anatomical_score(predictors)
+
+# %%
+# The same score with plain NumPy/SciPy, to show there is nothing hidden:
+
+score_scipy = zscore(thickness) + zscore(lf_rms_diff) + zscore(radiality) + zscore(-distance)
+print(f"Largest difference between the two scores: {np.max(np.abs(score - score_scipy)):.2e}")
+assert np.allclose(score, score_scipy)
+
+# %%
+# The column with the highest score is the anatomically most favourable location for laminar
+# inference over the whole cortex (black marker).
+
+best_vertex = int(np.argmax(score))
+side = 1 if pial[best_vertex, 0] > 0 else -1
+print(f"Highest anatomical score at vertex {best_vertex} "
+      f"({'right' if side > 0 else 'left'} hemisphere, score {score[best_vertex]:.2f})")
+draw(score, "anatomical_score", "anatomical score (sum of z-scores)", marker=best_vertex,
+     side=side)
+
+# %%
+# Choosing a prior vertex inside a region of interest
+# ---------------------------------------------------
+# Laminar model comparison is usually run at one location, for instance in an anatomical region
+# or where the task modulates power. Within such a region the anatomical score picks the column
+# best suited to laminar inference. Here the region is the parcel of the ``aparc`` annotation
+# that contains the simulated source of this dataset (left hemisphere, vertex 1897 of the
+# FreeSurfer surface); :meth:`~lameg.surf.LayerSurfaceSet.get_roi_idx` maps it to the columns of
+# the multilayer mesh.
+
+labels, _, names = nib.freesurfer.read_annot(
+    str(subjects_dir / subj_id / "label" / "lh.aparc.annot"))
+region = names[labels[1897]].decode()
+roi_idx = surf_set.get_roi_idx([region], hemi="lh")
+prior = select_prior_vertex(score, roi_idx)
+assert prior == roi_idx[np.argmax(score[roi_idx])]
+print(f"Region {region}: {roi_idx.size} columns; best prior column {prior} "
+      f"(score {score[prior]:.2f}); pial multilayer vertex "
+      f"{surf_set.get_multilayer_vertex('pial', prior)}")
+
+# %%
+# Clean up
+# --------
+
+shutil.rmtree(tmp_dir, ignore_errors=True)
