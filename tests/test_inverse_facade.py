@@ -64,6 +64,7 @@ def test_geodesic_ebb_crossvalidation_is_seeded(dataset):
     assert float(np.ravel(load_meeg(dataset).inv[0]["inverse"]["smooth"])[0]) == -5.0
 
 
+@pytest.mark.slow
 def test_msp_with_fixed_prior_prefers_true_patch(dataset):
     # the simulated source is at vertex 1025 (0-based); a far vertex explains the data worse
     f_true, _ = invert_msp(dataset, None, priors=[1025], patch_size=10, n_temp_modes=4)

@@ -70,9 +70,9 @@ def _require_mne():
 
 def _system_type(coil_types: set[int], n_meg: int) -> str:
     if coil_types & _CTF_COILS:
-        return f"ctf{n_meg}" if n_meg in (64, 151, 275) else "ctf"
+        return "ctf275" if n_meg > 200 else "ctf151" if n_meg > 100 else "ctf"
     if coil_types & _NEUROMAG_COILS:
-        return {306: "neuromag306", 122: "neuromag122"}.get(n_meg, "neuromag")
+        return "neuromag306" if n_meg > 200 else "neuromag122" if n_meg > 100 else "neuromag"
     if coil_types & _BTI_COILS:
         return f"bti{n_meg}" if n_meg in (148, 248) else "bti"
     if coil_types & _KIT_COILS:
