@@ -396,8 +396,26 @@ def _trial_groups(conditions: Sequence[str]) -> tuple[list, list]:
     return labels, [np.flatnonzero(conds == c) for c in labels]
 
 
+def _blas_limit(n_threads: int | None):
+    """Context limiting BLAS threads (threadpoolctl when installed; no-op otherwise)."""
+    import contextlib
+
+    if n_threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=int(n_threads), user_api="blas")
+
+
 def _run_batch(ctx: dict, cells: list) -> list[dict]:
     """Run a batch of cells (simulation + one inversion per layer model)."""
+    with _blas_limit(ctx.get("blas_threads")):
+        return _run_cells(ctx, cells)
+
+
+def _run_cells(ctx: dict, cells: list) -> list[dict]:
     from .backends.native.inverse import _spatial_modes
     from .inverse.engine import invert_classic
     from .simulate import simulate_trials
@@ -470,6 +488,7 @@ def run_laminar_sweep(
     client: Any = None,
     batch_size: int | None = None,
     kernel_cache_dir: str | os.PathLike | None = None,
+    blas_threads: int | None = -1,
     verbose: bool = False,
 ):
     """Laminar-accuracy sweep over columns x generating layers x SNRs x co-registration errors.
@@ -501,6 +520,10 @@ def run_laminar_sweep(
         Cells per task (default: about 4 tasks per worker).
     kernel_cache_dir : path, optional
         Cache of geodesic kernels.
+    blas_threads : int, None or -1
+        BLAS threads per task (needs ``threadpoolctl``). -1 (default): 1 thread for parallel
+        back ends (one task per core is faster than threaded BLAS on small matrices), unlimited
+        for serial runs; None: never limit.
     verbose : bool
 
     Returns
@@ -568,6 +591,8 @@ def run_laminar_sweep(
                signal_rows=model.signal_rows, n_channels_total=model.n_channels_total,
                gains=gains, kernels=kernels, thickness=model.thickness,
                inv=_inversion_settings(settings, model.time))
+    serial = backend == "serial" or (backend == "joblib" and n_jobs == 1)
+    ctx["blas_threads"] = (None if serial else 1) if blas_threads == -1 else blas_threads
     workers = n_jobs if backend == "joblib" else 1
     if backend == "dask":
         client = client or _dask_client()
@@ -575,7 +600,7 @@ def run_laminar_sweep(
     if batch_size is None:
         batch_size = max(1, int(np.ceil(len(cells) / (4 * max(1, workers)))))
     batches = [cells[i:i + batch_size] for i in range(0, len(cells), batch_size)]
-    if backend == "serial" or (backend == "joblib" and n_jobs == 1):
+    if serial:
         out = [_run_batch(ctx, b) for b in progress(batches, verbose, desc="sweep")]
     elif backend == "joblib":
         from joblib import Parallel, delayed

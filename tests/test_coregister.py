@@ -383,7 +383,8 @@ def test_participant_registration_and_gain(participant, tmp_path, dataset):
     g_mne = p["gains"][f"gain_{dataset}"]
     assert len(labels) == len(g_mne)
     # Nolte single shell vs MNE's single-layer BEM on the same inner skull (the simulation's
-    # forward model): same topography and amplitude within a few per cent
+    # forward model): measured correlation 0.9998 (CTF) / 0.9997 (Neuromag), amplitude +1 % /
+    # +3 %; the two methods differ by their discretisation of the same boundary
     corr = g @ g_mne / np.linalg.norm(g) / np.linalg.norm(g_mne)
-    assert corr > 0.99
-    assert abs(np.linalg.norm(g) / np.linalg.norm(g_mne) - 1) < 0.1
+    assert corr > 0.999
+    assert abs(np.linalg.norm(g) / np.linalg.norm(g_mne) - 1) < 0.05

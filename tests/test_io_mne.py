@@ -63,8 +63,10 @@ def _mne_field(info):
 
 
 @pytest.mark.parametrize("kind, dz, tol_normal", [
-    ("ctf275", 0.05, 1e-3),      # measured 8.6e-5 (2 vs 16 integration points per channel)
-    ("neuromag", 0.035, 1e-2),   # measured 5.3e-3 (planar/mag 'normal' vs 'accurate' coils)
+    # MNE's forward uses its 'accurate' coils; our default 'normal' differs by the integration
+    ("ctf275", 0.05, 1e-3),      # measured 8.6e-5 (8 vs 14 points per channel)
+    ("neuromag", 0.035, 1e-2),   # measured 5.3e-3 (4 vs 8/16 points per channel); 'point'
+                                 # (FieldTrip-like, 1-2 points) would be 2.1e-2
 ])
 def test_dipole_field_matches_mne(tmp_path, kind, dz, tol_normal):
     info = _canonical(kind, dz)
@@ -86,7 +88,7 @@ def test_dipole_field_matches_mne(tmp_path, kind, dz, tol_normal):
     if kind == "ctf275":
         assert set(D.chantypes) == {"MEGGRAD"} and set(D.chanunits) == {"fT"}
         assert D.chanlabels[0] == "MLC11" and s["type"] == "ctf275"
-        assert s["tra"].shape == (274, 548)  # 'normal': pickup + compensation coil
+        assert s["tra"].shape == (274, 274 * 8)  # 'normal': 4 points per coil, 2 coils
     else:
         assert D.chantypes.count("MEGPLANAR") == 204 and D.chantypes.count("MEGMAG") == 102
         assert D.chanunits[D.chantypes.index("MEGPLANAR")] == "fT/mm"
@@ -217,8 +219,9 @@ def test_raw_and_fif_and_ctf_wrapper(tmp_path):
     E = ctf_fif_spm_conversion(fif, None, tmp_path / "out", epoched=False)
     assert E.fname == (tmp_path / "out" / "spm_sub01_raw.mat").resolve()
     np.testing.assert_allclose(E.data, D.data, rtol=1e-6)
+    # .fif stores channel locations as float32: ~1e-7 relative, i.e. < 1e-4 mm here
     np.testing.assert_allclose(E.sensors("MEG")["coilpos"], D.sensors("MEG")["coilpos"],
-                               atol=1e-6)
+                               atol=1e-4)
     ep = mne.make_fixed_length_epochs(raw, duration=0.1, preload=True, verbose="error")
     fif_ep = tmp_path / "sub01-epo.fif"
     ep.save(fif_ep, verbose="error")
@@ -234,3 +237,27 @@ def test_raw_and_fif_and_ctf_wrapper(tmp_path):
         ctf_fif_spm_conversion(tmp_path / "missing.fif", None, tmp_path, epoched=True)
     with pytest.raises(LamegValueError, match="expected mne"):
         mne_to_spm(np.zeros(3), tmp_path / "bad.mat")
+
+
+@pytest.mark.spmref
+def test_point_accuracy_reproduces_spm_reference_grad(spm_reference, tmp_path):
+    """accuracy='point' gives FieldTrip's 2-coil CTF grad: the one SPM used for the reference."""
+    geo = np.load(spm_reference / "inputs" / "geometry_inputs.npz")
+    info = mne.channels.read_meg_canonical_info("ctf275")
+    with info._unlock():
+        t = np.eye(4)
+        t[:3, 3] = geo["t_dev2head"] / 1e3  # (15, 0, 55) mm
+        info["dev_head_t"] = mne.transforms.Transform("meg", "head", t)
+    D = mne_to_spm(mne.EvokedArray(np.zeros((274, 2)), info), tmp_path / "p.mat",
+                   accuracy="point")
+    s = D.sensors("MEG")
+    assert s["label"] == [str(v) for v in geo["label"]]
+    assert s["tra"].shape == geo["tra"].shape == (274, 548)
+    pick = s["coilpos"][np.argmax(s["tra"], axis=1)]   # +1 weight: pickup coil
+    comp = s["coilpos"][np.argmin(s["tra"], axis=1)]   # -1 weight: compensation coil
+    np.testing.assert_allclose(pick, geo["coilpos"][:274], atol=1e-6)  # mm
+    np.testing.assert_allclose(comp, geo["coilpos"][274:], atol=1e-6)
+    np.testing.assert_allclose(s["chanpos"], geo["chanpos"], atol=1e-6)
+    np.testing.assert_allclose(s["chanori"], geo["chanori"], atol=1e-9)
+    np.testing.assert_allclose(np.sort(s["tra"], axis=1)[:, [0, -1]],
+                               np.tile([-1.0, 1.0], (274, 1)))

@@ -132,20 +132,26 @@ inflated = surf_set.load("inflated", stage="ds").darrays[0].data
 pial = surf_set.load("pial", stage="ds").darrays[0].data
 
 
-def lateral_view(side):
-    """Camera ``[eye, target, up]`` looking at one hemisphere from the side (-1 left, +1 right)."""
+def view(vertex=None):
+    """Camera ``[eye, target, up]``: the left hemisphere from the side, or facing ``vertex``."""
+    side = -1 if vertex is None or pial[vertex, 0] < 0 else 1
     target = inflated[np.sign(pial[:, 0]) == side].mean(axis=0)
-    eye = target + np.array([side * 420.0, 0.0, 0.0])
-    return [*eye, *target, 0.0, 0.0, 1.0]
+    direction = np.array([side, 0.0, 0.0])
+    if vertex is not None:  # lateral view tilted towards the vertex (at most 45 degrees)
+        d = inflated[vertex] - target
+        d /= np.linalg.norm(d)
+        direction = np.array([side, 0.5 * d[1], d[2]])
+        direction /= np.linalg.norm(direction)
+    return [*(target + 420.0 * direction), *target, 0.0, 0.0, 1.0]
 
 
-def draw(values, name, label, marker=None, side=-1):
+def draw(values, name, label, marker=None):
     """Render ``values`` on the inflated cortex, save the PNG and show it."""
     png = out_dir / f"tutorial_07_{name}.png"
     show_surface(
         surf_set, layer_name="inflated", scalars=values, cmap="Spectral_r",
         vmin=np.percentile(values, 1), vmax=np.percentile(values, 99),
-        colorbar=True, colorbar_label=label, camera_view=lateral_view(side),
+        colorbar=True, colorbar_label=label, camera_view=view(marker),
         marker_vertices=None if marker is None else [marker], marker_size=6,
         marker_color="black", screenshot=png,
     )
@@ -202,11 +208,10 @@ assert np.allclose(score, score_scipy)
 # inference over the whole cortex (black marker).
 
 best_vertex = int(np.argmax(score))
-side = 1 if pial[best_vertex, 0] > 0 else -1
+hemisphere = "right" if pial[best_vertex, 0] > 0 else "left"
 print(f"Highest anatomical score at vertex {best_vertex} "
-      f"({'right' if side > 0 else 'left'} hemisphere, score {score[best_vertex]:.2f})")
-draw(score, "anatomical_score", "anatomical score (sum of z-scores)", marker=best_vertex,
-     side=side)
+      f"({hemisphere} hemisphere, score {score[best_vertex]:.2f})")
+draw(score, "anatomical_score", "anatomical score (sum of z-scores)", marker=best_vertex)
 
 # %%
 # Choosing a prior vertex inside a region of interest

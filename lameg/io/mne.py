@@ -424,13 +424,8 @@ def mne_to_spm(inst_or_fif, output_fname: str | os.PathLike, *, version: str = "
         output_fname, data, fsample=float(sfreq), time_onset=tmin, chanlabels=labels,
         chantypes=types, chanunits=units, sensors=sensors or None,
         fiducials=_fiducials(info), conditions=conds, badchannels=bad_idx, version=version,
-        dataset_type=dtype, trial_onsets=onsets, trial_events=trial_events,
+        dataset_type=dtype, trial_onsets=onsets, trial_events=trial_events, trial_repl=repl,
     )
-    if repl is not None:
-        for t, r in zip(meeg.header["trials"] if isinstance(meeg.header["trials"], list)
-                        else [meeg.header["trials"]], repl):
-            t["repl"] = float(r)
-        meeg.save()
     del mne
     return meeg
 

@@ -860,7 +860,7 @@ def _write_dataset(fname: Path, header: dict, data: np.ndarray, version: str) ->
     header = {k: header[k] for k in MEEG_FIELDS if k in header}
     _write_dat(dat, data)
     save_mat(fname, {"D": header}, version=version)
-    return MEEG(fname, header, mat_version=str(version))
+    return load_meeg(fname)  # the header exactly as any reader will see it
 
 
 def write_meeg(
@@ -881,6 +881,7 @@ def write_meeg(
     dataset_type: str | None = None,
     trial_onsets: Sequence[float] | None = None,
     trial_events: Sequence | None = None,
+    trial_repl: Sequence[int] | None = None,
 ) -> MEEG:
     """Write a new SPM M/EEG dataset (``<fname>.mat`` header + ``<fname>.dat`` float32 data).
 
@@ -923,6 +924,8 @@ def write_meeg(
     trial_events : sequence, optional
         ``D.trials(k).events`` per trial (dicts with ``type``, ``value``, ``time``, ``duration``,
         ``offset``, or a StructArray of them).
+    trial_repl : sequence of int, optional
+        Number of averaged trials behind each trial (``D.trials(k).repl``; default 1).
 
     Returns
     -------
@@ -977,6 +980,8 @@ def write_meeg(
         raise LamegValueError("continuous data must have exactly one trial")
     if trial_onsets is not None and len(trial_onsets) != n_trials:
         raise LamegValueError(f"{len(trial_onsets)} trial onsets for {n_trials} trials")
+    if trial_repl is not None and len(trial_repl) != n_trials:
+        raise LamegValueError(f"{len(trial_repl)} trial repl values for {n_trials} trials")
     if trial_events is not None and len(trial_events) != n_trials:
         raise LamegValueError(f"{len(trial_events)} trial event lists for {n_trials} trials")
 
@@ -1002,7 +1007,7 @@ def write_meeg(
         "Fsample": float(fsample),
         "timeOnset": float(time_onset),
         "trials": _make_trials(labels_t, float(time_onset), n_trials, trial_onsets,
-                               trial_events),
+                               trial_events, trial_repl),
         "channels": channels,
         "data": None,
         "fname": path.name,
