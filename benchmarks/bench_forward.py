@@ -84,12 +84,16 @@ def _multilayer_fsaverage5(n_layers: int, to_head: np.ndarray):
     from nilearn import datasets
 
     fs = datasets.fetch_surf_fsaverage("fsaverage5")
-    pial, white = [], []
+    pial, white, nrm = [], [], []
     for hemi in ("left", "right"):
-        pial.append(nib.load(fs[f"pial_{hemi}"]).agg_data("pointset").astype(float))
+        img = nib.load(fs[f"pial_{hemi}"])
+        pial.append(img.agg_data("pointset").astype(float))
         white.append(nib.load(fs[f"white_{hemi}"]).agg_data("pointset").astype(float))
-    pial, white = np.vstack(pial), np.vstack(white)
+        nrm.append(spm_mesh_normals(pial[-1], img.agg_data("triangle")))
+    pial, white, nrm = np.vstack(pial), np.vstack(white), np.vstack(nrm)
     link = normalize_rows(white - pial)
+    zero = np.linalg.norm(link, axis=1) < 0.5  # medial wall: pial == white -> normals
+    link[zero] = nrm[zero]
     fractions = np.linspace(1, 0, n_layers)  # 1 = pial ... 0 = white
     verts = np.vstack([white + f * (pial - white) for f in fractions])
     ori = np.tile(link, (n_layers, 1))

@@ -255,9 +255,12 @@ def test_point_accuracy_reproduces_spm_reference_grad(spm_reference, tmp_path):
     assert s["tra"].shape == geo["tra"].shape == (274, 548)
     pick = s["coilpos"][np.argmax(s["tra"], axis=1)]   # +1 weight: pickup coil
     comp = s["coilpos"][np.argmin(s["tra"], axis=1)]   # -1 weight: compensation coil
-    np.testing.assert_allclose(pick, geo["coilpos"][:274], atol=1e-6)  # mm
-    np.testing.assert_allclose(comp, geo["coilpos"][274:], atol=1e-6)
-    np.testing.assert_allclose(s["chanpos"], geo["chanpos"], atol=1e-6)
-    np.testing.assert_allclose(s["chanori"], geo["chanori"], atol=1e-9)
+    # the reference positions differ by up to 3e-5 mm (single-precision steps in its making)
+    np.testing.assert_allclose(pick, geo["coilpos"][:274], atol=1e-4)  # mm
+    np.testing.assert_allclose(comp, geo["coilpos"][274:], atol=1e-4)
+    np.testing.assert_allclose(s["chanpos"], geo["chanpos"], atol=1e-4)
+    np.testing.assert_allclose(s["chanori"], geo["chanori"], atol=1e-6)
+    # coilori is normalised and its (float32-rounded, |ori| = 1 +- 1e-6) length moved into tra
     np.testing.assert_allclose(np.sort(s["tra"], axis=1)[:, [0, -1]],
-                               np.tile([-1.0, 1.0], (274, 1)))
+                               np.tile([-1.0, 1.0], (274, 1)), rtol=1e-6)
+    assert np.count_nonzero(s["tra"]) == 548

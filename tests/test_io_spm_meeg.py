@@ -261,7 +261,7 @@ def test_truncated_dat(tmp_path):
     dat = D.fname.with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[:-4])
     with pytest.raises(LamegFormatError, match="truncated"):
-        load_meeg(D.fname).data
+        _ = load_meeg(D.fname).data
 
 
 def test_missing_or_moved_dat(tmp_path):
@@ -270,7 +270,7 @@ def test_missing_or_moved_dat(tmp_path):
     other.mkdir()
     shutil.move(D.fname.with_suffix(".dat"), other / "small.dat")
     with pytest.raises(LamegFileNotFoundError, match="small.dat"):
-        load_meeg(D.fname).data
+        _ = load_meeg(D.fname).data
     # an absolute stored path to another folder is honoured when nothing is next to the .mat
     out = _rewrite(D, tmp_path / "abs.mat", fname=str(other / "small.dat"))
     np.testing.assert_array_equal(load_meeg(out).data, data.astype(np.float32))

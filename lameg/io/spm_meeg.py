@@ -999,6 +999,8 @@ def write_meeg(
             for k in ("meg", "eeg"):
                 if sensors.get(k) is not None:
                     sens_out[k] = _normalise_sensors(sensors[k], k)
+        elif "elecpos" in sensors and "coilpos" not in sensors:
+            sens_out["eeg"] = _normalise_sensors(sensors, "eeg")
         else:
             sens_out["meg"] = _normalise_sensors(sensors, "meg")
     header: dict[str, Any] = {

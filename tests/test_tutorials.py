@@ -1,0 +1,151 @@
+"""Run the sphinx-gallery tutorials end to end (fast settings) and check what they show.
+
+Each tutorial runs in its own Python process with ``LAMEG_TUTORIAL_FAST=1`` (fewer layers and
+simulations) and ``LAMEG_TUTORIAL_OUTPUT`` pointing at a temporary folder; all tutorials of a
+session share one gain/kernel cache (``LAMEG_CACHE_DIR``) so that identical forward models are
+computed once. The tutorials work on temporary copies of ``test_data/``; the test checks that the
+bundled data are left untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TUTORIALS = sorted((REPO / "tutorials").glob("tutorial_*.py"))
+TIMEOUT_S = 900  # generous: the shared 2-core CI machine can be heavily loaded
+
+T07_FIGURES = ("thickness", "lf_rms_diff", "orientation", "distance", "anatomical_score")
+
+
+def _digest(folder: Path) -> str:
+    """Content hash of every file under ``folder`` (names and bytes)."""
+    h = hashlib.sha1()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="session")
+def tutorial_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tutorial_cache")
+
+
+def run_tutorial(script: Path, out_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update({
+        "LAMEG_TUTORIAL_FAST": "1",
+        "LAMEG_TUTORIAL_OUTPUT": str(out_dir),
+        "LAMEG_CACHE_DIR": str(cache_dir),
+        "MPLBACKEND": "Agg",
+        "PYVISTA_OFF_SCREEN": "true",
+    })
+    if sys.platform.startswith("linux") and not env.get("DISPLAY"):
+        env.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+    proc = subprocess.run([sys.executable, str(script)], cwd=script.parent, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    if proc.returncode != 0:
+        pytest.fail(f"{script.name} failed (exit {proc.returncode}):\n--- stdout ---\n"
+                    f"{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def check_surface_figure(png: Path) -> None:
+    """A rendered cortex with a colour bar: non-blank brain, varied colours, a colour bar.
+
+    The renderer places the surface in the left part of the image and the matplotlib colour bar
+    at the right (``lameg.viz.render_mesh(colorbar=True)``).
+    """
+    import matplotlib.pyplot as plt
+
+    img = plt.imread(png)[..., :3].astype(float)
+    if img.max() > 1.0:
+        img = img / 255.0
+    h, w, _ = img.shape
+    split = int(0.75 * w)
+    brain = img[:, :split]
+    non_white = np.any(brain < 0.92, axis=-1)
+    # the brain covers a good part of the picture (not blank, not a tiny speck)
+    assert non_white.mean() > 0.15, f"{png.name}: the surface covers {non_white.mean():.1%}"
+    pix = brain[non_white]
+    saturation = pix.max(axis=1) - pix.min(axis=1)
+    assert np.mean(saturation > 0.08) > 0.3, f"{png.name}: the surface is mostly grey"
+    # colours vary across the surface: many distinct colours and hues from both ends of the map
+    distinct = np.unique(np.round(pix * 15).astype(int), axis=0)
+    assert len(distinct) > 60, f"{png.name}: only {len(distinct)} distinct surface colours"
+    assert np.ptp(pix[:, 0] - pix[:, 2]) > 0.5, f"{png.name}: no red-to-blue spread"
+    # colour bar: columns on the right with a long run of saturated pixels whose colour changes
+    # from one end to the other
+    right = img[:, split:]
+    sat_r = right.max(axis=-1) - right.min(axis=-1)
+    cols = np.flatnonzero((sat_r > 0.15).mean(axis=0) > 0.4)
+    assert cols.size >= 5, f"{png.name}: no colour bar found"
+    col = right[:, cols[cols.size // 2]]
+    rows = np.flatnonzero(sat_r[:, cols[cols.size // 2]] > 0.15)
+    top, bottom = col[rows[:5]].mean(axis=0), col[rows[-5:]].mean(axis=0)
+    assert np.linalg.norm(top - bottom) > 0.5, f"{png.name}: colour bar is not a gradient"
+
+
+@pytest.mark.parametrize("script", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_runs(script, tmp_path, tutorial_cache):
+    before = _digest(REPO / "test_data")
+    proc = run_tutorial(script, tmp_path, tutorial_cache)
+    assert _digest(REPO / "test_data") == before, f"{script.name} modified test_data/"
+    if script.stem.startswith("tutorial_07"):
+        _check_tutorial_07(proc.stdout, tmp_path)
+
+
+def _check_tutorial_07(stdout: str, out_dir: Path) -> None:
+    n_columns = int(re.search(r"(\d+) columns per layer", stdout).group(1))
+    m = re.search(r"Highest anatomical score at vertex (\d+)", stdout)
+    assert m, "tutorial 07 did not print the best vertex"
+    assert 0 <= int(m.group(1)) < n_columns
+    m = re.search(r"best prior column (\d+)", stdout)
+    assert m and 0 <= int(m.group(1)) < n_columns
+    m = re.search(r"Largest difference between the two scores: (\S+)", stdout)
+    assert m and float(m.group(1)) < 1e-9
+    pngs = sorted(out_dir.glob("*.png"))
+    assert {p.name for p in pngs} == {f"tutorial_07_{f}.png" for f in T07_FIGURES}
+    for png in pngs:
+        check_surface_figure(png)
+
+
+def test_surface_figure_check_rejects_blank(tmp_path):
+    """The figure check must fail on a blank image and on a grey brain without colour bar."""
+    import matplotlib.pyplot as plt
+
+    blank = tmp_path / "blank.png"
+    plt.imsave(blank, np.ones((400, 600, 3)))
+    with pytest.raises(AssertionError):
+        check_surface_figure(blank)
+    grey = np.ones((400, 600, 3))
+    grey[100:300, 50:350] = 0.6
+    grey_png = tmp_path / "grey.png"
+    plt.imsave(grey_png, grey)
+    with pytest.raises(AssertionError):
+        check_surface_figure(grey_png)
+
+
+@pytest.mark.slow
+def test_demo_script_fast(tmp_path, tutorial_cache):
+    """``tools/demo.py --fast`` writes the five tutorial-07 figures into --output (the tutorial
+    itself is checked by ``test_tutorial_runs``; this checks the ``make demo`` wiring)."""
+    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache), MPLBACKEND="Agg")
+    out = tmp_path / "output"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--fast",
+                           "--output", str(out)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "Highest anatomical score at vertex" in proc.stdout
+    for f in T07_FIGURES:
+        assert (out / f"tutorial_07_{f}.png").stat().st_size > 10_000
