@@ -138,6 +138,12 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
         summary["model_comparison_11_layers_cached_s"] = time.perf_counter() - t0
     summary["model_comparison_peak_rss_mb"] = _rss_mb()
     summary["model_comparison_rss_growth_mb"] = _rss_mb() - rss0
+    # laMEG/SPM peer (indicative, from the laMEG tutorial logs, 32-worker MATLAB pool): one
+    # head model + forward ~1.5 min and one inversion ~5 min per layer model.
+    summary["lameg_spm_indicative_11_layer_model_comparison_s"] = 11 * (1.5 + 5.0) * 60
+    summary["speedup_vs_lameg_indicative"] = (
+        summary["lameg_spm_indicative_11_layer_model_comparison_s"]
+        / summary["model_comparison_11_layers_s"])
     summary["model_comparison_true_layer"] = 5
     summary["model_comparison_est_layer"] = int(np.argmax(F))
     load_meeg(sim)

@@ -6,6 +6,9 @@ from pathlib import Path
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
+# The gallery runs the tutorials with their reduced settings unless LAMEG_TUTORIAL_FAST=0 is set
+# (the full settings of the model-comparison tutorials take tens of minutes on a laptop).
+os.environ.setdefault("LAMEG_TUTORIAL_FAST", "1")
 
 import lameg  # noqa: E402
 
@@ -18,14 +21,18 @@ version = release
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
+# Links to the Python and NumPy documentation need their inventories from the network; the
+# build works offline unless LAMEG_DOCS_INTERSPHINX=1 asks for them.
+if os.environ.get("LAMEG_DOCS_INTERSPHINX") == "1":
+    extensions.append("sphinx.ext.intersphinx")
 
 autosummary_generate = True
+autosummary_ignore_module_all = False  # document what each module lists in __all__
 autodoc_default_options = {"members": True, "inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -50,7 +57,9 @@ sphinx_gallery_conf = {
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 html_theme = "pydata_sphinx_theme"
-html_static_path = ["_static"]
+html_static_path = ["_static"] if (Path(__file__).parent / "_static").is_dir() else []
 html_title = "lameg"
 nitpicky = False
 suppress_warnings = ["config.cache"]
+# An explicit default colour mode (the theme logs a console error when none is stored yet)
+html_context = {"default_mode": "light"}

@@ -44,7 +44,7 @@ def anatomical_predictors(
     -------
     dict of str -> ndarray, shape (n_columns,)
         ``'thickness'`` (mm, pial-white distance), ``'lf_rms_diff'`` (fT/nAm, RMS over
-        channels of the deepest minus the pial lead field), ``'radiality'`` (|cos| between the
+        channels of the deepest minus the pial lead field), ``'radiality'`` (``|cos|`` between the
         column orientation and the nearest scalp normal, 1 = radial) and ``'distance'``
         (mm, pial vertex to scalp).
     """

@@ -36,7 +36,7 @@ import nibabel as nib
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ._utils import atomic_path, logger, progress
+from ._utils import atomic_path, hash_arrays, logger, progress
 from .exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
@@ -48,7 +48,7 @@ from .io import freesurfer as fsio
 from .io.gifti import create_surf_gifti, gifti_arrays, save_gifti
 from .mesh import adjacency as _adj
 from .mesh.decimate import decimate_vertex_subset
-from .mesh.distance import point_to_mesh, radiality_to_surface
+from .mesh.distance import interpolate_vertex_normals, point_to_mesh
 from .mesh.normals import normit, orient_outward, vertex_areas, vertex_normals
 from .mesh.repair import fix_non_manifold_edges
 
@@ -265,6 +265,7 @@ class LayerSurfaceSet:
         self.mri_file = os.path.join(self.subj_dir, "mri", "orig.nii")
         self.surf_dir = os.path.join(self.subj_dir, "surf")
         self.laminar_surf_dir = os.path.join(self.surf_dir, "laminar")
+        self._scalp_cache: dict = {}   # content hash -> closest scalp points of a layer
 
     def __repr__(self) -> str:
         return (f"<LayerSurfaceSet subj_id={self.subj_id!r}, n_layers={self.n_layers}, "
@@ -576,37 +577,80 @@ class LayerSurfaceSet:
     def _head_arrays(self, mesh_type="scalp"):
         return gifti_arrays(self.load_head_mesh(mesh_type))[:2]
 
+    def _scalp_query(self, points):
+        """Exact closest scalp points of ``points``: (distance, face, bary, scalp v, scalp f).
+
+        The result is cached on the instance, keyed by the content of the points and of the
+        scalp mesh, so distance and radiality of the same layer share one query.
+        """
+        sv, sf = self._head_arrays("scalp")
+        key = hash_arrays(points, sv, sf)
+        cache = self._scalp_cache
+        if key not in cache:
+            dist, _, face, bary = point_to_mesh(points, sv, sf)
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = (dist, face, bary)
+        dist, face, bary = cache[key]
+        return dist, face, bary, sv, sf
+
     def get_distance_to_scalp(self, layer_name="pial", stage="ds", hemi=None, method="exact"
                               ) -> np.ndarray:
         """Distance (mm) from each vertex of a layer to the scalp.
 
         Parameters
         ----------
+        layer_name, stage, hemi
+            The layer mesh (as :meth:`load`; default the ds pial surface).
         method : {'exact', 'vertex'}
             ``'exact'``: Euclidean distance to the scalp *surface* (closest point on any
-            triangle); ``'vertex'``: to the nearest scalp vertex (laMEG's value).
+            triangle, :func:`lameg.mesh.distance.point_to_mesh`); ``'vertex'``: to the nearest
+            scalp vertex (laMEG's value, an overestimate by up to about half an edge length).
+
+        Returns
+        -------
+        ndarray, shape (n_vertices,)
         """
         if method not in ("exact", "vertex"):
             raise LamegValueError("method must be 'exact' or 'vertex'")
         v, _, _ = self._mesh(layer_name, stage, hemi)
-        sv, sf = self._head_arrays("scalp")
         if method == "vertex":
+            sv, _ = self._head_arrays("scalp")
             return cKDTree(sv).query(v)[0]
-        return point_to_mesh(v, sv, sf)[0]
+        return self._scalp_query(v)[0].copy()
 
-    def get_radiality_to_scalp(self, layer_name="pial", orientation="link_vector", fixed=True
-                               ) -> np.ndarray:
-        """``|o . n|`` in [0, 1]: dipole orientation vs scalp normal at the closest scalp point.
+    def get_radiality_to_scalp(self, layer_name="pial", orientation="link_vector", fixed=True,
+                               method="exact") -> np.ndarray:
+        """``|o . n|`` in [0, 1]: dipole orientation vs the scalp normal (1 = radial).
 
-        The scalp normal is interpolated (barycentrically) from area-weighted vertex normals
-        at the closest point of the scalp surface. 1 = radial, 0 = tangential.
+        Parameters
+        ----------
+        layer_name, orientation, fixed
+            The ds layer mesh with the orientation array (written by :meth:`create`).
+        method : {'exact', 'vertex'}
+            ``'exact'``: the normal at the closest point of the scalp surface, interpolated
+            barycentrically from area-weighted vertex normals (the closest-point query is
+            shared with :meth:`get_distance_to_scalp`); ``'vertex'``: laMEG's definition, the
+            normal (normalised sum of unit face normals) of the nearest scalp vertex.
+
+        Returns
+        -------
+        ndarray, shape (n_vertices,)
         """
+        if method not in ("exact", "vertex"):
+            raise LamegValueError("method must be 'exact' or 'vertex'")
         v, _, o = self._mesh(layer_name, "ds", None, orientation, fixed)
         if o is None:
             raise LamegFormatError(f"{layer_name} ds mesh has no orientation array; re-run "
                                    "create() with this orientation")
-        sv, sf = self._head_arrays("scalp")
-        return radiality_to_surface(v, o, sv, sf)
+        o = normit(o)
+        if method == "vertex":
+            sv, sf = self._head_arrays("scalp")
+            n = normit(vertex_normals(sv, sf, weighting="unit"))[cKDTree(sv).query(v)[1]]
+        else:
+            _, face, bary, sv, sf = self._scalp_query(v)
+            n = interpolate_vertex_normals(vertex_normals(sv, sf, "area"), sf, face, bary)
+        return np.clip(np.abs(np.einsum("ij,ij->i", o, n)), 0.0, 1.0)
 
     def interpolate_layer_data(self, layer_name, data, from_stage="ds", to_stage="combined",
                                k_neighbors=5) -> np.ndarray:
@@ -832,20 +876,21 @@ class LayerSurfaceSet:
                 save_gifti(create_surf_gifti(v, f, normals), path)
                 meta = dict(meta)
                 meta["modified_at"] = datetime.now().isoformat()
-                _write_json(path[:-4] + ".json", meta)
+                _write_json(path[:-4] + ".json", meta, memo)
 
+            memo: dict = {}
             for h in hemis:
                 for s in surfaces:
                     put(raw[h][s], faces[h], {}, s, "raw", h)
                     put(conv[h][s], faces[h], base_meta, s, "converted", h)
                     put(conv[h][s][kept[h]], nodeep_faces[h],
-                        {**base_meta, "deep_vertices_removed": removed[h].tolist()},
+                        {**base_meta, "deep_vertices_removed": removed[h]},
                         s, "nodeep", h)
-            comb_meta = {**base_meta, "lh_deep_vertices_removed": removed["lh"].tolist(),
-                         "rh_deep_vertices_removed": removed["rh"].tolist(),
+            comb_meta = {**base_meta, "lh_deep_vertices_removed": removed["lh"],
+                         "rh_deep_vertices_removed": removed["rh"],
                          "layer_model": layer_model}
             ds_meta = {**comb_meta, "ds_factor": ds_factor,
-                       "ds_removed_vertices": ds_removed.tolist()}
+                       "ds_removed_vertices": ds_removed}
             ori_meta = {**ds_meta, "orientation": orientation, "fix_orientation": fix_orientation}
             ml_meta = {**base_meta}
             for li, s in enumerate(surfaces):
@@ -854,9 +899,9 @@ class LayerSurfaceSet:
                 if s != "inflated":
                     put(ds[s], ds_faces, ori_meta, s, "ds", None, orientation, fix_orientation,
                         ori[li])
-                    ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"].tolist()
-                    ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"].tolist()
-                    ml_meta[f"{s}_ds_removed_vertices"] = ds_removed.tolist()
+                    ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"]
+                    ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"]
+                    ml_meta[f"{s}_ds_removed_vertices"] = ds_removed
             ml_meta.update({"ds_factor": ds_factor, "orientation": orientation,
                             "fix_orientation": fix_orientation, "n_layers": self.n_layers,
                             "layer_model": layer_model})
@@ -871,13 +916,18 @@ class LayerSurfaceSet:
             with atomic_path(self.mri_file, suffix=".nii") as tmp_nii:
                 nib.save(nii, str(tmp_nii))
             os.makedirs(self.laminar_surf_dir, exist_ok=True)
-            for name in sorted(os.listdir(tmp)):
+            moved = sorted(os.listdir(tmp))
+            for name in moved:
                 os.replace(os.path.join(tmp, name), os.path.join(self.laminar_surf_dir, name))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         next(steps, None)
-        self.validate(required_stages=("raw", "converted", "nodeep", "combined", "ds"),
-                      orientations=[orientation], fixed=fix_orientation)
+        # the content was checked in memory (same vertex counts and faces in every layer by
+        # construction); re-reading every file as validate() does would double the I/O
+        lost = [n for n in moved if not os.path.exists(os.path.join(self.laminar_surf_dir, n))]
+        if lost:
+            raise LamegFileNotFoundError("surface files disappeared while writing: "
+                                         + ", ".join(lost))
         if scalp:
             try:
                 _ensure_scalp(self, **scalp_kwargs)
@@ -956,10 +1006,34 @@ def _orientations(method, fixed, names, ds, comb, ds_kept):
 # head surfaces
 # ----------------------------------------------------------------------------------------------
 
-def _write_json(path, meta):
+def _encode_meta(meta: dict, memo: dict | None = None) -> str:
+    """JSON text of a sidecar dict; integer arrays are encoded once per ``memo``.
+
+    Values that are NumPy arrays are written as JSON lists. The index lists of a subject hold
+    10^5 entries and are repeated in dozens of sidecars, so their text is cached in ``memo``
+    (keyed by the array object, which the memo keeps alive) and ``json.dumps`` (the C encoder)
+    is used throughout; ``json.dump`` to a file would go through the pure-Python encoder.
+    """
+    parts = []
+    for key, val in meta.items():
+        if isinstance(val, np.ndarray):
+            hit = memo.get(id(val)) if memo is not None else None
+            if hit is None or hit[0] is not val:
+                hit = (val, json.dumps(val.tolist()))
+                if memo is not None:
+                    memo[id(val)] = hit
+            text = hit[1]
+        else:
+            text = json.dumps(val)
+        parts.append(f"{json.dumps(str(key))}: {text}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _write_json(path, meta, memo=None):
+    text = _encode_meta(meta, memo)
     with atomic_path(path, suffix=".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh)   # compact: the index lists can hold 10^5 entries
+            fh.write(text)
 
 
 def _find_head_mesh(surf_set, mesh_type):
@@ -1025,7 +1099,8 @@ def scalp_from_mri(mri_path, threshold=None, n_faces=20000, smooth_iter=10):
     Method: the head mask is ``intensity > threshold`` (default: half of Otsu's threshold
     of the non-zero voxels, which separates air/background from skin), its largest connected
     component, morphologically closed (3 voxels) and hole-filled slice-wise and in 3-D; the
-    isosurface (0.5 level of the mask, marching cubes via VTK flying edges) is lightly
+    isosurface (0.5 level of the mask, marching cubes via VTK flying edges; for voxels finer
+    of 1 mm or less the mask is first averaged over blocks of about 2 mm) is lightly
     Laplacian-smoothed and decimated to about ``n_faces`` faces. The surface lies within about
     one voxel of the air/skin boundary of the mask (mesh vertices on the 0.5 level set of a
     binary volume are at most half a voxel from the voxel boundary before smoothing).
@@ -1076,16 +1151,34 @@ def scalp_from_mri(mri_path, threshold=None, n_faces=20000, smooth_iter=10):
     mask = lab == sizes.argmax()
     mask = ndimage.binary_closing(np.pad(mask, 4), iterations=3)[4:-4, 4:-4, 4:-4]
     mask = ndimage.binary_fill_holes(mask)
-    padded = np.pad(mask.astype(np.float32), 1)
-    grid = pv.ImageData(dimensions=padded.shape, spacing=(1, 1, 1), origin=(-1, -1, -1))
+    # fine volumes: the isosurface is taken on the mask averaged over b^3 blocks (partial-volume
+    # fractions, voxels of about 2 mm), which keeps sub-voxel accuracy and makes the contour
+    # and its decimation several times cheaper
+    vsize = float(np.linalg.norm(img.affine[:3, :3], axis=0).min())
+    b = max(1, int(2.0 // vsize)) if vsize > 0 else 1
+    frac = mask.astype(np.float32)
+    if b > 1:
+        frac = np.pad(frac, [(0, (-n) % b) for n in frac.shape])
+        sh = [n // b for n in frac.shape]
+        frac = frac.reshape(sh[0], b, sh[1], b, sh[2], b).mean(axis=(1, 3, 5))
+    padded = np.pad(frac, 1)
+    o = -b + (b - 1) / 2.0            # original voxel index of padded block 0
+    grid = pv.ImageData(dimensions=padded.shape, spacing=(b, b, b), origin=(o, o, o))
     grid.point_data["m"] = padded.ravel(order="F")
-    surf = grid.contour([0.5], scalars="m", method="flying_edges").triangulate().clean()
+    # level just below 0.5: block fractions k / b^3 never equal it, so no vertex falls exactly
+    # on a grid point (which would create coincident vertices and degenerate triangles)
+    level = 0.5 - 0.25 / b ** 3 if b > 1 else 0.5
+    surf = grid.contour([level], scalars="m", method="flying_edges").clean().triangulate()
+    surf = pv.PolyData(surf.points, surf.faces).clean()       # polygons only
     if smooth_iter:
         surf = surf.smooth(n_iter=smooth_iter)
-    if surf.n_cells > n_faces:
-        surf = surf.decimate(1.0 - n_faces / surf.n_cells).clean()
     vox = np.asarray(surf.points, dtype=np.float64)
     faces = np.asarray(surf.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
+    if len(faces) > n_faces:
+        # manifold-preserving decimation (VTK's quadric decimation can leave a few
+        # non-manifold or open edges at strong reductions)
+        kept, faces = decimate_vertex_subset(vox, faces, target_faces=n_faces)
+        vox = vox[kept]
     v = fsio.apply_affine(vox, img.affine)
     faces, _ = orient_outward(v, faces)
     return v, faces

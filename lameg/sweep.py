@@ -92,6 +92,8 @@ class LaminarModel:
     forward : callable, optional
         ``forward(fiducials (3, 3) mm) -> gain`` like ``gain`` (same channels and sources),
         for co-registration errors. Must be picklable for parallel runs.
+    fsample : float, optional
+        Sampling rate, Hz (default from ``time``, rounded to 1e-6 Hz).
     """
 
     gain: np.ndarray
@@ -104,6 +106,7 @@ class LaminarModel:
     n_channels_total: int | None = None
     fiducials: np.ndarray | None = None
     forward: Callable | None = None
+    fsample: float | None = None
 
     def __post_init__(self) -> None:
         self.gain = np.asarray(self.gain, dtype=np.float64)
@@ -131,6 +134,8 @@ class LaminarModel:
             raise LamegValueError("the template needs at least one trial (conditions)")
         if self.fiducials is not None:
             self.fiducials = np.asarray(self.fiducials, dtype=float).reshape(3, 3)
+        if self.fsample is None:
+            self.fsample = float(np.round(1.0 / np.median(np.diff(self.time)), 6))
 
     @property
     def n_vertices(self) -> int:
@@ -192,7 +197,8 @@ class LaminarModel:
             fid = _fid_array(fid_coords)
         return cls(gain=G, vertices=v, faces=f, n_layers=int(n_layers), time=D.time,
                    conditions=list(D.conditions), signal_rows=chan,
-                   n_channels_total=D.n_channels, fiducials=fid, forward=forward)
+                   n_channels_total=D.n_channels, fiducials=fid, forward=forward,
+                   fsample=D.fsample)
 
 
 def _fid_array(fid_coords) -> np.ndarray:
@@ -374,7 +380,7 @@ class SweepSettings:
 
 
 def chance_error(n_layers: int) -> float:
-    """Expected |true - estimated| (layers) for uniformly random estimates: (n^2 - 1) / (3n)."""
+    """Expected ``|true - estimated|`` (layers) for uniformly random estimates: (n^2 - 1) / (3n)."""
     return (n_layers**2 - 1) / (3.0 * n_layers)
 
 
@@ -449,7 +455,7 @@ def _run_cells(ctx: dict, cells: list) -> list[dict]:
                 L, data, time_s, inv_type=st.method, QG=ctx["kernels"][e], trials=trials,
                 woi=ctx["inv"]["wois"], lpf=ctx["inv"]["lpf"], hpf=ctx["inv"]["hpf"],
                 hanning=st.hann_windowing, A=A, n_temp_modes=st.n_temp_modes, Ip=Ip,
-                n_layers=1, keep_M="none")
+                n_layers=1, keep_M="none", fsample=ctx["fsample"])
             F[e] = res.F[0]
         est = int(np.argmax(F))
         row = dict(column=cell["column"], true_layer=cell["layer"], est_layer=est,
@@ -585,7 +591,7 @@ def run_laminar_sweep(
                             seed=_cell_seed(seed, ci, li, si, ji, r),
                             pattern=pattern_index[(int(lay), int(col))],
                             gain_key="true" if jit == 0 else (ji, r)))
-    ctx = dict(settings=settings, time=model.time, n_layers=nl, n_vertices=nv,
+    ctx = dict(settings=settings, time=model.time, fsample=model.fsample, n_layers=nl, n_vertices=nv,
                conditions=model.conditions, patterns=patterns,
                active=active_samples(model.time, settings.sim_woi),
                signal_rows=model.signal_rows, n_channels_total=model.n_channels_total,
@@ -706,7 +712,8 @@ def synthetic_model(n_layers: int = 3, n_side: int = 24, extent_mm: float = 50.0
     gain = fwd(fid)
     time = np.arange(n_samples) / fsample - (n_samples // 2) / fsample
     return LaminarModel(gain=gain, vertices=verts, faces=faces, n_layers=n_layers, time=time,
-                        conditions=["sim"] * n_trials, fiducials=fid, forward=fwd)
+                        conditions=["sim"] * n_trials, fiducials=fid, forward=fwd,
+                        fsample=float(fsample))
 
 
 # ============================================================================================

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from lameg.exceptions import LamegValueError
-from lameg.forward.gain import compute_gain, compute_leadfield, reduce_rank_project, spm_cond_units
+from lameg.forward.gain import (
+    clear_gain_cache,
+    compute_gain,
+    compute_leadfield,
+    reduce_rank_project,
+    spm_cond_units,
+)
 from lameg.forward.sensors import SensorArray, unit_scale
 from lameg.forward.sphere import (
     LocalSpheresModel,
@@ -223,6 +229,10 @@ def test_gain_cache_roundtrip(tmp_path):
     assert not np.allclose(g2[:, 45], g1[:, 45])
     np.testing.assert_array_equal(compute_gain(src, n, sens, model, cache=tmp_path,
                                                cache_block=20), g1)
+    # threads give the same numbers
+    np.testing.assert_array_equal(compute_gain(src, n, sens, model, block_size=7, n_jobs=3),
+                                  compute_gain(src, n, sens, model, block_size=7, n_jobs=1))
+    assert clear_gain_cache(tmp_path) == 4 and not list(tmp_path.glob("*.npy"))
 
 
 def test_spm_cond_units():
@@ -239,3 +249,63 @@ def test_positions_must_be_metres():
     with pytest.raises(LamegValueError, match="metres"):
         compute_gain(np.array([[10.0, 20.0, 40.0]]), np.array([[0, 0, 1.0]]), sens,
                      SphereModel(np.zeros(3), 0.09))
+
+
+def test_sensors_from_mne_info_match_spm_grad(test_data_dir):
+    """MNE's CTF coil model (8 integration points per channel) equals the grad in the SPM file."""
+    mne = pytest.importorskip("mne")
+    from lameg.io.spm_meeg import load_meeg
+
+    meg_dir = test_data_dir / "sub-01" / "meg" / "ses-01"
+    info = mne.io.read_info(meg_dir / "fif" / "sub-01_ses-01_task-sim_ctf-pial-epo.fif",
+                            verbose=False)
+    from_mne = SensorArray.from_mne_info(info, accuracy="normal")
+    D = load_meeg(meg_dir / "spm" / "sim_ctf_pial.mat")
+    from_spm = SensorArray.from_grad(D.sensors("MEG"))
+    assert [lab.split("-")[0] for lab in from_mne.labels] == from_spm.labels
+    rng = np.random.default_rng(12)
+    src = _sources(20, rng, centre=(0.0, 0.0, 0.05))
+    model = SphereModel(np.array([0.0, 0.0, 0.045]), 0.09)
+    a = compute_leadfield(src, from_mne, model)
+    b = compute_leadfield(src, from_spm, model)
+    # same coil geometry; FIF stores channel locations in float32 (measured 3e-7)
+    assert np.linalg.norm(a - b) / np.linalg.norm(b) < 1e-5
+
+
+def test_ctf_reference_compensation_from_mne_info(test_data_dir):
+    """Third-order synthetic gradiometers: compensated lead field = L_meg - W L_ref."""
+    mne = pytest.importorskip("mne")
+    from mne.io.constants import FIFF
+
+    fif = test_data_dir / "sub-01" / "meg" / "ses-01" / "fif" / "sub-01_ses-01_task-sim_ctf-pial-epo.fif"
+    info = mne.io.read_info(fif, verbose=False)
+    info = mne.pick_info(info, mne.pick_types(info, meg=True)[:20])
+    raw = mne.io.RawArray(np.zeros((20, 4)), info, verbose=False)
+    ref = mne.create_info(["R1", "R2", "R3"], info["sfreq"], "mag")
+    for i, ch in enumerate(ref["chs"]):  # three orthogonal reference magnetometers
+        ch["kind"] = FIFF.FIFFV_REF_MEG_CH
+        ch["coil_type"] = FIFF.FIFFV_COIL_CTF_REF_MAG
+        ez, ex = np.eye(3)[i], np.eye(3)[(i + 1) % 3]
+        ch["loc"][:] = np.r_[np.array([0, 0, 0.2]) + 0.02 * ez, ex, np.cross(ez, ex), ez]
+    raw.add_channels([mne.io.RawArray(np.zeros((3, 4)), ref, verbose=False)],
+                     force_update_info=True)
+    w = np.random.default_rng(13).normal(size=(20, 3)) * 0.1
+    comp = {"ctfkind": 3, "kind": 3, "save_calibrated": False, "rowcals": np.ones(20),
+            "colcals": np.ones(3),
+            "data": {"nrow": 20, "ncol": 3, "row_names": raw.ch_names[:20],
+                     "col_names": ["R1", "R2", "R3"], "data": w}}
+    with raw.info._unlock():
+        raw.info["comps"] = [comp]
+    for ch in raw.info["chs"][:20]:  # data recorded in grade 3
+        ch["coil_type"] = int(ch["coil_type"]) | (3 << 16)
+    compensated = SensorArray.from_mne_info(raw.info)
+    for ch in raw.info["chs"][:20]:
+        ch["coil_type"] = int(ch["coil_type"]) & 0xFFFF
+    plain = SensorArray.from_mne_info(raw.info)
+    refs = SensorArray.from_mne_info(raw.info, picks=["R1", "R2", "R3"])
+    src = _sources(5, np.random.default_rng(14), centre=(0.0, 0.0, 0.05), spread=0.02)
+    model = SphereModel(np.array([0.0, 0.0, 0.04]), 0.09)
+    want = compute_leadfield(src, plain, model) - np.einsum(
+        "cr,skr->skc", w, compute_leadfield(src, refs, model))
+    got = compute_leadfield(src, compensated, model)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())

@@ -88,3 +88,13 @@ def test_gifti_layout_and_roundtrip(tmp_path, tri):
     bad = gifti.create_surf_gifti(v, f + 10)
     with pytest.raises(LamegFormatError, match="outside"):
         gifti.gifti_arrays(bad)
+
+
+def test_apply_affine_shapes():
+    rng = np.random.default_rng(0)
+    a = np.r_[rng.standard_normal((3, 4)), [[0, 0, 0, 1.0]]]
+    p = rng.standard_normal((20, 3))
+    ref = p @ a[:3, :3].T + a[:3, 3]
+    np.testing.assert_allclose(fsio.apply_affine(p, a), ref, atol=1e-12)
+    np.testing.assert_allclose(fsio.apply_affine(p[0], a), ref[0], atol=1e-12)
+    assert fsio.apply_affine(np.zeros((0, 3)), a).shape == (0, 3)

@@ -62,7 +62,7 @@ def setup(tmp_path, model, monkeypatch):
     labels = [f"MEG{i:03d}" for i in range(n_meg)] + ["EOG1"]
     data = np.zeros((n_meg + 1, model.time.size, model.n_trials), np.float32)
     path = tmp_path / "tmpl.mat"
-    write_meeg(path, data, fsample=1 / (model.time[1] - model.time[0]),
+    write_meeg(path, data, fsample=model.fsample,
                time_onset=float(model.time[0]), chanlabels=labels,
                chantypes=["MEGMAG"] * n_meg + ["EOG"], chanunits=["fT"] * n_meg + ["uV"],
                conditions=model.conditions)
@@ -126,7 +126,7 @@ def test_recovers_layer_and_accepts_n_spatial_modes(setup, model):
         f_vals, _ = laminar.model_comparison(
             FID, sim, FakeSurfSet(3), method="EBB", viz=False,
             forward_kwargs={"cache_dir": False},
-            invert_kwargs={"n_spatial_modes": 40, "n_temp_modes": 2})
+            invert_kwargs={"n_spatial_modes": 20, "n_temp_modes": 2})
         assert f_vals.shape == (3,)
         assert int(np.argmax(f_vals)) == layer
         assert f_vals.max() - np.sort(f_vals)[-2] > 3  # decisive (odds > 20)
@@ -153,3 +153,31 @@ def test_argument_errors(setup, model):
                                  forward_kwargs={"mri_fname": "x"})
     with pytest.raises(LamegValueError, match="layer_name"):
         laminar.model_comparison(FID, path, FakeSurfSet(3), invert_kwargs={"layer_name": "x"})
+
+
+@pytest.mark.parametrize("layer, sign", [(0, 1.0), (1, -1.0)])
+def test_roi_power_sign_from_simulation(layer, sign):
+    """roi_power_comparison on simulated pial / white power increases (EBB on 2 layers)."""
+    from lameg.inverse.engine import invert_classic
+    from lameg.inverse.kernels import geodesic_kernel
+    from lameg.laminar import roi_power_comparison_arrays
+    from lameg.simulate import active_samples, patch_weights, simulate_trials
+
+    m = synthetic_model(n_layers=2, n_side=14, extent_mm=34.0, n_sensors=80, n_trials=30,
+                        n_samples=101)
+    nv = m.n_vertices
+    col = 60
+    act = active_samples(m.time, (0.0, m.time[-1]))
+    sig = np.sin(2 * np.pi * 20 * m.time[act])
+    q = patch_weights(m.vertices, m.faces, [layer * nv + col], 5.0, 10.0)
+    sim = simulate_trials(m.gain, q, sig[None], act, m.time.size, m.n_trials, -5.0,
+                          rng=np.random.default_rng(layer))
+    qg = geodesic_kernel(m.vertices, m.faces, 5.0, 2, use_cache=False)
+    res = invert_classic(m.gain, sim.data, m.time, inv_type="EBB", QG=qg, n_layers=2,
+                         n_temp_modes=4, hanning=False, fsample=m.fsample)
+    mu = res.mu_matrix(0)
+    ts = np.einsum("sc,ctk->stk", mu, sim.data.astype(float))
+    t, p, df, roi = roi_power_comparison_arrays(ts[:nv], ts[nv:], 1000 * m.time, [0, 84],
+                                                [-84, 0], perc_thresh=95)
+    assert df == m.n_trials - 1 and roi.size > 0
+    assert np.sign(t) == sign and p < 0.05

@@ -191,3 +191,104 @@ def test_radiality_on_sphere():
     assert ((r > 1 - 1e-3) & (r <= 1)).all()
     tang = normit(np.cross(d, [0, 0, 1.0]))
     assert (radiality_to_surface(pts, tang, v, f) < 2e-2).all()
+
+
+def _brute_force_full(points, v, f):
+    """Brute-force distance and face (all point-face pairs)."""
+    n, m = len(points), len(f)
+    p = np.repeat(points, m, axis=0)
+    tri = np.tile(v[f], (n, 1, 1))
+    cp, _ = closest_point_on_triangles(p, tri[:, 0], tri[:, 1], tri[:, 2])
+    d = np.linalg.norm(cp - p, axis=1).reshape(n, m)
+    return d.min(axis=1)
+
+
+def test_point_to_mesh_deep_inside_closed_surface():
+    """Cortex-in-scalp geometry: points far inside a fine, bumpy closed surface."""
+    rng = np.random.default_rng(3)
+    v, f = icosphere(4, radius=1.0)
+    axes = np.array([85.0, 115.0, 100.0])
+    v = v * axes * (1 + 0.04 * np.sin(7 * v[:, :1]) * np.cos(5 * v[:, 1:2]))
+    u = normit(rng.standard_normal((150, 3)))
+    pts = u * axes * rng.uniform(0.0, 0.95, (150, 1))       # includes the very centre region
+    brute = _brute_force_full(pts, v, f)
+    for k in (2, 4, 32):                                     # small k forces retries
+        d, cp, face, bary = point_to_mesh(pts, v, f, k=k)
+        # both sides are closed-form projections in float64: 1e-6 mm is ample
+        np.testing.assert_allclose(d, brute, atol=1e-6)
+        np.testing.assert_allclose(np.einsum("ij,ijk->ik", bary, v[f[face]]), cp, atol=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(cp - pts, axis=1), d, atol=1e-9)
+        assert (bary >= -1e-12).all() and np.allclose(bary.sum(1), 1)
+
+
+def test_point_to_mesh_large_and_degenerate_faces():
+    """Outsized faces (bounding-sphere path), slivers, zero-area faces, unused vertices."""
+    rng = np.random.default_rng(4)
+    v, f = icosphere(3, radius=50.0)
+    n0 = len(v)
+    # a big quad far away, a collinear (zero-area) face, a repeated-vertex face, a sliver and
+    # an unused vertex
+    extra_v = np.array([[-200, -200, 80], [200, -200, 80], [200, 200, 80], [-200, 200, 80],
+                        [0, 0, 70], [10, 0, 70], [20, 0, 70], [0, 30, 60], [60, 30, 60.0],
+                        [30, 30.001, 60], [500, 500, 500]], float)
+    v = np.r_[v, extra_v]
+    b = n0
+    extra_f = np.array([[b, b + 1, b + 2], [b, b + 2, b + 3], [b + 4, b + 5, b + 6],
+                        [b + 4, b + 4, b + 5], [b + 7, b + 8, b + 9]])
+    f = np.r_[f, extra_f]
+    from lameg.mesh.distance import _TriangleData
+
+    meb = _TriangleData(v, f).meb
+    assert (meb > 1.5 * np.percentile(meb, 99)).sum() >= 3     # the large-face path is used
+    pts = np.r_[rng.uniform(-120, 120, (300, 3)), v[f[-3:]].mean(1), v[:5]]
+    d, cp, face, bary = point_to_mesh(pts, v, f)
+    np.testing.assert_allclose(d, _brute_force_full(pts, v, f), atol=1e-6)
+    assert np.all(d[-5:] < 1e-9)                             # mesh vertices: distance 0
+    np.testing.assert_allclose(np.einsum("ij,ijk->ik", bary, v[f[face]]), cp, atol=1e-9)
+
+
+def test_second_order_vertex_bound():
+    """The pruning bound dist^2 >= min_i d_i^2 - R^2 (R = smallest enclosing ball radius)."""
+    from lameg.mesh.distance import _TriangleData
+
+    rng = np.random.default_rng(5)
+    tri = rng.standard_normal((2000, 3, 3)) * rng.uniform(0.1, 5, (2000, 1, 1))
+    tri[::7, 2] = tri[::7, 0] + 2.0 * (tri[::7, 1] - tri[::7, 0])        # collinear faces
+    v = tri.reshape(-1, 3)
+    f = np.arange(len(v)).reshape(-1, 3)
+    td = _TriangleData(v, f)
+    # the enclosing radius covers every corner from the enclosing-ball centre: it is at least
+    # half the longest edge and at most the largest centroid-to-corner distance
+    longest = np.sqrt(np.max([td.d00, td.d11, td.d00 - 2 * td.d01 + td.d11], axis=0))
+    cent = tri.mean(1, keepdims=True)
+    assert (td.meb >= 0.5 * longest - 1e-12).all()
+    assert (td.meb <= np.linalg.norm(tri - cent, axis=2).max(1) + 1e-9).all()
+    p = rng.standard_normal((2000, 3)) * 4
+    d2 = td.sq_distance(p, np.arange(2000))
+    cp, _ = closest_point_on_triangles(p, tri[:, 0], tri[:, 1], tri[:, 2])
+    np.testing.assert_allclose(d2, ((cp - p) ** 2).sum(1), atol=1e-9)
+    dmin2 = (np.linalg.norm(tri - p[:, None], axis=2) ** 2).min(1)
+    assert (d2 >= dmin2 - td.meb ** 2 - 1e-9).all()
+
+
+def test_point_to_mesh_bad_input():
+    v, f = icosphere(1)
+    with pytest.raises(LamegValueError):
+        point_to_mesh(np.zeros((1, 3)), v, np.zeros((0, 3), int))
+    with pytest.raises(LamegValueError):
+        point_to_mesh(np.zeros((1, 3)), v, f + len(v))
+    with pytest.raises(LamegDataError):
+        point_to_mesh(np.full((1, 3), np.nan), v, f)
+
+
+def test_edge_keys_match_row_unique():
+    from lameg.mesh.adjacency import directed_edges, unique_edges
+
+    rng = np.random.default_rng(6)
+    f = rng.integers(0, 500, (3000, 3))
+    e = np.sort(directed_edges(f), axis=1)
+    ref, ref_cnt = np.unique(e, axis=0, return_counts=True)
+    edges, cnt = edge_face_counts(f)
+    np.testing.assert_array_equal(edges, ref)
+    np.testing.assert_array_equal(cnt, ref_cnt)
+    np.testing.assert_array_equal(unique_edges(f), ref)

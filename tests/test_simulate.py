@@ -47,7 +47,7 @@ def write_template(folder, model, name="tmpl", n_extra=1, layer=None):
     data = np.zeros((len(labels), model.time.size, model.n_trials), np.float32)
     path = folder / f"{name}.mat"
     D = load_meeg(path) if path.exists() else write_meeg(
-        path, data, fsample=1 / (model.time[1] - model.time[0]),
+        path, data, fsample=model.fsample,
         time_onset=float(model.time[0]), chanlabels=labels, chantypes=types, chanunits=units,
         conditions=model.conditions)
     gname = f"SPMgainmatrix_{name}_1.mat"

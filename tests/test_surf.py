@@ -341,6 +341,71 @@ def test_radiality_range(created):
     assert r.mean() > 0.3                                        # link vectors partly radial
 
 
+def test_radiality_methods_and_shared_query(created, monkeypatch):
+    s = LayerSurfaceSet("sub-01", 11, subjects_dir=created[11].subjects_dir)
+    calls = []
+    real = surf.point_to_mesh
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(surf, "point_to_mesh", counting)
+    r = s.get_radiality_to_scalp()
+    d = s.get_distance_to_scalp()
+    assert len(calls) == 1                          # one closest-point query for both
+    d[:] = -1                                       # the caller's copy, not the cache
+    assert (s.get_distance_to_scalp() > 0).all() and len(calls) == 1
+    # 'vertex' = laMEG's definition, re-derived here: normal of the nearest scalp vertex as the
+    # normalised sum of its unit face normals; |cos| with the stored orientation
+    v, _, o = arrays(s, "pial", "ds", None, "link_vector", True)
+    sv, sf = s._head_arrays("scalp")
+    fn = np.cross(sv[sf[:, 1]] - sv[sf[:, 0]], sv[sf[:, 2]] - sv[sf[:, 0]])
+    fn /= np.linalg.norm(fn, axis=1, keepdims=True)
+    vn = np.zeros_like(sv)
+    for k in range(3):
+        np.add.at(vn, sf[:, k], fn)
+    vn /= np.linalg.norm(vn, axis=1, keepdims=True)
+    from scipy.spatial import cKDTree
+
+    ref = np.abs(np.einsum("ij,ij->i", vn[cKDTree(sv).query(v)[1]], o))
+    rv = s.get_radiality_to_scalp(method="vertex")
+    np.testing.assert_allclose(rv, ref, atol=1e-6)   # float32 orientations on disk
+    # exact and vertex-based normals agree closely on a smooth scalp (about 1 edge of tilt)
+    assert np.median(np.abs(r - rv)) < 0.05 and r.shape == rv.shape
+    with pytest.raises(LamegValueError):
+        s.get_radiality_to_scalp(method="nearest")
+
+
+def test_sidecar_encoding_matches_json():
+    arr = np.arange(5, dtype=np.int64) * 7
+    meta = {"a": arr, "b": arr, "t": [[1.5, 2.0]], "s": "x", "n": None, "f": True, "i": 3}
+    memo = {}
+    text = surf._encode_meta(meta, memo)
+    assert json.loads(text) == {**meta, "a": arr.tolist(), "b": arr.tolist()}
+    assert len(memo) == 1 and surf._encode_meta(meta, memo) == text
+    assert json.loads(surf._encode_meta({"a": arr})) == {"a": arr.tolist()}
+
+
+def test_scalp_from_mri_fine_voxels(tmp_path):
+    """1 mm voxels take the block-averaged path (2 mm blocks): still sub-voxel accurate."""
+    n, dx = 120, 1.0
+    axes = np.array([45.0, 55.0, 50.0])
+    aff = np.array([[-dx, 0, 0, 60.0], [0, 0, dx, -60.0], [0, -dx, 0, 60.0], [0, 0, 0, 1.0]])
+    ijk = np.stack(np.meshgrid(*(np.arange(n),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    xyz = ijk @ aff[:3, :3].T + aff[:3, 3]
+    r = np.sqrt(((xyz / axes) ** 2).sum(1))
+    vol = np.where(r <= 1, 100, 0).astype(np.uint8).reshape(n, n, n)
+    nib.save(nib.MGHImage(vol, aff), str(tmp_path / "orig.mgz"))
+    v, f = surf.scalp_from_mri(tmp_path / "orig.mgz", n_faces=4000)
+    err = np.abs(np.sqrt(((v / axes) ** 2).sum(1)) - 1) * axes.min()
+    # voxel-boundary surface (+-0.5 voxel) after block averaging and light smoothing
+    assert np.median(err) < 0.6 and err.max() < 1.5
+    assert signed_volume(v, f) > 0 and len(f) <= 4000 * 1.05
+    _, cnt = edge_face_counts(f)
+    assert (cnt == 2).all()
+
+
 def test_load_head_mesh_frames(created, subjects):
     s = created[2]
     g = s.load_head_mesh("scalp")

@@ -149,3 +149,30 @@ def test_demo_script_fast(tmp_path, tutorial_cache):
     assert "Highest anatomical score at vertex" in proc.stdout
     for f in T07_FIGURES:
         assert (out / f"tutorial_07_{f}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_docs_build_and_render(tmp_path, tutorial_cache):
+    """``sphinx -W`` builds the site with the executed gallery; Chromium shows it without
+    console errors and with the tutorial figures (``tools/check_docs.py``)."""
+    pytest.importorskip("sphinx_gallery")
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("pydata_sphinx_theme")
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import check_docs
+    finally:
+        sys.path.pop(0)
+    try:
+        chromium = check_docs.find_chromium()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    html = tmp_path / "html"
+    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache), LAMEG_TUTORIAL_FAST="1")
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html",
+                           "-d", str(tmp_path / "doctrees"), str(REPO / "docs"), str(html)],
+                          env=env, capture_output=True, text=True, timeout=3 * TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    failures = check_docs.check(html, tmp_path / "screenshots", chromium)
+    assert not failures, failures
+    assert (tmp_path / "screenshots" / "tutorial_07.png").stat().st_size > 50_000

@@ -95,7 +95,8 @@ print(f"{n_layers} layers, {n_columns} columns per layer")
 # usual workflow (its result is not needed for the predictors).
 
 coregister(fid_coords, data_file, surf_set, viz=False)
-free_energy, _ = invert_ebb(data_file, surf_set, patch_size=5, n_temp_modes=4, viz=False)
+free_energy, _ = invert_ebb(data_file, surf_set, patch_size=5,
+                            n_temp_modes=4, viz=False)
 print(f"Free energy of the multilayer EBB inversion: {float(free_energy):.1f}")
 
 # %%
@@ -103,16 +104,20 @@ print(f"Free energy of the multilayer EBB inversion: {float(free_energy):.1f}")
 # ---------------------------------
 # Each predictor is a vector with one value per cortical column.
 
-thickness = surf_set.get_cortical_thickness()  # mm
-lf_rms_diff = get_lead_field_rms_diff(data_file, surf_set)  # fT per nA m
-radiality = surf_set.get_radiality_to_scalp()  # |cos|, 1 = radial, 0 = tangential
-distance = surf_set.get_distance_to_scalp()  # mm, to the scalp surface
+# mm
+thickness = surf_set.get_cortical_thickness()
+# fT per nA m
+lf_rms_diff = get_lead_field_rms_diff(data_file, surf_set)
+# |cos|, 1 = radial, 0 = tangential
+radiality = surf_set.get_radiality_to_scalp()
+# mm, to the scalp surface
+distance = surf_set.get_distance_to_scalp()
 
-for name, values in [("thickness (mm)", thickness), ("lead-field RMS difference", lf_rms_diff),
-                     ("radiality", radiality), ("distance to scalp (mm)", distance)]:
-    print(f"{name:>26}: median {np.median(values):7.3f}, "
-          f"1st-99th percentile {np.percentile(values, 1):7.3f} .. "
-          f"{np.percentile(values, 99):7.3f}")
+print("predictor          1%   median      99%")
+for name, values in [("thickness", thickness), ("lf_rms_diff", lf_rms_diff),
+                     ("radiality", radiality), ("distance", distance)]:
+    p1, p50, p99 = np.percentile(values, [1, 50, 99])
+    print(f"{name:<12} {p1:7.3f} {p50:8.3f} {p99:8.3f}")
 
 # %%
 # :func:`lameg.anatomy.anatomical_predictors` computes the same four vectors in one call.
@@ -161,7 +166,6 @@ def draw(values, name, label, marker=None):
     ax.set_axis_off()
     fig.subplots_adjust(0, 0, 1, 1)
     plt.show()
-    return png
 
 
 # %%
@@ -200,7 +204,8 @@ score = anatomical_score(predictors)
 # The same score with plain NumPy/SciPy, to show there is nothing hidden:
 
 score_scipy = zscore(thickness) + zscore(lf_rms_diff) + zscore(radiality) + zscore(-distance)
-print(f"Largest difference between the two scores: {np.max(np.abs(score - score_scipy)):.2e}")
+max_diff = np.max(np.abs(score - score_scipy))
+print(f"Largest difference between the two scores: {max_diff:.2e}")
 assert np.allclose(score, score_scipy)
 
 # %%
@@ -209,9 +214,10 @@ assert np.allclose(score, score_scipy)
 
 best_vertex = int(np.argmax(score))
 hemisphere = "right" if pial[best_vertex, 0] > 0 else "left"
-print(f"Highest anatomical score at vertex {best_vertex} "
-      f"({hemisphere} hemisphere, score {score[best_vertex]:.2f})")
-draw(score, "anatomical_score", "anatomical score (sum of z-scores)", marker=best_vertex)
+print(f"Highest anatomical score at vertex {best_vertex}")
+print(f"({hemisphere} hemisphere, score {score[best_vertex]:.2f})")
+draw(score, "anatomical_score", "anatomical score (sum of z-scores)",
+     marker=best_vertex)
 
 # %%
 # Choosing a prior vertex inside a region of interest
@@ -229,12 +235,14 @@ region = names[labels[1897]].decode()
 roi_idx = surf_set.get_roi_idx([region], hemi="lh")
 prior = select_prior_vertex(score, roi_idx)
 assert prior == roi_idx[np.argmax(score[roi_idx])]
-print(f"Region {region}: {roi_idx.size} columns; best prior column {prior} "
-      f"(score {score[prior]:.2f}); pial multilayer vertex "
-      f"{surf_set.get_multilayer_vertex('pial', prior)}")
+print(f"Region {region}: {roi_idx.size} columns")
+print(f"best prior column {prior} (score {score[prior]:.2f})")
+print(f"pial multilayer vertex {surf_set.get_multilayer_vertex('pial', prior)}")
 
 # %%
 # Clean up
 # --------
+
+# sphinx_gallery_thumbnail_number = 5
 
 shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -19,8 +19,16 @@ normals
     Vertex normals with SPM's and FieldTrip's conventions.
 """
 
-from .coreg import Registration, apply_transform, icp_register, register_fiducials, rigid_transform
-from .gain import compute_gain, compute_leadfield, reduce_rank_project
+from .coreg import (
+    Registration,
+    apply_transform,
+    icp_register,
+    points_outside_surface,
+    register_fiducials,
+    rigid_transform,
+    winding_number,
+)
+from .gain import clear_gain_cache, compute_gain, compute_leadfield, reduce_rank_project
 from .normals import area_weighted_normals, spm_mesh_normals
 from .sensors import SensorArray, unit_scale
 from .singleshell import SingleShellModel, prepare_nolte
@@ -32,6 +40,9 @@ __all__ = [
     "icp_register",
     "register_fiducials",
     "rigid_transform",
+    "points_outside_surface",
+    "winding_number",
+    "clear_gain_cache",
     "compute_gain",
     "compute_leadfield",
     "reduce_rank_project",

@@ -50,6 +50,9 @@ class BEMModel:
     bnd_tri: np.ndarray
     conductivity: float = 0.3
     kind: str = field(default="MNE single-layer BEM", init=False)
+    #: MNE sets up the coil/boundary coupling per call: give it all sources at once, one thread
+    preferred_block: int = field(default=50000, init=False, repr=False)
+    thread_safe: bool = field(default=False, init=False, repr=False)
     _solution: object = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -81,12 +81,15 @@ def icp_register(
     max_iter: int = 64,
     max_dist: float = 32.0,
     tol: float = 1e-6,
+    surface_faces: np.ndarray | None = None,
 ) -> np.ndarray:
     """Iterative closest point refinement (``spm_eeg_inv_icp`` with ``aff = 0``).
 
-    Each iteration pairs every head-shape point with its nearest scalp vertex (pairs further
+    Each iteration pairs every head-shape point with its closest scalp point (pairs further
     than ``max_dist`` mm are dropped), refits the rigid transform on [fiducials; pairs] and
-    composes it.
+    composes it. SPM pairs with the nearest scalp *vertex*; with ``surface_faces`` the exact
+    closest point on the scalp surface is used instead, which removes the bias of the vertex
+    spacing (several mm on typical scalp meshes).
 
     Parameters
     ----------
@@ -98,6 +101,8 @@ def icp_register(
         Scalp vertices in the target frame, mm.
     max_iter, max_dist, tol
         Iteration cap, pairing distance (mm), and stopping threshold on ``||M - I||``.
+    surface_faces : ndarray, shape (n_faces, 3), optional
+        Scalp triangles (0-based): pair with the closest surface point.
 
     Returns
     -------
@@ -109,10 +114,16 @@ def icp_register(
     fs = np.asarray(fid_source, float).copy()
     pts = np.asarray(points, float).copy()
     for _ in range(max_iter):
-        d, idx = tree.query(pts)
+        if surface_faces is None:
+            d, idx = tree.query(pts)
+            closest = tree.data[idx]
+        else:
+            from ..mesh.distance import point_to_mesh
+
+            d, closest = point_to_mesh(pts, tree.data, surface_faces)[:2]
         keep = d <= max_dist
         src = np.vstack([fs, pts[keep]])
-        tgt = np.vstack([fid_target, tree.data[idx[keep]]])
+        tgt = np.vstack([fid_target, closest[keep]])
         step = rigid_transform(src, tgt)
         pts = apply_transform(pts, step)
         fs = apply_transform(fs, step)
@@ -199,6 +210,7 @@ def register_fiducials(
     scalp: np.ndarray | None = None,
     useheadshape: bool = False,
     max_residual_mm: float = 10.0,
+    scalp_faces: np.ndarray | None = None,
 ) -> Registration:
     """Rigid MEG -> MRI registration from paired fiducials, optionally refined by head shape.
 
@@ -220,6 +232,8 @@ def register_fiducials(
         Refine with ICP (SPM's ``useheadshape = 1``).
     max_residual_mm : float
         Warn when a fiducial residual exceeds this.
+    scalp_faces : ndarray, shape (k, 3), optional
+        Scalp triangles: ICP pairs with the closest surface point rather than vertex.
 
     Returns
     -------
@@ -279,7 +293,8 @@ def register_fiducials(
                 "useheadshape=True needs digitised head-shape points in the data file and a scalp "
                 "mesh (scalp_fname or the surface set's scalp)"
             )
-        extra = icp_register(apply_transform(meg, m1), mri, apply_transform(headshape, m1), scalp)
+        extra = icp_register(apply_transform(meg, m1), mri, apply_transform(headshape, m1), scalp,
+                             surface_faces=scalp_faces)
         m1 = extra @ m1
         used = True
     res = np.linalg.norm(apply_transform(meg, m1) - mri, axis=1)

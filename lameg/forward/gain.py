@@ -15,6 +15,7 @@ orientations, the sensors (coils, ``tra``, labels, units), the head model and th
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "default_cache_dir",
     "default_chanunits",
     "spm_cond_units",
+    "clear_gain_cache",
 ]
 
 
@@ -38,6 +40,22 @@ def default_cache_dir() -> Path:
     """``$LAMEG_CACHE_DIR`` or ``~/.cache/lameg/gain``."""
     env = os.environ.get("LAMEG_CACHE_DIR")
     return Path(env) / "gain" if env else Path.home() / ".cache" / "lameg" / "gain"
+
+
+def clear_gain_cache(cache_dir: str | os.PathLike | None = None) -> int:
+    """Delete the cached gain blocks (``*.npy``) in ``cache_dir`` (default location).
+
+    Returns
+    -------
+    int
+        Number of files removed.
+    """
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    n = 0
+    for f in folder.glob("*.npy"):
+        f.unlink()
+        n += 1
+    return n
 
 
 def default_chanunits(sensors: SensorArray) -> list[str]:
@@ -78,7 +96,7 @@ def compute_leadfield(
     chan = _ChannelMap(sensors.tra)
     for start in range(0, len(pos), bs):
         sl = slice(start, start + bs)
-        out[sl] = chan(headmodel.coil_leadfield(pos[sl], sensors))
+        out[sl] = _channel_lf(headmodel, pos[sl], sensors, chan)
     return out
 
 
@@ -129,6 +147,21 @@ class _ChannelMap:
         return np.ascontiguousarray(out.T).reshape(n, k, self.n_chan)
 
 
+def _channel_lf(headmodel, pos: np.ndarray, sensors: SensorArray, chan: _ChannelMap):
+    if hasattr(headmodel, "channel_leadfield"):
+        return headmodel.channel_leadfield(pos, sensors, chan)
+    return chan(headmodel.coil_leadfield(pos, sensors))
+
+
+def _n_workers(n_jobs: int | None) -> int:
+    if n_jobs is None:
+        return max(1, min(8, os.cpu_count() or 1))
+    n = int(n_jobs)
+    if n < 0:
+        n = max(1, (os.cpu_count() or 1) + 1 + n)
+    return max(1, n)
+
+
 def _check_positions(positions) -> np.ndarray:
     pos = np.atleast_2d(np.asarray(positions, dtype=float))
     if pos.ndim != 2 or pos.shape[1] != 3:
@@ -153,6 +186,7 @@ def compute_gain(
     block_size: int | None = None,
     cache: bool | str | os.PathLike = False,
     cache_block: int = 16384,
+    n_jobs: int | None = None,
     verbose: bool = False,
 ) -> np.ndarray:
     """Fixed-orientation gain matrix in data units per nA m (SPM's ``G``).
@@ -177,6 +211,8 @@ def compute_gain(
         False: no disk cache. True: :func:`default_cache_dir`. A path: that folder. Blocks of
         ``cache_block`` sources are stored under their content hash, so changing one layer of a
         multilayer mesh recomputes only that layer's blocks.
+    n_jobs : int or None
+        Worker threads for the source blocks (None: the number of CPUs, at most 8).
     verbose : bool
         Progress bar.
 
@@ -199,7 +235,8 @@ def compute_gain(
     if len(units) != sensors.n_channels:
         raise LamegValueError("chanunits must give one unit per channel")
     row_scale = np.array([unit_scale(si, u) for si, u in zip(sensors.chanunit, units)]) / 1e9
-    bs = block_size or _auto_block(sensors.n_coils, sensors.n_channels)
+    bs = block_size or getattr(headmodel, "preferred_block", None) or _auto_block(
+        sensors.n_coils, sensors.n_channels)
     chan = _ChannelMap(sensors.tra)
     G = np.empty((sensors.n_channels, len(pos)))
 
@@ -211,18 +248,27 @@ def compute_gain(
             sensors.hash(), headmodel.cache_key(), str(reducerank), ",".join(units), "v1",
         ])
 
-    def _block(sl: slice) -> np.ndarray:
-        out = np.empty((sensors.n_channels, sl.stop - sl.start))
-        for s0 in range(sl.start, sl.stop, bs):
-            s1 = min(s0 + bs, sl.stop)
-            lf = chan(headmodel.coil_leadfield(pos[s0:s1], sensors))
-            out[:, s0 - sl.start : s1 - sl.start] = reduce_rank_project(lf, ori[s0:s1], reducerank)
-        return out * row_scale[:, None]
+    workers = _n_workers(n_jobs) if getattr(headmodel, "thread_safe", True) else 1
+
+    def _sub(s0: int, s1: int) -> None:
+        lf = _channel_lf(headmodel, pos[s0:s1], sensors, chan)
+        G[:, s0:s1] = reduce_rank_project(lf, ori[s0:s1], reducerank) * row_scale[:, None]
+
+    def _fill(sl: slice) -> None:
+        if hasattr(headmodel, "prepare"):
+            headmodel.prepare(sensors)  # before any worker thread needs it (cached)
+        subs = [(s0, min(s0 + bs, sl.stop)) for s0 in range(sl.start, sl.stop, bs)]
+        if workers == 1 or len(subs) == 1:
+            for s0, s1 in subs:
+                _sub(s0, s1)
+        else:  # NumPy releases the GIL in its kernels: blocks run in parallel threads
+            with ThreadPoolExecutor(workers) as ex:
+                list(ex.map(lambda a: _sub(*a), subs))
 
     chunks = [slice(s, min(s + cache_block, len(pos))) for s in range(0, len(pos), cache_block)]
     for sl in progress(chunks, verbose, desc="gain matrix", unit="block"):
         if cache_dir is None:
-            G[:, sl] = _block(sl)
+            _fill(sl)
             continue
         key = hash_arrays(pos[sl], ori[sl], extra=common)
         fname = cache_dir / f"{key}.npy"
@@ -234,11 +280,10 @@ def compute_gain(
                     continue
             except (OSError, ValueError):
                 logger.warning("ignoring unreadable gain cache file %s", fname)
-        blk = _block(sl)
-        G[:, sl] = blk
+        _fill(sl)
         try:
             with atomic_path(fname, suffix=".npy") as tmp:
-                np.save(tmp, blk)
+                np.save(tmp, G[:, sl])
         except OSError as err:  # a read-only cache must not break the computation
             logger.warning("could not write gain cache %s: %s", fname, err)
     return G

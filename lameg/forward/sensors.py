@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -136,11 +137,11 @@ class SensorArray:
         if np.any(np.abs(norms - 1) > 1e-6):
             bad = int(np.sum(np.abs(norms - 1) > 1e-6))
             raise LamegValueError(f"{bad} coil orientations are not unit vectors")
-        rad = np.median(np.linalg.norm(self.coilpos - self.coilpos.mean(0), axis=1))
-        if not 0.02 < rad < 0.5:
+        far = float(np.abs(self.coilpos).max()) if self.coilpos.size else 0.0
+        if far > 2.0:
             raise LamegValueError(
-                f"coil positions have a median radius of {rad:g} m around their centre; they do not "
-                "look like metres (convert the sensors to metres first)"
+                f"coil positions reach {far:g} from the origin; they do not look like metres "
+                "(convert the sensors to metres first)"
             )
 
     @property
@@ -157,6 +158,16 @@ class SensorArray:
             self.coilpos, self.coilori, self.tra,
             extra="|".join(self.labels) + "#" + "|".join(self.chanunit),
         )
+
+    @cached_property
+    def coil_key(self) -> str:
+        """Hash of the coil geometry (computed once: treat a SensorArray as immutable)."""
+        return hash_arrays(self.coilpos, self.coilori)
+
+    @cached_property
+    def tra_key(self) -> str:
+        """Hash of the coil-to-channel map (computed once)."""
+        return hash_arrays(self.tra)
 
     def select(self, channels: Sequence[str]) -> SensorArray:
         """Channels ``channels`` in that order; coils that feed none of them are dropped."""
@@ -323,6 +334,7 @@ class SensorArray:
         """
         try:
             import mne
+            from mne._fiff.compensator import get_current_comp, make_compensator
             from mne.forward._make_forward import _create_meg_coils
         except ImportError as err:  # pragma: no cover - exercised only without mne
             raise LamegValueError("from_mne_info needs mne (pip install mne)") from err
@@ -331,7 +343,11 @@ class SensorArray:
             picks = mne.pick_types(info, meg=True, ref_meg=False, exclude=[])
         else:
             picks = mne.io.pick._picks_to_idx(info, picks)
-        chs = [info["chs"][i] for i in picks]
+        picks = np.asarray(picks, dtype=int)
+        grade = int(get_current_comp(info) or 0)
+        refs = mne.pick_types(info, meg=False, ref_meg=True, exclude=[]) if grade else []
+        used = np.union1d(picks, refs).astype(int)  # coils of the channels and the references
+        chs = [info["chs"][i] for i in used]
         coils = _create_meg_coils(chs, acc, t=info["dev_head_t"])
         pos_list, ori_list, rows, cols, vals = [], [], [], [], []
         k = 0
@@ -344,8 +360,15 @@ class SensorArray:
             cols += list(range(k, k + npt))
             vals += list(w)
             k += npt
-        tra = np.zeros((len(coils), k))
-        tra[rows, cols] = vals
+        tra_used = np.zeros((len(coils), k))
+        tra_used[rows, cols] = vals
+        if grade:
+            # CTF synthetic gradiometers: compensated = comp @ uncompensated (all channels)
+            comp = make_compensator(info, 0, grade)
+            tra = comp[np.ix_(picks, used)] @ tra_used
+        else:
+            tra = tra_used[np.searchsorted(used, picks)]
+        chs = [info["chs"][i] for i in picks]
         units = ["T/m" if c["unit"] == mne.io.constants.FIFF.FIFF_UNIT_T_M else "T" for c in chs]
         kinds = ["megplanar" if u == "T/m" else "megmag" for u in units]
         return cls(coilpos=np.vstack(pos_list), coilori=np.vstack(ori_list), tra=tra,

@@ -18,6 +18,7 @@ beamformer uses the covariance of the last trial and unsmoothed lead fields.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +26,8 @@ import scipy.sparse as sp
 from .._utils import progress
 from ..exceptions import LamegDataError, LamegValueError
 from . import priors as pr
-from .modes import spatial_modes, temporal_basis, temporal_modes, woi_samples
+from .cache import array_key, cached
+from .modes import lead_gram_svd, spatial_modes, temporal_basis, temporal_modes, woi_samples
 from .reml import reml_sc
 from .results import InversionResult, WindowResult
 from .svd import spm_inv, spm_svd
@@ -47,6 +49,7 @@ def _as_trials(trials, n_trials: int) -> list[np.ndarray]:
 
 
 def _check_inputs(L, data, time_s):
+    """Validate shapes; returns ``(L, data, key)`` with ``key`` the content key of ``L``."""
     L = np.asarray(L, dtype=float)
     if L.ndim != 2:
         raise LamegValueError(f"lead field must be (n_channels, n_sources), got {L.shape}")
@@ -60,9 +63,54 @@ def _check_inputs(L, data, time_s):
         raise LamegValueError("time axis length does not match the data")
     if L.shape[0] == 0:
         raise LamegDataError("no good channels to invert")
-    if not np.all(np.isfinite(L)):
+    key = array_key(L)
+    if not cached(array_key(key, extra="finite"), lambda: bool(np.all(np.isfinite(L)))):
         raise LamegDataError("the lead field contains NaN or Inf values")
-    return L, data
+    return L, data, key
+
+
+def _reduced_lead(L, A, lkey: str) -> np.ndarray:
+    """``UL = A L`` (Nm, Nd), cached by the content of ``L`` and ``A``."""
+    return cached(array_key(lkey, A, extra="UL"), lambda: A @ L)
+
+
+def _smoothed_lead(UL, QG, ulkey: str, qgkey: str) -> np.ndarray:
+    """``UL QG`` (Nm, Nd) for the beamformer priors, cached by content."""
+    return cached(array_key(ulkey, qgkey, extra="ULQG"),
+                  lambda: pr.smoothed_leads(UL, QG))
+
+
+def _gram(x: np.ndarray) -> np.ndarray:
+    """``x x'`` by a symmetric rank-k update (exactly symmetric, as MATLAB's ``X*X'``)."""
+    x = np.ascontiguousarray(x)
+    return x @ x.T
+
+
+def _reduce_trials(A, y, S) -> np.ndarray:
+    """``Y_k = A y_k S`` for every trial: (Nm, Nr, K) from y (Nc, Nb, K)."""
+    nc, nb, k = y.shape
+    ay = (A @ y.reshape(nc, nb * k)).reshape(A.shape[0], nb, k)
+    return _apply_temporal(ay, S)
+
+
+def _apply_temporal(ay: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """(Nm, Nb, K) x (Nb, Nr) -> (Nm, Nr, K)."""
+    nm, nb, k = ay.shape
+    z = np.ascontiguousarray(ay.transpose(0, 2, 1)).reshape(nm * k, nb) @ S
+    return z.reshape(nm, k, S.shape[1]).transpose(0, 2, 1)
+
+
+def _temporal_gram(ay: np.ndarray) -> np.ndarray:
+    """``sum_k ay_k' ay_k`` (Nb, Nb) from ay (Nm, Nb, K)."""
+    nm, nb, k = ay.shape
+    z = np.ascontiguousarray(ay.transpose(1, 0, 2)).reshape(nb, nm * k)
+    return _gram(z)
+
+
+def _side_by_side(Yk: np.ndarray) -> np.ndarray:
+    """(Nm, Nr, K) -> (Nm, K Nr), trials side by side (SPM's ``AY``)."""
+    nm, nr, k = Yk.shape
+    return np.ascontiguousarray(Yk.transpose(0, 2, 1)).reshape(nm, k * nr)
 
 
 def _fsample(time_s: np.ndarray, fsample: float | None) -> float:
@@ -80,73 +128,125 @@ def _var_cols(x: np.ndarray) -> np.ndarray:
     return np.var(x, axis=0, ddof=1)
 
 
+def _as_index(idx: np.ndarray):
+    """A slice when ``idx`` is a contiguous increasing range (cheap on memory maps)."""
+    idx = np.asarray(idx)
+    if idx.size and np.all(np.diff(idx) == 1):
+        return slice(int(idx[0]), int(idx[-1]) + 1)
+    return idx
+
+
 def _window_data(data, it, ik) -> np.ndarray:
-    y = np.asarray(data[:, it, :], dtype=np.float64)[:, :, ik]
+    ti, ki = _as_index(it), _as_index(ik)
+    if isinstance(ti, slice) or isinstance(ki, slice):
+        y = np.asarray(data[:, ti, ki] if isinstance(ti, slice) else data[:, ti, :][:, :, ki],
+                       dtype=np.float64)
+    else:
+        y = np.asarray(data[:, it, :], dtype=np.float64)[:, :, ik]
     if not np.all(np.isfinite(y)):
         raise LamegDataError("the data contain NaN or Inf values in the inverted window; "
                              "mark the affected channels/trials bad or clean the data")
     return y
 
 
-def _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras):
+@dataclass
+class _Prior:
+    """A pooled source prior ``qp`` with its projections ``lq = UL qp`` and ``lql = UL qp UL'``.
+
+    ``q`` is a vector (diagonal prior) or a sparse matrix (Nd, Nd); ``lq`` may be None (then
+    it is formed from ``q`` when needed).
+    """
+
+    q: object
+    lql: np.ndarray
+    lq: np.ndarray | None = None
+
+    def diagonal(self) -> np.ndarray:
+        return self.q if isinstance(self.q, np.ndarray) else self.q.diagonal()
+
+    def matrix(self, nd: int):
+        return sp.diags(self.q) if isinstance(self.q, np.ndarray) else self.q
+
+    def lead(self, UL: np.ndarray) -> np.ndarray:
+        if self.lq is not None:
+            return self.lq
+        if isinstance(self.q, np.ndarray):
+            return UL * self.q
+        return np.asarray((self.q.T @ UL.T).T)  # UL @ qp (qp symmetric)
+
+
+def _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras, leads=None):
     """Covariance-type priors (EBB, EBBlayer, IID, COH): stage-1 ReML and pooling.
 
-    Returns the pooled prior ``qp`` (sparse Nd x Nd), and its diagonal.
+    Returns the pooled prior (:class:`_Prior`) and the ReML result. ``leads`` are the
+    pre-computed smoothed lead fields ``UL QG`` (EBB, EBBlayer).
     """
     nd = UL.shape[1]
+    diag_parts = None
     if kind == "EBB":
         inv_cov = spm_inv(AYYA)
-        allsource, power = pr.ebb_weights(UL, QG, inv_cov, smooth=True)
+        allsource, power = pr.ebb_weights(UL, QG, inv_cov, smooth=True, leads=leads)
         mx = allsource.max()
         if not mx > 0:
             raise LamegDataError("EBB prior is zero everywhere (lead field or data are zero)")
         extras.update(allsource=allsource / mx, Sourcepower=power, InvCov=inv_cov)
-        qps = [sp.diags(allsource / mx)]
-        lqpl = [(UL * (allsource / mx)) @ UL.T]
+        diag_parts = [allsource / mx]
+        xs = UL * np.sqrt(diag_parts[0])
+        lqpl = [_gram(xs)]
     elif kind == "EBBlayer":
         inv_cov = spm_inv(AYYA)
-        lp = pr.ebblayer_priors(UL, QG, inv_cov, **layer_opts)
+        lp = pr.ebblayer_priors(UL, QG, inv_cov, leads=leads, **layer_opts)
         extras["EBBlayer_diag"] = lp.diag
         qps = [sp.diags(lp.Qp[0]), lp.Qp[1], lp.Qp[2]]
         lqpl = lp.LQpL
     elif kind in ("IID", "MMN"):
-        qps = [sp.identity(nd, format="csr")]
-        lqpl = [UL @ UL.T]
+        diag_parts = [np.ones(nd)]
+        lqpl = [_gram(UL)]
     else:  # COH / LOR
         qps = [sp.identity(nd, format="csr"), sp.csr_matrix(QG)]
-        lqpl = [UL @ UL.T, UL @ np.asarray(QG @ UL.T)]
+        lqpl = [_gram(UL), UL @ np.asarray(QG @ UL.T)]
     # components with zero trace cannot be scaled by ReML: leave them out (weight 0)
     use = [i for i, q in enumerate(lqpl) if np.trace(q) > 0]
     if not use:
         raise LamegDataError("all source prior components are zero")
     res = reml_sc(AYYA, [Qe] + [lqpl[i] for i in use], Nn, -4, 16, Q0)
-    hp = np.zeros(len(qps))
+    hp = np.zeros(len(lqpl))
     hp[use] = res.h[1:]
+    extras["h_source"] = hp
+    # pooled prior qp = sum_j h_j Qp_j, and (by linearity) UL qp UL' = sum_j h_j LQpL_j
+    lql = sum(h * q for h, q in zip(hp, lqpl) if h != 0)
+    if diag_parts is not None:
+        q = sum(h * d for h, d in zip(hp, diag_parts) if h != 0)
+        return _Prior(q=np.asarray(q, dtype=float) * np.ones(nd), lql=lql), res
     qp = sp.csr_matrix((nd, nd))
     for h, q in zip(hp, qps):
         if h != 0:
             qp = qp + h * q
-    extras["h_source"] = hp
-    return qp.tocsr(), res
+    return _Prior(q=qp.tocsr(), lql=lql), res
 
 
-def _final_stage(UL, qp_list, AYYA, comps0, Nn, Q0, fixed_first):
+def _final_stage(UL, priors, AYYA, comps0, Nn, Q0):
     """Final ReML over pooled priors ``LQPL_j = UL qp_j UL'`` and the MAP operator pieces."""
-    lqp = [np.asarray((q.T @ UL.T).T) for q in qp_list]  # UL @ qp (qp symmetric)
-    lqpl = [x @ UL.T for x in lqp]
-    res = reml_sc(AYYA, [comps0] + lqpl, Nn, -4, 16, Q0)
+    res = reml_sc(AYYA, [comps0] + [p.lql for p in priors], Nn, -4, 16, Q0)
     hp = res.h[1:]
     nd = UL.shape[1]
-    qtot = sp.csr_matrix((nd, nd))
-    lcp = np.zeros_like(UL)
-    cp = np.zeros(nd)
-    for h, q, lq in zip(hp, qp_list, lqp):
-        qtot = qtot + h * q
-        lcp = lcp + h * lq
-        cp = cp + h * q.diagonal()
-    M = np.linalg.solve(res.C.T, lcp).T  # LCp' / Cy
-    qc = cp - np.sum(lcp * M.T, axis=0)
-    return res, qtot.tocsr(), lcp, M, cp, qc
+    if all(isinstance(p.q, np.ndarray) for p in priors):
+        dq = sum(h * p.q for h, p in zip(hp, priors))
+        qtot = sp.diags(dq).tocsr()
+        lcp = UL * dq
+        cp = dq
+    else:
+        qtot = sp.csr_matrix((nd, nd))
+        lcp = np.zeros_like(UL)
+        cp = np.zeros(nd)
+        for h, p in zip(hp, priors):
+            qtot = qtot + h * p.matrix(nd)
+            lcp += h * p.lead(UL)
+            cp = cp + h * p.diagonal()
+    icy = np.linalg.inv(res.C)
+    M = lcp.T @ icy.T  # LCp' / Cy, (Nd, Nm)
+    qc = cp - np.einsum("md,dm->d", lcp, M)
+    return res, qtot.tocsr(), lcp, M, cp, qc, icy
 
 
 def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
@@ -208,7 +308,7 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     kind = inv_type
     if kind not in CLASSIC_TYPES:
         raise LamegValueError(f"unknown inversion type {inv_type!r}; use one of {CLASSIC_TYPES}")
-    L, data = _check_inputs(L, data, time_s)
+    L, data, lkey = _check_inputs(L, data, time_s)
     time_s = np.asarray(time_s, dtype=float)
     fsample = _fsample(time_s, fsample)
     nc, nd = L.shape
@@ -225,11 +325,14 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
         Ip = np.ceil(np.arange(1, n_patches + 1) * nd / n_patches).astype(int) - 1
     Ip = np.asarray(Ip, dtype=int)
     if A is None:
-        A = spatial_modes(L, n_spatial_modes)
+        A = spatial_modes(L, n_spatial_modes, key=lkey)
     A = np.asarray(A, dtype=float)
     if A.ndim != 2 or A.shape[1] != nc or A.shape[0] == 0:
         raise LamegValueError(f"spatial projector must be (Nm, {nc}), got {A.shape}")
-    UL = A @ L
+    UL = _reduced_lead(L, A, lkey)
+    leads = None
+    if kind in ("EBB", "EBBlayer"):  # smoothed lead fields, shared by all windows (cached)
+        leads = _smoothed_lead(UL, QG, array_key(lkey, A), array_key(QG))
     if woi is None:
         woi = 1000.0 * np.array([[time_s.min(), time_s.max()]])
     woi = np.atleast_2d(np.asarray(woi, dtype=float))
@@ -239,9 +342,9 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     wins = []
     for w_idx in progress(range(len(woi)), verbose and len(woi) > 1, desc="windows"):
         keep = keep_M == "all" or (keep_M == "first" and w_idx == 0)
-        wins.append(_classic_window(L, data, time_s, fsample, woi[w_idx], kind, QG, tr, lpf,
+        wins.append(_classic_window(data, time_s, fsample, woi[w_idx], kind, QG, tr, lpf,
                                     hpf, hanning, n_temp_modes, A, UL, Ip, Qe0, sdv,
-                                    layer_opts, keep))
+                                    layer_opts, keep, leads))
     return InversionResult(method=kind, engine="classic", A=A, UL=UL, Ic=np.arange(nc),
                            Ip=Ip, windows=wins,
                            settings=dict(lpf=lpf, hpf=hpf, Han=bool(hanning), Nt=n_temp_modes,
@@ -249,8 +352,18 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
                                          nlayers=n_layers, Np=len(Ip)))
 
 
-def _classic_window(L, data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A, UL, Ip,
-                    Qe0, sdv, layer_opts, keep_m) -> WindowResult:
+def _patch_prior(Q, lq_patch: np.ndarray, w: np.ndarray) -> _Prior:
+    """Prior ``Q diag(w) Q'`` over patches, with ``lq_patch = UL Q`` (Nm, Np)."""
+    keep = np.flatnonzero(w)
+    qs = Q[:, keep]
+    lw = lq_patch[:, keep] * w[keep]
+    q = (qs @ sp.diags(w[keep]) @ qs.T).tocsr()
+    lq = np.asarray((qs @ lw.T).T)  # UL Q diag(w) Q'
+    return _Prior(q=q, lql=lw @ lq_patch[:, keep].T, lq=lq)
+
+
+def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A, UL, Ip,
+                    Qe0, sdv, layer_opts, keep_m, leads=None) -> WindowResult:
     it = woi_samples(w, time_s, fsample)
     basis = temporal_basis(it, time_s, lpf, hpf, han, sdv)
     ik = np.concatenate(tr)
@@ -258,44 +371,42 @@ def _classic_window(L, data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt
     y = _window_data(data, it, ik)  # (Nc, Nb, K)
     nb = len(it)
     nc = y.shape[0]
-    ay = (A @ y.reshape(nc, -1)).reshape(A.shape[0], nb, K)
-    yy = np.einsum("mbk,mck->bc", ay, ay) / K
+    ay = (A @ y.reshape(nc, nb * K)).reshape(A.shape[0], nb, K)
+    yy = _temporal_gram(ay) / K
     S, V, ve, tempU = temporal_modes(yy, basis, nt)
     nr = S.shape[1]
-    ds = np.einsum("cbk,br->crk", y, S)
-    Yk = np.einsum("mc,crk->mrk", A, ds)  # (Nm, Nr, K)
+    Yk = _apply_temporal(ay, S)  # (Nm, Nr, K)
     uy = []
     pos = 0
     for t in tr:
         uy.append(Yk[:, :, pos:pos + len(t)].sum(axis=2))
         pos += len(t)
-    AYYA = np.einsum("mrk,nrk->mn", Yk, Yk)
-    AY = np.concatenate([Yk[:, :, k] for k in range(K)], axis=1)  # trials side by side
+    AY = _side_by_side(Yk)  # trials side by side
+    AYYA = _gram(AY)
     Nn = nr * K
-    aqea = A @ A.T
+    aqea = _gram(A)
     Qe = aqea / np.trace(aqea)
     Q0 = Qe0 * np.trace(AYYA) * Qe / Nn
     extras: dict = {}
-    qp_list = []
+    priors = []
     h1 = np.zeros(0)
     if kind in ("MSP", "GS", "ARD"):
         Q = pr.patch_matrix(QG, Ip)
+        lq_patch = np.asarray((Q.T @ UL.T).T)
         if kind in ("MSP", "GS"):
-            mvb = pr.mvb_greedy(AY, UL, Q, Qe, 16)
+            mvb = pr.mvb_greedy(AY, UL, Q, Qe, 16, lp=lq_patch)
             extras.update(MVB_cp=mvb.cp, MVB_F=mvb.F)
-            qp_list.append((Q @ sp.diags(mvb.cp) @ Q.T).tocsr())
+            priors.append(_patch_prior(Q, lq_patch, mvb.cp))
         if kind in ("MSP", "ARD"):
-            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn)
-            keep = hp > hp.max() / 128
-            qs = Q[:, np.flatnonzero(keep)]
-            qp_list.append((qs @ sp.diags(hp[keep]) @ qs.T).tocsr())
+            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn, lq=lq_patch)
+            priors.append(_patch_prior(Q, lq_patch, np.where(hp > hp.max() / 128, hp, 0.0)))
             extras["ARD_h"] = hp
     else:
-        qp, res1 = _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras)
+        prior, res1 = _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras, leads)
         h1 = res1.h
         extras["F_stage1"] = res1.F
-        qp_list.append(qp)
-    res, qtot, lcp, M, cp, qc = _final_stage(UL, qp_list, AYYA, Q0, Nn, Q0, True)
+        priors.append(prior)
+    res, qtot, lcp, M, cp, qc, icy = _final_stage(UL, priors, AYYA, Q0, Nn, Q0)
     J = [M @ u for u in uy]
     ssr = sum(np.sum(_var_cols(u - UL @ j)) for u, j in zip(uy, J))
     sst = sum(np.sum(_var_cols(u)) for u in uy)
@@ -304,7 +415,7 @@ def _classic_window(L, data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt
     return WindowResult(
         F=res.F, R2=float(r2), VE=float(r2 * ve), woi=np.asarray(w, dtype=float), It=it,
         Ik=ik, pst=basis.pst, dct=basis.dct, S=S, V=V, tempU=tempU, qV=vq, Nr=nr,
-        ve_temporal=ve, UY=uy, J=J, Q=qtot, iCy=np.linalg.inv(res.C),
+        ve_temporal=ve, UY=uy, J=J, Q=qtot, iCy=icy,
         M=M if keep_m else None, qC=qc, Cp=cp, Cy=res.C, h_stage1=h1, h_stage2=res.h,
         Ph=res.Ph, AYYA=AYYA, Qe=Qe, Q0=Q0, Y_last=Yk[:, :, -1].copy(), Nn=Nn, extras=extras)
 
@@ -313,6 +424,72 @@ def _mirror_index(vert: np.ndarray, i: int) -> int:
     d = ((vert[:, 0] + vert[i, 0]) ** 2 + (vert[:, 1] - vert[i, 1]) ** 2
          + (vert[:, 2] - vert[i, 2]) ** 2)
     return int(np.argmin(d))
+
+
+def standard_spatial_projector(L: np.ndarray, *, key: str | None = None) -> np.ndarray:
+    """Spatial projector ``A`` (Nm, Nc) of ``spm_eeg_invert`` for one subject, cached.
+
+    SPM computes ``U = spm_svd(L L')``, ``UL = U' L / sqrt(tr(U' L L' U) / Nm)`` and
+    ``A = UL L' spm_inv(L L')``. ``L L'`` has condition numbers of ~1e17, so the last product
+    amplifies rounding by ``1 / TOL`` and SPM's ``A`` carries ~1 % of rounding noise outside
+    the lead-field subspace that no other BLAS/LAPACK reproduces (even the thread count of
+    the same library changes it). Here the product is evaluated exactly: with ``L L' = U
+    diag(s) U'`` (``U`` from the same ``spm_svd``), ``UL L' (L L' + TOL I)^-1 =
+    diag(s / (s + TOL)) U' / scale``, TOL as ``spm_inv``. ``A L`` agrees with SPM's to ~1e-6.
+
+    Parameters
+    ----------
+    L : ndarray (Nc, Nd)
+        Lead field.
+    key : str or None
+        Pre-computed :func:`lameg.inverse.cache.array_key` of ``L``.
+
+    Returns
+    -------
+    ndarray (Nm, Nc)
+    """
+    key = key or array_key(L)
+
+    def _compute():
+        U, s = lead_gram_svd(L, 1e-6, key=key)
+        nm = U.shape[1]
+        ul = U.T @ L
+        scale = np.sqrt(np.sum(ul * ul) / nm)  # sqrt(trace(UL UL') / Nm)
+        ll_norm = cached(array_key(key, extra="LL_inf_norm"),
+                         lambda: float(np.linalg.norm(_gram(L), np.inf)))
+        tol = max(np.spacing(ll_norm) * L.shape[0], np.exp(-32))
+        return (s / (s + tol))[:, None] * U.T / scale
+
+    return np.array(cached(array_key(key, extra="standard_A"), _compute))
+
+
+def standard_ebb_inverse_covariance(y_last: np.ndarray) -> np.ndarray:
+    """Beamformer ``InvCov = spm_inv(Y Y')`` of ``spm_eeg_invert`` (EBB), evaluated exactly.
+
+    SPM inverts the covariance of the last trial only (Nm x Nm, rank Nr < Nm), so ``Y Y' +
+    TOL I`` has a condition number of ~1e13 and the rounding noise of the null-space
+    eigenvalues (~1e-16 ||YY||, vs TOL ~ 76 eps ||YY||) enters the inverse at the 0.1-1 %
+    level, differently on every BLAS. With the thin SVD ``Y = U diag(s) V'`` the regularised
+    inverse is ``U diag(1 / (s^2 + TOL)) U' + (I - U U') / TOL``, exact to rounding.
+
+    Parameters
+    ----------
+    y_last : ndarray (Nm, Nr)
+        Reduced, scaled data of the last trial.
+
+    Returns
+    -------
+    ndarray (Nm, Nm)
+        Symmetric inverse covariance.
+    """
+    y = np.asarray(y_last, dtype=float)
+    nm = y.shape[0]
+    yy = _gram(y)
+    tol = max(np.spacing(np.linalg.norm(yy, np.inf)) * nm, np.exp(-32))
+    u, s, _ = np.linalg.svd(y, full_matrices=False)
+    proj = np.eye(nm) - _gram(u)
+    out = (u / (s**2 + tol)) @ u.T + proj / tol
+    return (out + out.T) / 2
 
 
 def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
@@ -337,22 +514,18 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     kind = inv_type
     if kind not in STANDARD_TYPES:
         raise LamegValueError(f"unknown inversion type {inv_type!r}; use one of {STANDARD_TYPES}")
-    L, data = _check_inputs(L, data, time_s)
+    L, data, lkey = _check_inputs(L, data, time_s)
     time_s = np.asarray(time_s, dtype=float)
     fsample = _fsample(time_s, fsample)
     nc, nd = L.shape
     tr = _as_trials(trials, data.shape[2])
-    # spatial modes (one subject: a single alignment pass)
-    ul0 = L
-    U, _, _ = spm_svd(ul0 @ ul0.T)
-    UL = U.T @ ul0
-    nm = UL.shape[0]
-    UL = UL / np.sqrt(np.trace(UL @ UL.T) / nm)
     if A is None:
-        A = UL @ L.T @ spm_inv(L @ L.T)
+        A = standard_spatial_projector(L, key=lkey)
     A = np.asarray(A, dtype=float)
+    if A.ndim != 2 or A.shape[1] != nc or A.shape[0] == 0:
+        raise LamegValueError(f"spatial projector must be (Nm, {nc}), got {A.shape}")
     nm = A.shape[0]
-    UL = A @ L
+    UL = _reduced_lead(L, A, lkey)
     if woi is None:
         woi = 1000.0 * np.array([time_s.min(), time_s.max()])
     w = np.asarray(woi, dtype=float).ravel()
@@ -362,14 +535,14 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     ik = np.concatenate(tr)
     y = _window_data(data, it, ik)
     K = len(ik)
-    ay = (A @ y.reshape(nc, -1)).reshape(nm, nb, K)
+    ay = (A @ y.reshape(nc, nb * K)).reshape(nm, nb, K)
     my = ay.sum(axis=2)
-    yy = np.einsum("mbk,mck->bc", ay, ay)
+    yy = _temporal_gram(ay)
     N = nb * K
     if basis.W is not None:
         yy = basis.W[:, None] * yy * basis.W[None, :]
     yy = basis.T.T @ yy @ basis.T
-    scale = np.sign(np.trace(my.T @ (UL @ UL.T) @ my)) / np.sqrt(np.trace(yy) / (nm * N))
+    scale = np.sign(np.trace(my.T @ _gram(UL) @ my)) / np.sqrt(np.trace(yy) / (nm * N))
     yty = yy * scale**2
     u, e, _ = spm_svd(yty, np.exp(-8))
     e = e / np.trace(yty)
@@ -379,23 +552,24 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     S = basis.T @ u[:, :nr]
     ve = float(np.sum(e[:nr]))
     vq = S @ np.linalg.inv(S.T @ basis.qV @ S) @ S.T
-    ds = np.einsum("cbk,br->crk", y, S)
+    # SPM: Y = D_k S; Y = A Y scale / Nk (per condition)
+    ds = _apply_temporal(y, S)  # (Nc, Nr, K)
+    Yk = (A @ ds.reshape(nc, nr * K)).reshape(nm, nr, K)
     uy, pos = [], 0
-    Yk = np.empty((nm, nr, K))
     for t in tr:
         nk = len(t)
-        Yk[:, :, pos:pos + nk] = np.einsum("mc,crk->mrk", A, ds[:, :, pos:pos + nk]) * scale / nk
+        Yk[:, :, pos:pos + nk] = Yk[:, :, pos:pos + nk] * scale / nk
         uy.append(Yk[:, :, pos:pos + nk].sum(axis=2))
         pos += nk
-    AYYA = np.einsum("mrk,nrk->mn", Yk, Yk)
+    AY = _side_by_side(Yk)
+    AYYA = _gram(AY)
     UYYU = AYYA
-    AY = np.concatenate([Yk[:, :, k] for k in range(K)], axis=1)
     Nn = nr * K
-    aqea = A @ A.T
+    aqea = _gram(A)
     Qe = aqea / (np.trace(aqea) / nm)
     AQ = Qe
     extras: dict = {"scale": float(scale)}
-    qp_list = []
+    priors = []
     h1 = np.zeros(0)
     Ip = np.ceil(np.arange(1, n_patches + 1) * nd / n_patches).astype(int) - 1
     QGc = sp.csc_matrix(QG) if QG is not None else None
@@ -408,41 +582,44 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
             j = _mirror_index(vert, i)
             cols += [QGc[:, [i]], QGc[:, [j]], QGc[:, [i]] + QGc[:, [j]]]
         Q = sp.hstack(cols).tocsc()
+        lq_patch = np.asarray((Q.T @ UL.T).T)
         if kind in ("MSP", "GS"):
-            mvb = pr.mvb_greedy(AY, UL, Q, AQ, 16)
+            mvb = pr.mvb_greedy(AY, UL, Q, AQ, 16, lp=lq_patch)
             extras.update(MVB_cp=mvb.cp, MVB_F=mvb.F)
-            qp_list.append((Q @ sp.diags(mvb.cp) @ Q.T).tocsr())
+            priors.append(_patch_prior(Q, lq_patch, mvb.cp))
         if kind in ("MSP", "ARD"):
-            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn)
-            keep = hp > hp.max() / 128
-            qs = Q[:, np.flatnonzero(keep)]
-            qp_list.append((qs @ sp.diags(hp[keep]) @ qs.T).tocsr())
+            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn, lq=lq_patch)
+            priors.append(_patch_prior(Q, lq_patch, np.where(hp > hp.max() / 128, hp, 0.0)))
     else:
+        diag_q = None
         if kind == "EBB":
-            yl = Yk[:, :, -1]
-            inv_cov = spm_inv(yl @ yl.T)
+            inv_cov = standard_ebb_inverse_covariance(Yk[:, :, -1])
             allsource, power = pr.ebb_weights(UL, None, inv_cov, smooth=False)
             allsource = allsource / allsource.max()
             extras.update(allsource=allsource, Sourcepower=power, InvCov=inv_cov)
-            qps = [sp.diags(allsource)]
-            lqpl = [(UL * allsource) @ UL.T]
+            diag_q = allsource
+            lqpl = [_gram(UL * np.sqrt(allsource))]
         elif kind in ("IID", "MMN"):
-            qps = [sp.identity(nd, format="csr")]
-            lqpl = [UL @ UL.T]
+            diag_q = np.ones(nd)
+            lqpl = [_gram(UL)]
         else:
             if QGc is None:
                 raise LamegValueError("COH/LOR need the kernel QG")
             qps = [sp.identity(nd, format="csr"), QGc.tocsr()]
-            lqpl = [UL @ UL.T, UL @ np.asarray(QGc @ UL.T)]
+            lqpl = [_gram(UL), UL @ np.asarray(QGc @ UL.T)]
         q01 = np.exp(-2) * np.trace(AYYA) / Nn * AQ / np.trace(AQ)
         res1 = reml_sc(AYYA, [Qe] + lqpl, Nn, -4, 16, q01)
         h1 = res1.h
-        qp = sp.csr_matrix((nd, nd))
-        for h, q in zip(res1.h[1:], qps):
-            qp = qp + h * q
-        qp_list.append(qp.tocsr())
+        lql = sum(h * q for h, q in zip(res1.h[1:], lqpl))
+        if diag_q is not None:
+            priors.append(_Prior(q=res1.h[1] * diag_q, lql=lql))
+        else:
+            qp = sp.csr_matrix((nd, nd))
+            for h, q in zip(res1.h[1:], qps):
+                qp = qp + h * q
+            priors.append(_Prior(q=qp.tocsr(), lql=lql))
     Q0 = np.exp(-2) * np.trace(UYYU) / Nn * AQ / np.trace(AQ)
-    res, qtot, lcp, M, cp, qc = _final_stage(UL, qp_list, UYYU, Qe, Nn, Q0, False)
+    res, qtot, lcp, M, cp, qc, icy = _final_stage(UL, priors, UYYU, Qe, Nn, Q0)
     J = [M @ v for v in uy]
     ssr = sum(np.sum(np.var(v - UL @ j, axis=1, ddof=1)) for v, j in zip(uy, J))
     sst = sum(np.sum(np.var(v, axis=1, ddof=1)) for v in uy)
@@ -450,7 +627,7 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     win = WindowResult(
         F=res.F, R2=float(r2), VE=float(r2 * ve), woi=w, It=it, Ik=ik, pst=basis.pst,
         dct=basis.dct, S=S, V=u[:, :nr], tempU=u, qV=vq, Nr=nr, ve_temporal=ve, UY=uy, J=J,
-        Q=qtot, iCy=np.linalg.inv(res.C), M=M, qC=qc, Cp=cp, Cy=res.C, h_stage1=h1,
+        Q=qtot, iCy=icy, M=M, qC=qc, Cp=cp, Cy=res.C, h_stage1=h1,
         h_stage2=res.h, Ph=res.Ph, AYYA=AYYA, Qe=Qe, Q0=Q0, Y_last=Yk[:, :, -1].copy(),
         Nn=Nn, extras=extras)
     return InversionResult(method=kind, engine="standard", A=A, UL=UL, Ic=np.arange(nc),

@@ -180,19 +180,44 @@ def temporal_modes(yy_mean: np.ndarray, basis: TemporalBasis, n_temp_modes: int 
     return basis.T @ v, v, ve, u
 
 
-def spatial_modes(L: np.ndarray, n_modes: int | None) -> np.ndarray:
+def lead_gram_svd(L: np.ndarray, u: float = 1e-6, *, key: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``spm_svd(L L', u)`` -> (U (Nc, r), s (r,)), cached by the content of ``L``.
+
+    Parameters
+    ----------
+    L : ndarray (Nc, Nd)
+        Lead field.
+    u : float
+        ``spm_svd`` threshold.
+    key : str or None
+        Pre-computed :func:`lameg.inverse.cache.array_key` of ``L`` (saves hashing it again).
+    """
+    from .cache import array_key, cached
+
+    key = key or array_key(L)
+
+    def _compute():
+        ll = L @ L.T  # symmetric rank-k update: exactly symmetric, as SPM's L*L'
+        uu, s, _ = spm_svd(ll, u)
+        return uu, s
+
+    return cached(array_key(key, float(u), extra="lead_gram_svd"), _compute)
+
+
+def spatial_modes(L: np.ndarray, n_modes: int | None, *, key: str | None = None) -> np.ndarray:
     """Spatial projector ``A`` (Nm, Nc) of the classic engine.
 
     ``n_modes=None``: ``spm_svd(L L', exp(-16))``; an int: the first ``n_modes`` of
-    ``spm_svd(L L', 0)``.
+    ``spm_svd(L L', 0)``. The SVD is cached by the content of ``L`` (``key``: its
+    pre-computed :func:`lameg.inverse.cache.array_key`).
     """
-    LL = L @ L.T
     if n_modes is None:
-        u, _, _ = spm_svd(LL, np.exp(-16))
-        return u.T
-    u, s, _ = spm_svd(LL, 0)
+        u, _ = lead_gram_svd(L, np.exp(-16), key=key)
+        return np.array(u.T)
+    u, s = lead_gram_svd(L, 0, key=key)
     if len(s) < n_modes:
         raise LamegValueError(
             f"{n_modes} spatial modes requested but the lead field has only {len(s)}; "
             "use n_spatial_modes='auto' or a smaller number")
-    return u[:, :n_modes].T
+    return np.array(u[:, :n_modes].T)

@@ -34,7 +34,8 @@ def smoothed_leads(UL: np.ndarray, QG, cols: np.ndarray | slice | None = None) -
 
 
 def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
-                block: int = _BLOCK) -> tuple[np.ndarray, np.ndarray]:
+                block: int = _BLOCK, leads: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """EBB source power ``a_b = (l'l) / (l' C^-1 l)`` for every vertex (not normalised).
 
     Parameters
@@ -47,6 +48,11 @@ def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
         Inverse data covariance.
     smooth : bool
         Use the smoothed lead fields ``UL QG[:, b]`` (classic) or ``UL[:, b]`` (standard).
+    block : int
+        Number of vertices processed at once (bounds the temporary memory).
+    leads : ndarray (Nm, Nd) or None
+        Pre-computed smoothed lead fields ``UL QG`` (used instead of ``UL`` and ``QG``
+        when given, e.g. from the inversion cache).
 
     Returns
     -------
@@ -60,7 +66,10 @@ def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
     power = np.zeros(nd)
     for start in range(0, nd, block):
         cols = slice(start, min(start + block, nd))
-        lead = smoothed_leads(UL, QG, cols) if smooth else UL[:, cols]
+        if leads is not None:
+            lead = leads[:, cols]
+        else:
+            lead = smoothed_leads(UL, QG, cols) if smooth else UL[:, cols]
         ok = np.any(lead != 0, axis=0)
         den = np.sum(lead * lead, axis=0)
         num = np.sum(lead * (inv_cov @ lead), axis=0)
@@ -104,7 +113,8 @@ def _update(state, value, valid, r, is_end):
 def ebblayer_priors(UL: np.ndarray, QG, inv_cov: np.ndarray, n_layers: int,
                     sum_pair_topk: int = 2, diff_pair_topk: int = 2,
                     diff_score_method: str = "stable", diff_min_relative_norm: float = 1e-8,
-                    diag_vertex: int | None = None, block: int = 4096) -> LayerPriors:
+                    diag_vertex: int | None = None, block: int = 4096,
+                    leads: np.ndarray | None = None) -> LayerPriors:
     """Laminar EBB priors (IND, SUM, DIFF), as danclab/spm ``spm_eeg_invert_classic`` @1d9abecc.
 
     Parameters
@@ -125,6 +135,10 @@ def ebblayer_priors(UL: np.ndarray, QG, inv_cov: np.ndarray, n_layers: int,
         single-layer lead field are rejected.
     diag_vertex : int or None
         0-based column for which per-pair diagnostics are kept.
+    block : int
+        Number of columns processed at once.
+    leads : ndarray (Nm, Nd) or None
+        Pre-computed smoothed lead fields ``UL QG`` (e.g. from the inversion cache).
 
     Notes
     -----
@@ -154,7 +168,8 @@ def ebblayer_priors(UL: np.ndarray, QG, inv_cov: np.ndarray, n_layers: int,
     for start in range(0, nv, block):
         v = np.arange(start, min(start + block, nv))
         idx = (v[None, :] + nv * np.arange(n_layers)[:, None]).ravel()  # layer-major
-        lead = smoothed_leads(UL, QG, idx).reshape(nm, n_layers, len(v))
+        lead = (leads[:, idx] if leads is not None
+                else smoothed_leads(UL, QG, idx)).reshape(nm, n_layers, len(v))
         ilead = (inv_cov @ lead.reshape(nm, -1)).reshape(nm, n_layers, len(v))
         g = np.einsum("mav,mbv->vab", lead, lead)
         nn = np.einsum("mav,mbv->vab", lead, ilead)
@@ -282,7 +297,8 @@ def ebblayer_priors(UL: np.ndarray, QG, inv_cov: np.ndarray, n_layers: int,
     lqpl = []
     for i in range(3):
         if i == 0:
-            lq = (UL * ind) @ UL.T
+            xs = UL * np.sqrt(ind)
+            lq = xs @ xs.T  # UL diag(ind) UL' (symmetric rank-k update)
         else:
             lq = UL @ np.asarray(qp[i] @ UL.T)
         tr = float(np.trace(lq))
@@ -354,7 +370,10 @@ class MVBResult:
 def _mvb_g(x: np.ndarray, lp: np.ndarray, g: np.ndarray, qe: np.ndarray):
     n = x.shape[1]
     yy = x @ x.T
-    comps = [qe] + [(lp[:, gi != 0]) @ (lp[:, gi != 0]).T for gi in g.T]
+    comps = [qe]
+    for gi in g.T:
+        xs = np.ascontiguousarray(lp[:, gi != 0])
+        comps.append(xs @ xs.T)
     floor = np.exp(-2) * np.trace(yy) * comps[0] / np.trace(comps[0]) / n
     res = reml_sc(yy, comps, n, -4, 16, floor)
     cp = g @ res.h[1:] if g.shape[1] else np.zeros(lp.shape[1])
@@ -364,7 +383,7 @@ def _mvb_g(x: np.ndarray, lp: np.ndarray, g: np.ndarray, qe: np.ndarray):
 
 
 def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int = 16,
-               split: float = 0.5) -> MVBResult:
+               split: float = 0.5, lp: np.ndarray | None = None) -> MVBResult:
     """Greedy search over patch sets (``spm_mvb(AY, UL, [], Q, Qe, nG)``), no confounds.
 
     Parameters
@@ -381,8 +400,11 @@ def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int 
         Number of greedy iterations (SPM: 16; the loop does not stop on a worse F).
     split : float
         Fraction of patches kept at each subdivision.
+    lp : ndarray (Nm, Np) or None
+        Pre-computed patch lead fields ``UL Q``.
     """
-    lp = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)
+    if lp is None:
+        lp = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)
     npat = lp.shape[1]
     null, _, _ = _mvb_g(AY, lp[:, :0], np.zeros((0, 0)), Qe)
     fs = [null.F]
@@ -408,10 +430,14 @@ def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int 
     return MVBResult(cp=cp, F=np.array(fs), h=res.h, G=gk)
 
 
-def ard_weights(AYYA: np.ndarray, Qe: np.ndarray, UL: np.ndarray, Q, n_samples: float
-                ) -> np.ndarray:
-    """ARD patch hyperparameters (``spm_sp_reml(AYYA, [], [Qe LQpL], Nn)``), shape (Np,)."""
-    lq = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)
+def ard_weights(AYYA: np.ndarray, Qe: np.ndarray, UL: np.ndarray, Q, n_samples: float,
+                lq: np.ndarray | None = None) -> np.ndarray:
+    """ARD patch hyperparameters (``spm_sp_reml(AYYA, [], [Qe LQpL], Nn)``), shape (Np,).
+
+    ``lq`` (Nm, Np) are the pre-computed patch lead fields ``UL Q`` (optional).
+    """
+    if lq is None:
+        lq = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)
     res = sp_reml(AYYA, [Qe], [lq[:, i] for i in range(lq.shape[1])], n_samples)
     return res.h[1:]
 

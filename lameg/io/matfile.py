@@ -2,9 +2,9 @@
 
 MATLAB values are mapped to Python as follows (and back when saving):
 
-============================  ===================================================================
+============================= ===================================================================
 MATLAB                        Python
-============================  ===================================================================
+============================= ===================================================================
 1x1 struct                    :class:`dict` (field order kept)
 struct array (not 1x1)        :class:`StructArray` (a ``list`` of dicts with ``shape``/``fields``)
 old-style object (file_array) :class:`MatObject` (a ``dict`` with ``classname``)
@@ -17,7 +17,7 @@ numeric row/column vector     1-D ``numpy`` array (a 1-D array is saved as a 1xN
 numeric matrix / N-D array    ``numpy`` array of the same shape and class
 empty numeric / char / cell   empty array of its shape / ``''`` / empty :class:`MatCell`
 sparse matrix                 ``scipy.sparse.csc_matrix``
-============================  ===================================================================
+============================= ===================================================================
 
 When saving, Python ``int`` and ``float`` become MATLAB ``double`` (MATLAB's default class),
 ``bool`` becomes ``logical``, ``None`` becomes ``[]`` and :class:`pathlib.Path` becomes ``char``.

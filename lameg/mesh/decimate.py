@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .._utils import logger
 from ..exceptions import LamegDataError, LamegValueError
-from .adjacency import directed_edges, edge_face_counts
+from .adjacency import directed_edges, edge_face_counts, edge_keys
 
 __all__ = ["decimate_vertex_subset"]
 
@@ -49,8 +49,8 @@ def _face_quadrics(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
         np.add.at(q, f[:, k], kf)
     # boundary edges: plane through the edge, perpendicular to its face, heavily weighted
     e = directed_edges(f)
-    key = np.sort(e, axis=1)
-    _, inv, cnt = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+    key, _ = edge_keys(np.sort(e, axis=1))
+    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
     bnd = cnt[inv.ravel()] == 1
     if bnd.any():
         face_of = np.repeat(np.arange(len(f)), 3)[bnd]

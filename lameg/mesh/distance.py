@@ -1,4 +1,4 @@
-"""Exact point-to-triangle-mesh distances (vectorised, with KD-tree candidate pruning)."""
+"""Exact point-to-triangle-mesh distances (vectorised, with a second-order vertex bound)."""
 
 from __future__ import annotations
 
@@ -69,14 +69,152 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
     return closest, bary
 
 
-def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k: int = 8,
-                  chunk: int = 200_000) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Exact distance from points to a triangle mesh.
+class _TriangleData:
+    """Per-face quantities shared by every point-triangle query on one mesh."""
 
-    Candidate faces are the ``k`` faces with the nearest centroids; a point is final when its
-    best distance ``d`` satisfies ``d <= r_k - R`` (``r_k`` = distance to the k-th centroid,
-    ``R`` = largest centroid-to-corner distance of the mesh), which proves that no other face
-    can be closer. Unresolved points are retried with ``k`` doubled, so the result is exact.
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray):
+        tri = vertices[faces]
+        self.a = np.ascontiguousarray(tri[:, 0])
+        self.e0 = np.ascontiguousarray(tri[:, 1] - tri[:, 0])
+        self.e1 = np.ascontiguousarray(tri[:, 2] - tri[:, 0])
+        self.d00 = np.einsum("ij,ij->i", self.e0, self.e0)
+        self.d01 = np.einsum("ij,ij->i", self.e0, self.e1)
+        self.d11 = np.einsum("ij,ij->i", self.e1, self.e1)
+        self.det = self.d00 * self.d11 - self.d01 ** 2
+        # a face counts as degenerate (no interior) when its Gram determinant is at rounding
+        # level; its closest point is then on one of its edges
+        self.flat = self.det <= 1e-12 * np.maximum(self.d00 * self.d11, 1e-300)
+        self.meb = _enclosing_radius(self.d00, self.d01, self.d11, self.det)
+
+    def sq_distance(self, p: np.ndarray, fi: np.ndarray, want_bary: bool = False):
+        """Squared distance from points ``p`` (n, 3) to faces ``fi`` (n,), row by row.
+
+        The closest point of a triangle is the orthogonal projection when it falls inside,
+        else the closest point of one of the three edges; everything is expressed through
+        ``|w|^2``, ``w.e0`` and ``w.e1`` (``w = p - a``) and per-face constants.
+        """
+        w = p - self.a[fi]
+        e0, e1 = self.e0[fi], self.e1[fi]
+        ww = np.einsum("ij,ij->i", w, w)
+        w0 = np.einsum("ij,ij->i", w, e0)
+        w1 = np.einsum("ij,ij->i", w, e1)
+        d00, d01, d11, det = self.d00[fi], self.d01[fi], self.d11[fi], self.det[fi]
+        flat = self.flat[fi]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(flat, 0.0, 1.0 / det)
+            s = (d11 * w0 - d01 * w1) * inv
+            t = (d00 * w1 - d01 * w0) * inv
+            inside = (s >= 0) & (t >= 0) & (s + t <= 1) & ~flat
+            best = np.where(inside, ww - (s * w0 + t * w1), np.inf)
+            # edge a-b, edge a-c, edge b-c (w' = w - e0, e2 = e1 - e0)
+            u0 = np.clip(np.where(d00 > 0, w0 / d00, 0.0), 0.0, 1.0)
+            u1 = np.clip(np.where(d11 > 0, w1 / d11, 0.0), 0.0, 1.0)
+            d22 = d00 - 2.0 * d01 + d11
+            w2 = w1 - w0 - d01 + d00
+            u2 = np.clip(np.where(d22 > 0, w2 / d22, 0.0), 0.0, 1.0)
+            q0 = ww - u0 * (2.0 * w0 - u0 * d00)
+            q1 = ww - u1 * (2.0 * w1 - u1 * d11)
+            q2 = ww - 2.0 * w0 + d00 - u2 * (2.0 * w2 - u2 * d22)
+        out = ~inside
+        edge = np.argmin(np.stack([q0, q1, q2]), axis=0)
+        qe = np.choose(edge, (q0, q1, q2))
+        best = np.where(out, qe, best)
+        np.maximum(best, 0.0, out=best)
+        if not want_bary:
+            return best
+        # barycentric weights (of a, b, c) of the closest point
+        bs = np.where(out, np.choose(edge, (u0, 0.0, 1.0 - u2)), s)
+        bt = np.where(out, np.choose(edge, (0.0, u1, u2)), t)
+        return best, np.stack([1.0 - bs - bt, bs, bt], axis=1)
+
+
+def _enclosing_radius(d00, d01, d11, det):
+    """Radius of the smallest ball enclosing each triangle (from its Gram matrix).
+
+    Circumradius for acute triangles, half the longest edge otherwise (and for degenerate
+    triangles).
+    """
+    d22 = d00 - 2.0 * d01 + d11                      # |c - b|^2
+    longest = np.maximum(np.maximum(d00, d11), d22)
+    # obtuse or right at a, b or c: the dot products of the two edges at that corner
+    obtuse = (d01 <= 0) | (d00 - d01 <= 0) | (d11 - d01 <= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        circ2 = d00 * d11 * d22 / (4.0 * det)
+    r2 = np.where(obtuse | ~(det > 0), 0.25 * longest, circ2)
+    return np.sqrt(np.maximum(r2, 0.25 * longest))
+
+
+def _query_sites(td: _TriangleData, vertices: np.ndarray, faces: np.ndarray,
+                 max_extra: float = 1.0):
+    """KD-tree sites covering every face with a small enclosing radius.
+
+    Sites are the corners of the faces whose enclosing radius is at most ``r0`` (1.5 times
+    the median), each linked to those incident faces, plus, for every larger face, the
+    points of its uniform subdivision into ``s^2`` similar triangles (``s = ceil(R / r0)``,
+    enclosing radius ``R / s <= r0``), each linked to that face only. ``r0`` grows if the
+    extra points would outnumber ``max_extra`` times the vertices.
+
+    Returns
+    -------
+    sites : ndarray, shape (n_sites, 3)
+    ptr, site_face, site_rad : CSR arrays; faces of site j are ``site_face[ptr[j]:ptr[j+1]]``
+        with the enclosing radius to use in the bound (face radius, or sub-triangle radius).
+    r0 : float
+    """
+    meb = td.meb
+    r0 = max(1.5 * float(np.median(meb)), 1e-12)
+    while True:
+        big = np.flatnonzero(meb > r0)
+        s_big = np.ceil(meb[big] / r0).astype(np.int64)
+        n_extra = int(((s_big + 1) * (s_big + 2) // 2).sum())
+        if n_extra <= max_extra * len(vertices) + 64 or not big.size:
+            break
+        r0 *= 1.5
+    small = np.ones(len(faces), bool)
+    small[big] = False
+    fs = faces[small]
+    fid = np.flatnonzero(small)
+    used, inv = np.unique(fs.ravel(), return_inverse=True)
+    order = np.argsort(inv, kind="stable")
+    v_face = fid[order // 3]
+    v_cnt = np.bincount(inv, minlength=len(used))
+    pos = [vertices[used]]
+    cnts = [v_cnt]
+    site_face = [v_face]
+    site_rad = [meb[v_face]]
+    for s in np.unique(s_big):
+        fb = big[s_big == s]
+        i, j = np.nonzero(np.add.outer(np.arange(s + 1), np.arange(s + 1)) <= s)
+        bi, bj = i / s, j / s                                   # barycentric grid
+        pts = (td.a[fb, None, :] + bi[None, :, None] * td.e0[fb, None, :]
+               + bj[None, :, None] * td.e1[fb, None, :])
+        pos.append(pts.reshape(-1, 3))
+        cnts.append(np.ones(pts.shape[0] * pts.shape[1], np.int64))
+        site_face.append(np.repeat(fb, len(bi)))
+        site_rad.append(np.repeat(meb[fb] / s, len(bi)))
+    ptr = np.r_[0, np.cumsum(np.concatenate(cnts))]
+    return (np.concatenate(pos), ptr, np.concatenate(site_face), np.concatenate(site_rad), r0)
+
+
+def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k: int = 4,
+                  chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact distance from points to a triangle mesh (closest point, face, barycentrics).
+
+    Method (exact, vectorised):
+
+    1. For a triangle with corners at distances ``d_i`` from ``p`` and smallest enclosing
+       ball radius ``R``, every point ``x = sum l_i v_i`` of the triangle satisfies
+       ``|x - p|^2 = sum l_i d_i^2 - sum l_i |v_i - x|^2 >= min_i d_i^2 - R^2``: a face can only
+       be closer than ``U`` if one of its corners lies within ``sqrt(U^2 + R^2)`` of ``p``.
+       This second-order bound leaves only a handful of candidate faces per point, even for
+       points far from the surface (the cortex inside the scalp).
+    2. Query sites (KD-tree): the corners of faces with ``R <= r0`` (1.5 times the median
+       radius); larger faces are covered by the points of their uniform subdivision into
+       similar triangles of radius ``<= r0``, so the bound holds with ``r0`` for every face.
+    3. The ``k`` nearest sites of every point; the exact distance to the faces of the nearest
+       one gives the upper bound ``U``. Every face of a site within ``sqrt(U^2 + r0^2)`` that
+       passes its own bound is evaluated exactly. Points whose k-th site is still within
+       reach are retried with ``k`` doubled, so the result is exact.
 
     Parameters
     ----------
@@ -84,9 +222,9 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
     vertices : array_like, shape (n_vertices, 3)
     faces : array_like, shape (n_faces, 3)
     k : int
-        Initial number of candidate faces per point.
+        Initial number of nearest sites examined per point.
     chunk : int
-        Largest number of (point, face) pairs evaluated at once (memory bound).
+        Number of points processed at once (memory bound).
 
     Returns
     -------
@@ -100,49 +238,86 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
         Barycentric coordinates of the closest point in that face.
     """
     points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-    vertices = np.asarray(vertices, dtype=np.float64)
+    vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if faces.size == 0:
         raise LamegValueError("the target mesh has no faces")
+    if faces.min() < 0 or faces.max() >= len(vertices):
+        raise LamegValueError("face indices are outside the vertex array")
     if not (np.isfinite(points).all() and np.isfinite(vertices).all()):
         raise LamegDataError("points or mesh vertices contain NaN/inf")
-    tri = vertices[faces]
-    centroids = tri.mean(axis=1)
-    radius = np.linalg.norm(tri - centroids[:, None], axis=2).max()
-    tree = cKDTree(centroids)
+    td = _TriangleData(vertices, faces)
+    sites, ptr, site_face, site_rad, r0 = _query_sites(td, vertices, faces)
+    site_rad2 = site_rad ** 2
+    # large leaves: queries from far inside a closed surface visit fewer nodes
+    tree = cKDTree(sites, leafsize=64)
+    n_sites = len(sites)
     n = len(points)
-    dist = np.full(n, np.inf)
-    closest = np.zeros((n, 3))
-    face = np.zeros(n, np.int64)
-    bary = np.zeros((n, 3))
-    todo = np.arange(n)
-    kk = min(k, len(faces))
-    while todo.size:
-        rk, cand = tree.query(points[todo], k=kk)
-        rk = rk.reshape(len(todo), -1)
-        cand = cand.reshape(len(todo), -1)
-        step = max(1, chunk // kk)
-        for s in range(0, len(todo), step):
-            idx = todo[s:s + step]
-            cf = cand[s:s + step]
-            pp = np.repeat(points[idx], cf.shape[1], axis=0)
-            ff = cf.ravel()
-            cp, bc = closest_point_on_triangles(pp, tri[ff, 0], tri[ff, 1], tri[ff, 2])
-            d = np.linalg.norm(cp - pp, axis=1).reshape(len(idx), -1)
-            j = np.argmin(d, axis=1)
-            rows = np.arange(len(idx))
-            better = d[rows, j] < dist[idx]
-            sel = idx[better]
-            flat = rows[better] * cf.shape[1] + j[better]
-            dist[sel] = d[rows, j][better]
-            closest[sel] = cp[flat]
-            face[sel] = ff[flat]
-            bary[sel] = bc[flat]
-        if kk >= len(faces):
-            break
-        unresolved = dist[todo] > rk[:, -1] - radius
-        todo = todo[unresolved]
-        kk = min(kk * 2, len(faces))
+    best = np.empty(n)
+    face = np.empty(n, np.int64)
+    kk0 = int(max(2, min(k, n_sites)))
+    slack = 1 + 1e-9
+
+    def expand(sj):
+        """(owner index into sj, face, radius^2) for every face linked to the sites sj."""
+        cnt = ptr[sj + 1] - ptr[sj]
+        owner = np.repeat(np.arange(len(sj)), cnt)
+        idx = np.repeat(ptr[sj] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
+        return owner, site_face[idx], site_rad2[idx]
+
+    for s0 in range(0, n, chunk):
+        p = points[s0:s0 + chunk]
+        nb = len(p)
+        bsq = np.full(nb, np.inf)
+        bfc = np.zeros(nb, np.int64)
+
+        def consider(pi, fi, bsq=bsq, bfc=bfc, p=p):
+            """Evaluate the pairs (pi non-decreasing) and keep the best face per point."""
+            if pi.size == 0:
+                return
+            d2 = td.sq_distance(p[pi], fi)
+            starts = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
+            mins = np.minimum.reduceat(d2, starts)
+            rows = pi[starts]
+            win = d2 == np.repeat(mins, np.diff(np.r_[starts, len(pi)]))
+            better = mins < bsq[rows]
+            fwin = np.empty(len(rows), np.int64)
+            fwin[np.searchsorted(starts, np.flatnonzero(win), side="right") - 1] = fi[win]
+            bsq[rows[better]] = mins[better]
+            bfc[rows[better]] = fwin[better]
+
+        todo = np.arange(nb)
+        kk = kk0
+        first_round = True
+        while todo.size:
+            dk, jk = tree.query(p[todo], k=kk)
+            dk = dk.reshape(len(todo), -1)
+            jk = jk.reshape(len(todo), -1)
+            if first_round:             # upper bound from the faces of the nearest site
+                owner, fi, _ = expand(jk[:, 0])
+                consider(todo[owner], fi)
+                first_round = False
+            reach2 = (bsq[todo] + r0 ** 2) * slack
+            complete = (dk[:, -1] ** 2 > reach2) | (kk >= n_sites)
+            rows = np.flatnonzero(complete)
+            # sites within reach, except the nearest one (already evaluated)
+            rr, cc = np.nonzero(dk[rows, 1:] ** 2 <= reach2[rows, None])
+            if rr.size:
+                sj = jk[rows[rr], cc + 1]
+                dj2 = dk[rows[rr], cc + 1] ** 2
+                owner, fi, rad2 = expand(sj)
+                pi = todo[rows[rr]][owner]
+                keep = dj2[owner] - rad2 < bsq[pi] * slack
+                consider(pi[keep], fi[keep])
+            todo = todo[~complete]
+            kk = min(2 * kk, n_sites)
+        best[s0:s0 + nb] = bsq
+        face[s0:s0 + nb] = bfc
+    # final closest points, recomputed explicitly for the winning faces
+    _, bary = td.sq_distance(points, face, want_bary=True)
+    tri = vertices[faces[face]]
+    closest = np.einsum("ij,ijk->ik", bary, tri)
+    dist = np.linalg.norm(points - closest, axis=1)
     return dist, closest, face, bary
 
 
@@ -159,7 +334,7 @@ def interpolate_vertex_normals(vertex_normals: np.ndarray, faces: np.ndarray, fa
 
 def radiality_to_surface(points: np.ndarray, orientations: np.ndarray, vertices: np.ndarray,
                          faces: np.ndarray) -> np.ndarray:
-    """``|o . n|`` with ``n`` the surface normal at the closest surface point of each point.
+    """``|dot(o, n)|`` with ``n`` the surface normal at the closest surface point of each point.
 
     The normal is interpolated barycentrically from area-weighted vertex normals. Values lie
     in [0, 1] (1 = orientation along the normal, 0 = tangential).

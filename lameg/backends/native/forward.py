@@ -295,9 +295,17 @@ def coregister_mesh(
     # ---- registration ---------------------------------------------------------------------
     fid_meg, meg_labels, headshape = _meg_fiducials(meeg)
     fid_labels = [str(x) for x in fid_labels]
+    # laMEG types fid_coords['nas'/'lpa'/'rpa'] under the names fid_labels (positionally)
+    mri_fid = {}
+    for i, lab in enumerate(fid_labels):
+        if lab in fid_coords:
+            mri_fid[lab] = fid_coords[lab]
+        elif i < 3 and ("nas", "lpa", "rpa")[i] in fid_coords:
+            mri_fid[lab] = fid_coords[("nas", "lpa", "rpa")[i]]
     reg = register_fiducials(
-        fid_meg, {k_: fid_coords[k_] for k_ in fid_coords}, fid_labels, meg_labels=meg_labels,
+        fid_meg, mri_fid, fid_labels, meg_labels=meg_labels,
         headshape=headshape, scalp=None if scalp is None else scalp[0], useheadshape=useheadshape,
+        scalp_faces=None if scalp is None else scalp[1],
     )
     logger.info("co-registration: fiducial residuals %s mm", np.round(reg.residuals_mm, 3))
     m1 = reg.M1
@@ -372,7 +380,7 @@ def coregister_mesh(
     # ---- D.other.inv{k} (SPM layout) -------------------------------------------------------
     scalp_mm = scalp[0] if scalp is not None else np.zeros((0, 3))
     scalp_tri = (scalp[1] + 1).astype(float) if scalp is not None else np.zeros((0, 3))
-    fid_mri_pnt = np.array([np.asarray(fid_coords[x], float) for x in fid_labels])
+    fid_mri_pnt = reg.fid_mri
     inv_m1 = np.linalg.inv(m1)
     mesh = {
         "template": 0.0,

@@ -1,0 +1,130 @@
+"""Laminar-accuracy sweeps (lameg.sweep): co-registration error, accuracy, back ends, plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from lameg.exceptions import LamegValueError
+from lameg.io.spm_meeg import load_meeg, write_gainmat, write_meeg
+from lameg.sweep import (
+    LaminarModel,
+    SweepSettings,
+    chance_error,
+    perturb_fiducials,
+    plot_confusion,
+    plot_error_vs_snr,
+    run_laminar_sweep,
+    synthetic_model,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return synthetic_model(n_layers=3, n_side=14, extent_mm=34.0, n_sensors=80, n_trials=10,
+                           n_samples=101)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _wall_columns(model, n):
+    """Columns on the fold walls (tangential link vectors, visible to MEG)."""
+    nv = model.n_vertices
+    link = model.vertices[-nv:] - model.vertices[:nv]
+    tang = np.abs(link[:, 0]) / np.linalg.norm(link, axis=1)
+    centre = np.linalg.norm(model.vertices[:nv, :2], axis=1) < 10
+    cand = np.flatnonzero((tang > 0.6) & centre)
+    return cand[np.linspace(0, cand.size - 1, n).astype(int)]
+
+
+def test_perturb_fiducials_is_rigid_with_requested_error():
+    fid = np.array([[0.0, 85.0, -30.0], [-80.0, -25.0, -40.0], [82.0, -28.0, -41.0]])
+    for err in (0.5, 2.0, 5.0):
+        moved = perturb_fiducials(fid, err, np.random.default_rng(int(err * 10)))
+        disp = np.linalg.norm(moved - fid, axis=1)
+        assert abs(disp.max() - err) <= 0.05
+        d0 = np.linalg.norm(fid[:, None] - fid[None], axis=2)
+        d1 = np.linalg.norm(moved[:, None] - moved[None], axis=2)
+        np.testing.assert_allclose(d1, d0, atol=1e-9)  # rigid motion
+    np.testing.assert_array_equal(perturb_fiducials(fid, 0.0), fid)
+    a = perturb_fiducials(fid, 3.0, 1)
+    np.testing.assert_array_equal(a, perturb_fiducials(fid, 3.0, 1))
+    with pytest.raises(LamegValueError):
+        perturb_fiducials(fid, -1.0)
+
+
+def test_accuracy_snr_and_coregistration(model):
+    """Szul et al. protocol, reduced: accurate at high SNR, chance-like with noise only,
+    degraded by fiducial error."""
+    cols = _wall_columns(model, 4)
+    st = SweepSettings(method="MSP", patch_size=5.0, n_temp_modes=3)
+    tab = run_laminar_sweep(model, cols, [-500.0, 0.0], jitters=[0.0, 8.0], settings=st,
+                            seed=3, blas_threads=1)
+    assert len(tab) == 4 * 3 * 2 * 2
+    assert {f"F_{e}" for e in range(3)} <= set(tab.columns)
+    perfect = tab[tab.jitter == 0]
+    err = perfect.groupby("snr")["error_layers"].mean()
+    assert err[0.0] <= 0.1  # 10 trials at 0 dB, averaged: nearly always right
+    assert err[-500.0] >= 0.5 * chance_error(3)  # noise only: no better than chance
+    jit = tab[tab.snr == 0.0].groupby("jitter")["error_layers"].mean()
+    assert jit[8.0] > jit[0.0] + 0.2
+    # error in mm = layers x thickness / (n_layers - 1); thickness 2.5 mm here
+    np.testing.assert_allclose(tab.error_mm, tab.error_layers * 2.5 / 2, rtol=1e-9)
+    np.testing.assert_array_equal(tab.bias_layers, tab.true_layer - tab.est_layer)
+    # plot helpers
+    ax = plot_error_vs_snr(perfect)
+    assert len(ax.lines) >= 2
+    ax = plot_confusion(perfect[perfect.snr == 0.0], n_layers=3)
+    m = ax.images[0].get_array()
+    np.testing.assert_allclose(np.asarray(m).sum(axis=0), 1.0)
+    assert np.trace(np.asarray(m)) >= 2.5
+
+
+def test_joblib_and_dask_tables_identical(model):
+    distributed = pytest.importorskip("distributed")
+    cols = _wall_columns(model, 2)
+    st = SweepSettings(method="MSP", patch_size=5.0, n_temp_modes=2)
+    kw = dict(layers=[0, 2], settings=st, seed=11, batch_size=2)
+    a = run_laminar_sweep(model, cols, [-5.0], backend="joblib", n_jobs=2, **kw)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        b = run_laminar_sweep(model, cols, [-5.0], backend="dask", client=client, **kw)
+    s = run_laminar_sweep(model, cols, [-5.0], backend="serial", blas_threads=1, **kw)
+    for other in (b, s):
+        assert list(a.columns) == list(other.columns)
+        np.testing.assert_array_equal(a.seed, other.seed)
+        np.testing.assert_array_equal(a.est_layer, other.est_layer)
+        # same arrays, same code: equal up to BLAS summation order
+        np.testing.assert_allclose(a[["F_0", "F_1", "F_2"]], other[["F_0", "F_1", "F_2"]],
+                                   rtol=1e-10)
+
+
+def test_model_from_dataset_and_validation(tmp_path, model):
+    n = model.gain.shape[0]
+    labels = [f"MEG{i:03d}" for i in range(n)] + ["STI"]
+    D = write_meeg(tmp_path / "d.mat", np.zeros((n + 1, model.time.size, 2), np.float32),
+                   fsample=model.fsample, time_onset=float(model.time[0]), chanlabels=labels,
+                   chantypes=["MEGMAG"] * n + ["Other"], conditions=["a", "b"])
+    write_gainmat(tmp_path / "g.mat", model.gain[::-1], labels[:n][::-1])  # other row order
+    mesh = {"vert": model.vertices, "face": model.faces.astype(float) + 1}
+    D.save_inv([{"mesh": {"tess_mni": mesh}, "forward": {"mesh": mesh}, "gainmat": "g.mat"}])
+    m = LaminarModel.from_dataset(D.fname, n_layers=3)
+    np.testing.assert_array_equal(m.gain, model.gain)
+    assert m.n_channels_total == n + 1 and m.conditions == ["a", "b"]
+    np.testing.assert_allclose(m.thickness, 2.5)
+    assert load_meeg(D.fname).n_trials == 2
+    with pytest.raises(LamegValueError, match="layers"):
+        LaminarModel(model.gain, model.vertices, model.faces, 1, model.time, ["x"])
+    with pytest.raises(LamegValueError, match="columns"):
+        run_laminar_sweep(model, [10**6], [0.0])
+    bare = LaminarModel(model.gain, model.vertices, model.faces, 3, model.time, ["x"])
+    with pytest.raises(LamegValueError, match="forward"):
+        run_laminar_sweep(bare, [0], [0.0], jitters=[2.0])
