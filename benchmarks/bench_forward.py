@@ -171,7 +171,8 @@ def main(argv=None) -> None:
     results = {"spm_reference": bench_spm_reference(),
                "multilayer": bench_multilayer(args.n_layers, args.skip_mne)}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_forward.json").write_text(json.dumps(results, indent=1))
+    name = "bench_forward_nomne.json" if args.skip_mne else "bench_forward.json"
+    (RESULTS / name).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

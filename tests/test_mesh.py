@@ -292,3 +292,21 @@ def test_edge_keys_match_row_unique():
     np.testing.assert_array_equal(edges, ref)
     np.testing.assert_array_equal(cnt, ref_cnt)
     np.testing.assert_array_equal(unique_edges(f), ref)
+
+
+def test_point_to_mesh_irregular_mesh_ties():
+    """Irregular (decimated) mesh: faces above 1.5x the median size are covered by subdivision
+    sites, whose corner sites coincide with vertex sites; equidistant sites come back in a
+    different order when k grows, and every point must still get its exact distance."""
+    v, f = icosphere(4)
+    axes = np.array([85.0, 115.0, 100.0])
+    v = v * axes
+    v = v * (1 + 0.05 * np.sin(6 * v[:, :1] / 50))
+    kept, f = decimate_vertex_subset(v, f, 0.3)
+    v = v[kept]
+    rng = np.random.default_rng(3)
+    pts = normit(rng.standard_normal((800, 3))) * axes * rng.uniform(0.3, 0.95, (800, 1))
+    brute = _brute_force_full(pts, v, f)
+    for k in (2, 8):                                   # k=2: many points need retries
+        d = point_to_mesh(pts, v, f, k=k)[0]
+        np.testing.assert_allclose(d, brute, atol=1e-6)

@@ -117,3 +117,27 @@ def test_small_helpers():
     tt = np.exp(0.0 - spm_logdet(j) / 2)
     np.testing.assert_allclose(spm_dx(j, f, 0.0),
                                (expm(tt * j) - np.eye(2)) @ np.linalg.solve(j, f), rtol=1e-10)
+
+
+def test_spm_inv_follows_octave_algorithm_choice():
+    """``inv`` as on SPM's reference platform (Octave): Cholesky for exactly symmetric
+    positive-diagonal matrices (result exactly symmetric), triangular inverse for triangular
+    matrices, LU otherwise; all agree with the textbook inverse on well-conditioned input."""
+    from lameg.inverse.svd import octave_inv
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 20))
+    s = x @ x.T  # symmetric rank-k update: exactly symmetric
+    inv_s = spm_inv(s)
+    assert np.array_equal(inv_s, inv_s.T)  # Cholesky path (LU would not be exactly symmetric)
+    tol = max(np.spacing(np.linalg.norm(s, np.inf)) * 6, np.exp(-32))
+    np.testing.assert_allclose(inv_s, np.linalg.inv(s + tol * np.eye(6)), rtol=1e-10)
+    u = np.triu(rng.standard_normal((5, 5))) + 5 * np.eye(5)
+    np.testing.assert_allclose(octave_inv(u) @ u, np.eye(5), atol=1e-12)
+    assert np.all(np.tril(octave_inv(u), -1) == 0)
+    g = rng.standard_normal((5, 5)) + 5 * np.eye(5)  # general: LU
+    np.testing.assert_allclose(octave_inv(g) @ g, np.eye(5), atol=1e-12)
+    # symmetric, positive diagonal but indefinite: Cholesky fails -> LU, still the inverse
+    h = np.array([[1.0, 0.9, 0.0], [0.9, 1.0, 0.9], [0.0, 0.9, 1.0]])
+    np.testing.assert_allclose(octave_inv(h) @ h, np.eye(3), atol=1e-12)
+    assert spm_inv(np.zeros((0, 0))).shape == (0, 0)

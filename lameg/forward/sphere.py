@@ -102,9 +102,8 @@ def sarvas_leadfield(
     u = np.asarray(coil_ori, dtype=float)
     o = np.zeros(3) if origin is None else np.asarray(origin, dtype=float)
     if o.ndim == 1:
-        o_c = o[None, :]
-    else:
-        o_c = o
+        return _sarvas_single_origin(dip_pos - o, coil_pos - o, u)
+    o_c = o
     r = coil_pos - o_c  # (nc, 3)
     # component-wise (n_dip, n_coils) arithmetic (no (n_dip, n_coils, 3) temporaries)
     rx, ry, rz = (r[None, :, i] for i in range(3))
@@ -140,6 +139,68 @@ def sarvas_leadfield(
     lf[:, 1] = MU0_OVER_4PI * (vz * px - vx * pz)
     lf[:, 2] = MU0_OVER_4PI * (vx * py - vy * px)
     return lf
+
+
+def _sarvas_single_origin(p: np.ndarray, r: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """:func:`sarvas_leadfield` for one sphere: dot products as BLAS products.
+
+    ``p`` dipoles and ``r`` coils relative to the centre. ``|r - p|^2`` is formed as
+    ``|r|^2 - 2 r.p + |p|^2``, which costs at most ``log10(|r|^2 / |r - p|^2)`` (2-3) digits.
+    """
+    rr = np.einsum("jk,jk->j", r, r)[None, :]  # |r|^2
+    pp = np.einsum("ik,ik->i", p, p)[:, None]  # |R|^2
+    t1 = np.sqrt(rr)
+    t4 = p @ r.T  # r.R
+    t3 = np.sqrt(rr - 2.0 * t4 + pp)  # |r - R|
+    t5 = rr - t4  # r.(r - R)
+    t6 = t4 - pp  # R.(r - R)
+    t7 = rr * pp - t4 * t4  # |r x R|^2
+    alpha = -1.0 / (t3 * (t1 * t3 + t5))
+    a = 1.0 / t3 - 2.0 * alpha * pp - 1.0 / t1
+    b = 2.0 * alpha * t4
+    c = -t6 / (t3 * t3 * t3)
+    ru = np.einsum("jk,jk->j", r, u)[None, :]
+    pu = p @ u.T
+    num = a * ru + b * pu + c * (ru - pu)
+    small = t7 < np.finfo(float).eps
+    beta = np.where(small, 0.0, num / np.where(small, 1.0, t7))
+    lf = np.empty((len(p), 3, r.shape[0]))
+    eye = np.eye(3)
+    for k in range(3):
+        q = np.cross(p, eye[k])  # ((a u + b r) x R)_k = (a u + b r) . (R x e_k)
+        lf[:, k] = MU0_OVER_4PI * (alpha * (q @ u.T) + beta * (q @ r.T))
+    return lf
+
+
+def _fit_spheres_masked(points: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_sphere` for many subsets of ``points`` at once (boolean ``masks`` (k, n)).
+
+    Subsets whose scatter matrix is rank deficient get a NaN centre and an infinite radius.
+    """
+    x, y, z = points.T
+    one = np.ones_like(x)
+    zero = np.zeros_like(x)
+    design = np.column_stack([x * x + y * y + z * z, x, y, z, one])
+    dx = np.column_stack([2 * x, one, zero, zero, zero])
+    dy = np.column_stack([2 * y, zero, one, zero, zero])
+    dz = np.column_stack([2 * z, zero, zero, one, zero])
+    w = masks.astype(float)
+    m = np.einsum("kp,pi,pj->kij", w, design, design)
+    n = (np.einsum("kp,pi,pj->kij", w, dx, dx) + np.einsum("kp,pi,pj->kij", w, dy, dy)
+         + np.einsum("kp,pi,pj->kij", w, dz, dz))
+    ev = np.linalg.eigvalsh(m)
+    tol = np.finfo(float).eps * 5 * np.abs(ev).max(axis=1)
+    full = np.sum(ev > tol[:, None], axis=1) == 5
+    centres = np.full((len(w), 3), np.nan)
+    radii = np.full(len(w), np.inf)
+    if full.any():
+        vals, vecs = np.linalg.eig(np.linalg.inv(m[full]) @ n[full])
+        best = np.argmax(np.real(vals), axis=1)
+        pvec = np.real(np.take_along_axis(vecs, best[:, None, None], axis=2)[:, :, 0])
+        c = -0.5 * pvec[:, 1:4] / pvec[:, :1]
+        centres[full] = c
+        radii[full] = np.sqrt(np.einsum("ij,ij->i", c, c) - pvec[:, 4] / pvec[:, 0])
+    return centres, radii
 
 
 @dataclass
@@ -240,25 +301,29 @@ def fit_local_spheres(
     single_o, single_r = fit_sphere(pts)
     tra = np.asarray(sensors.tra)
     n_chan = tra.shape[0]
+    member = (tra != 0).astype(float)  # (n_chan, n_coils)
+    n_mem = member.sum(1)
+    has = n_mem > 0
+    # channel position: mean of its coils; orientation: principal axis of its coil normals
+    this = (member @ sensors.coilpos) / np.where(has, n_mem, 1)[:, None]
+    scatter = np.einsum("cj,jk,jl->ckl", member, sensors.coilori, sensors.coilori)
+    ori = np.linalg.eigh(scatter)[1][:, :, -1]
+    ori *= np.where(np.einsum("ck,ck->c", this, ori) < 0, -1.0, 1.0)[:, None]
+    # axial gradiometers: use the coil closest to the head when the coils are spread along
+    # the channel axis by more than baseline / 4 (planar gradiometers keep the centre)
+    dist = np.einsum("jk,ck->cj", sensors.coilpos, ori) - np.einsum("ck,ck->c", this, ori)[:, None]
+    dist = np.where(member > 0, dist, np.inf)
+    low = np.argmin(dist, axis=1)
+    use_low = has & (np.abs(dist[np.arange(n_chan), low]) > baseline / 4)
+    this[use_low] = sensors.coilpos[low[use_low]]
+    # sphere fits to the head-shape points near every channel, all channels at once
+    near = np.linalg.norm(pts[None, :, :] - this[:, None, :], axis=-1) < radius  # (n_chan, n_pts)
     origins = np.tile(single_o, (n_chan, 1))
     radii = np.full(n_chan, single_r)
-    for ch in range(n_chan):  # one small least-squares fit per channel (~300), not per vertex
-        sel = np.flatnonzero(tra[ch] != 0)
-        if sel.size == 0:
-            continue
-        cpos = sensors.coilpos[sel]
-        this = cpos.mean(axis=0)
-        _, _, vt = np.linalg.svd(sensors.coilori[sel])
-        ori = vt[0]
-        if this @ ori < 0:
-            ori = -ori
-        dist = (cpos - this) @ ori
-        i = int(np.argmin(dist))
-        if abs(dist[i]) > baseline / 4:
-            this = cpos[i]
-        near = np.linalg.norm(pts - this, axis=1) < radius
-        if near.sum() > 10:
-            o, r = fit_sphere(pts[near])
-            if r <= maxradius:
-                origins[ch], radii[ch] = o, r
+    ok = has & (near.sum(1) > 10)
+    if ok.any():
+        o_fit, r_fit = _fit_spheres_masked(pts, near[ok])
+        good = np.isfinite(r_fit) & (r_fit <= maxradius)
+        idx = np.flatnonzero(ok)[good]
+        origins[idx], radii[idx] = o_fit[good], r_fit[good]
     return LocalSpheresModel(origins=origins, radii=radii, labels=list(sensors.labels))

@@ -7,15 +7,25 @@
 * :func:`geodesic_kernel` - laMEG's geodesic Gaussian patches
   (``spm_eeg_smoothmesh_multilayer_mm``): within each layer, ``q = exp(-d^2 / 2 sigma^2)`` for
   exact geodesic distance ``d <= FWHM`` (sigma = FWHM / 2.355), columns normalised to sum to
-  1, no smoothing across layers. Exact geodesics come from ``tvb-gdist`` (the same Kirsanov
-  exact algorithm as ``spm_mesh_geodesic``), computed only within ``FWHM`` of each vertex, so a
-  kernel takes seconds instead of SPM's minutes. Kernels are cached on disk by the hash of
-  the mesh and the FWHM.
+  1, no smoothing across layers. Exact geodesics come from the Kirsanov exact algorithm (the
+  one behind ``spm_mesh_geodesic``), computed only within ``FWHM`` of each vertex, so a kernel
+  takes seconds instead of SPM's minutes. Kernels are cached on disk by the hash of the mesh
+  and the FWHM.
+
+Speed: ``tvb-gdist``'s ``local_gdist_matrix`` resets and scans the whole mesh for every source
+vertex (O(n^2): ~4 s for 10k vertices, ~16 s for 20k). When ``pygeodesic`` is installed the
+mesh is built once per layer and the sources are propagated in groups whose members are more
+than ``2 FWHM`` apart (Euclidean, hence also geodesically), so that every vertex within
+``FWHM`` of a group member is reached by exactly one member; one multi-source propagation then
+gives all of that group's patches at once. The distances are the same numbers (identical to
+the last bit on the fsaverage5 test mesh) at ~100 us per vertex, and layers can be spread over
+processes (``n_jobs``).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -94,9 +104,128 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "lameg" / "kernels"
 
 
+def _separated_groups(vertices: np.ndarray, sep: float) -> list[np.ndarray]:
+    """Greedy colouring: groups of vertices whose pairwise distances all exceed ``sep``."""
+    from scipy.spatial import cKDTree
+
+    n = len(vertices)
+    pairs = cKDTree(vertices).query_pairs(sep, output_type="ndarray")
+    a = sp.coo_matrix((np.ones(len(pairs), dtype=bool), (pairs[:, 0], pairs[:, 1])),
+                      shape=(n, n))
+    a = (a + a.T).tocsr()
+    color = np.full(n, -1, dtype=np.int64)
+    ind, ptr = a.indices, a.indptr
+    for i in range(n):  # sequential by nature; ~5 us per vertex
+        nb = color[ind[ptr[i]:ptr[i + 1]]]
+        used = np.zeros(len(nb) + 1, dtype=bool)
+        used[nb[(nb >= 0) & (nb < len(used))]] = True
+        color[i] = int(np.argmin(used))
+    order = np.argsort(color, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(color[order])) + 1)
+
+
+class _Int64Zeros:
+    """Stand-in for ``numpy`` inside ``pygeodesic.geodesic`` during a call.
+
+    ``geodesicDistances`` stores ``best_source`` in an int32 array; for vertices the
+    propagation never reached the (unused) index is an uninitialised unsigned value that can
+    overflow int32 and abort the call. Allocating that array as int64 avoids the overflow; the
+    index is only read where the distance is finite (then it is valid).
+    """
+
+    def __init__(self, module):
+        self._np = module
+
+    def __getattr__(self, name):
+        return getattr(self._np, name)
+
+    def zeros(self, shape, dtype=float, **kw):
+        if np.dtype(dtype) == np.int32:
+            dtype = np.int64
+        return self._np.zeros(shape, dtype=dtype, **kw)
+
+
+_PYGEO_LOCK = threading.Lock()
+
+
+def _layer_distances_pygeodesic(vertices, faces, fwhm):
+    import pygeodesic.geodesic as pgeo
+
+    alg = pgeo.PyGeodesicAlgorithmExact(vertices, np.ascontiguousarray(faces, dtype=np.int32))
+    with _PYGEO_LOCK:
+        orig = pgeo.numpy
+        pgeo.numpy = _Int64Zeros(np)
+        try:
+            return _grouped_propagation(alg, vertices, fwhm)
+        finally:
+            pgeo.numpy = orig
+
+
+def _grouped_propagation(alg, vertices, fwhm):
+    """(source, target, distance) of every pair within ``fwhm`` by grouped propagation."""
+    src_l, dst_l, d_l = [], [], []
+    for grp in _separated_groups(vertices, 2.0 * fwhm * (1 + 1e-9)):
+        d, best = alg.geodesicDistances(grp.astype(np.int32), None, float(fwhm))
+        if d is None:
+            raise RuntimeError("pygeodesic rejected the mesh or the sources")
+        hit = np.flatnonzero(d <= fwhm)
+        src_l.append(grp[np.asarray(best[hit], dtype=np.int64)])
+        dst_l.append(hit)
+        d_l.append(d[hit])
+    return np.concatenate(src_l), np.concatenate(dst_l), np.concatenate(d_l)
+
+
+def _layer_distances_gdist(vertices, faces, fwhm):
+    import gdist
+
+    d = gdist.local_gdist_matrix(vertices, np.ascontiguousarray(faces, dtype=np.int32),
+                                 max_distance=float(fwhm))
+    d = sp.coo_matrix(d)
+    return d.row.astype(np.int64), d.col.astype(np.int64), d.data
+
+
+def _layer_kernel(vertices, faces, fwhm, backend):
+    """(rows, cols, values) of one layer's normalised kernel (column = source vertex)."""
+    nv = len(vertices)
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    if backend == "pygeodesic":
+        try:
+            src, dst, dist = _layer_distances_pygeodesic(vertices, faces, fwhm)
+        except Exception as exc:  # any failure of the optional library: use tvb-gdist
+            logger.warning("pygeodesic failed (%s); using tvb-gdist for this layer", exc)
+            src, dst, dist = _layer_distances_gdist(vertices, faces, fwhm)
+    else:
+        src, dst, dist = _layer_distances_gdist(vertices, faces, fwhm)
+    # tvb-gdist semantics: only positive off-diagonal distances within FWHM, plus the vertex
+    keep = (dist <= fwhm) & (src != dst) & (dist > 0)
+    src = np.concatenate([src[keep], np.arange(nv)])
+    dst = np.concatenate([dst[keep], np.arange(nv)])
+    dist = np.concatenate([dist[keep], np.zeros(nv)])
+    sigma = fwhm / 2.355
+    q = np.exp(-(dist**2) / (2 * sigma**2))
+    keep = q > np.exp(-8)
+    src, dst, q = src[keep], dst[keep], q[keep]
+    tot = np.bincount(src, weights=q, minlength=nv)
+    return dst, src, q / tot[src]
+
+
+def _geodesic_backend(requested: str) -> str:
+    if requested not in ("auto", "pygeodesic", "gdist"):
+        raise LamegValueError("backend must be 'auto', 'pygeodesic' or 'gdist'")
+    if requested == "auto":
+        try:
+            import pygeodesic.geodesic  # noqa: F401
+
+            return "pygeodesic"
+        except ImportError:
+            return "gdist"
+    return requested
+
+
 def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                    verbose: bool = False) -> sp.csc_matrix:
+                    verbose: bool = False, n_jobs: int = 1,
+                    backend: str = "auto") -> sp.csc_matrix:
     """Geodesic Gaussian patch kernel in mm, block-diagonal by layer, columns summing to 1.
 
     Parameters
@@ -115,6 +244,12 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
         Read/write the cache.
     verbose : bool
         Show a progress bar over layers.
+    n_jobs : int
+        Layers computed in parallel processes (joblib; 1 = in this process, -1 = all cores).
+    backend : {'auto', 'pygeodesic', 'gdist'}
+        Exact-geodesic library: grouped multi-source propagation with ``pygeodesic`` (fast;
+        'auto' when installed) or ``tvb-gdist``'s ``local_gdist_matrix``. Both give the same
+        distances.
 
     Returns
     -------
@@ -139,33 +274,26 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
             return sp.load_npz(cache_file).tocsc()
         except (OSError, ValueError):
             logger.warning("ignoring unreadable kernel cache %s", cache_file)
-    import gdist
-
+    backend = _geodesic_backend(backend)
     nv = n // n_layers
-    sigma = fwhm / 2.355
     layer_of_face = faces // nv
     if np.any(layer_of_face.min(axis=1) != layer_of_face.max(axis=1)):
         raise LamegValueError("some triangles join two layers; the multilayer mesh is invalid")
-    rows, cols, vals = [], [], []
-    for layer in progress(range(n_layers), verbose, desc="geodesic kernel", unit="layer"):
+    jobs = []
+    for layer in range(n_layers):
         lf = faces[layer_of_face[:, 0] == layer] - layer * nv
-        lv = np.ascontiguousarray(vertices[layer * nv:(layer + 1) * nv])
-        d = gdist.local_gdist_matrix(lv, np.ascontiguousarray(lf, dtype=np.int32),
-                                     max_distance=float(fwhm))
-        d = sp.coo_matrix(d)
-        keep = (d.data <= fwhm) & (d.row != d.col)
-        src = np.concatenate([d.row[keep], np.arange(nv)])
-        dst = np.concatenate([d.col[keep], np.arange(nv)])
-        dist = np.concatenate([d.data[keep], np.zeros(nv)])
-        q = np.exp(-(dist**2) / (2 * sigma**2))
-        keep = q > np.exp(-8)
-        src, dst, q = src[keep], dst[keep], q[keep]
-        tot = np.bincount(src, weights=q, minlength=nv)
-        q = q / tot[src]
-        # column = source vertex, row = vertex reached
-        rows.append(dst + layer * nv)
-        cols.append(src + layer * nv)
-        vals.append(q)
+        jobs.append((vertices[layer * nv:(layer + 1) * nv], lf))
+    if n_jobs != 1 and n_layers > 1:
+        from joblib import Parallel, delayed
+
+        parts = Parallel(n_jobs=n_jobs)(delayed(_layer_kernel)(lv, lf, float(fwhm), backend)
+                                        for lv, lf in jobs)
+    else:
+        parts = [_layer_kernel(lv, lf, float(fwhm), backend)
+                 for lv, lf in progress(jobs, verbose, desc="geodesic kernel", unit="layer")]
+    rows = [r + k * nv for k, (r, _, _) in enumerate(parts)]
+    cols = [c + k * nv for k, (_, c, _) in enumerate(parts)]
+    vals = [v for _, _, v in parts]
     qg = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                        shape=(n, n))
     qg.sum_duplicates()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -196,8 +199,9 @@ def _query_sites(td: _TriangleData, vertices: np.ndarray, faces: np.ndarray,
     return (np.concatenate(pos), ptr, np.concatenate(site_face), np.concatenate(site_rad), r0)
 
 
-def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k: int = 4,
-                  chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k: int = 8,
+                  chunk: int = 65536, workers: int = -1
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact distance from points to a triangle mesh (closest point, face, barycentrics).
 
     Method (exact, vectorised):
@@ -214,7 +218,7 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
     3. The ``k`` nearest sites of every point; the exact distance to the faces of the nearest
        one gives the upper bound ``U``. Every face of a site within ``sqrt(U^2 + r0^2)`` that
        passes its own bound is evaluated exactly. Points whose k-th site is still within
-       reach are retried with ``k`` doubled, so the result is exact.
+       reach are retried with ``k`` quadrupled, so the result is exact.
 
     Parameters
     ----------
@@ -224,7 +228,9 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
     k : int
         Initial number of nearest sites examined per point.
     chunk : int
-        Number of points processed at once (memory bound).
+        Largest number of points processed at once (memory bound).
+    workers : int
+        Threads processing blocks of points in parallel (-1: one per CPU).
 
     Returns
     -------
@@ -265,13 +271,13 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
         idx = np.repeat(ptr[sj] - np.cumsum(cnt) + cnt, cnt) + np.arange(cnt.sum())
         return owner, site_face[idx], site_rad2[idx]
 
-    for s0 in range(0, n, chunk):
-        p = points[s0:s0 + chunk]
+    def solve(p):
+        """Best squared distance and face for the points ``p`` (one block)."""
         nb = len(p)
         bsq = np.full(nb, np.inf)
         bfc = np.zeros(nb, np.int64)
 
-        def consider(pi, fi, bsq=bsq, bfc=bfc, p=p):
+        def consider(pi, fi):
             """Evaluate the pairs (pi non-decreasing) and keep the best face per point."""
             if pi.size == 0:
                 return
@@ -288,31 +294,45 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
 
         todo = np.arange(nb)
         kk = kk0
-        first_round = True
+        j_first = None
         while todo.size:
             dk, jk = tree.query(p[todo], k=kk)
             dk = dk.reshape(len(todo), -1)
             jk = jk.reshape(len(todo), -1)
-            if first_round:             # upper bound from the faces of the nearest site
-                owner, fi, _ = expand(jk[:, 0])
+            if j_first is None:         # upper bound from the faces of the nearest site
+                j_first = jk[:, 0].copy()
+                owner, fi, _ = expand(j_first)
                 consider(todo[owner], fi)
-                first_round = False
             reach2 = (bsq[todo] + r0 ** 2) * slack
             complete = (dk[:, -1] ** 2 > reach2) | (kk >= n_sites)
             rows = np.flatnonzero(complete)
-            # sites within reach, except the nearest one (already evaluated)
-            rr, cc = np.nonzero(dk[rows, 1:] ** 2 <= reach2[rows, None])
+            # sites within reach, except the one already evaluated (equidistant sites may come
+            # back in another order when k changes)
+            rr, cc = np.nonzero((dk[rows] ** 2 <= reach2[rows, None])
+                                & (jk[rows] != j_first[todo[rows], None]))
             if rr.size:
-                sj = jk[rows[rr], cc + 1]
-                dj2 = dk[rows[rr], cc + 1] ** 2
+                sj = jk[rows[rr], cc]
+                dj2 = dk[rows[rr], cc] ** 2
                 owner, fi, rad2 = expand(sj)
                 pi = todo[rows[rr]][owner]
                 keep = dj2[owner] - rad2 < bsq[pi] * slack
                 consider(pi[keep], fi[keep])
             todo = todo[~complete]
-            kk = min(2 * kk, n_sites)
-        best[s0:s0 + nb] = bsq
-        face[s0:s0 + nb] = bfc
+            kk = min(4 * kk, n_sites)
+        return bsq, bfc
+
+    n_workers = (os.cpu_count() or 1) if workers in (None, -1) else max(1, int(workers))
+    step = max(1, min(int(chunk), -(-n // n_workers)))
+    blocks = [slice(s0, s0 + step) for s0 in range(0, n, step)]
+    if n_workers > 1 and len(blocks) > 1:
+        # KD-tree queries and large NumPy operations release the GIL
+        with ThreadPoolExecutor(max_workers=n_workers) as ex:
+            results = list(ex.map(lambda sl: solve(points[sl]), blocks))
+    else:
+        results = [solve(points[sl]) for sl in blocks]
+    for sl, (bsq, bfc) in zip(blocks, results):
+        best[sl] = bsq
+        face[sl] = bfc
     # final closest points, recomputed explicitly for the winning faces
     _, bary = td.sq_distance(points, face, want_bary=True)
     tri = vertices[faces[face]]
