@@ -309,3 +309,19 @@ def test_ctf_reference_compensation_from_mne_info(test_data_dir):
         "cr,skr->skc", w, compute_leadfield(src, refs, model))
     got = compute_leadfield(src, compensated, model)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+
+
+def test_fit_local_spheres_matches_per_channel_fits():
+    """The batched fits equal FieldTrip's per-channel loop (ellipsoidal head, CTF-like array)."""
+    rng = np.random.default_rng(15)
+    d = rng.normal(size=(4000, 3))
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    scalp = d * [0.075, 0.095, 0.085] + [0.0, 0.0, 0.04]
+    pos, ori = _helmet(30, rng, radius=0.11, centre=(0.0, 0.0, 0.04))
+    sens = SensorArray.axial_gradiometers(pos, ori)
+    model = fit_local_spheres(scalp, sens, radius=0.085, maxradius=0.2, baseline=0.05)
+    for ch in range(30):  # the literal algorithm: closest coil of the channel, nearby points
+        near = np.linalg.norm(scalp - pos[ch], axis=1) < 0.085
+        o, r = fit_sphere(scalp[near])
+        np.testing.assert_allclose(model.origins[ch], o, atol=1e-9)
+        assert abs(model.radii[ch] - r) < 1e-9

@@ -892,6 +892,7 @@ def build(out: Path, verbose: bool = True) -> dict:
                    time_onset=TIME_ONSET, chanlabels=labels, chantypes=chantypes,
                    chanunits=chanunits, sensors={"meg": grad}, fiducials=fid_struct,
                    conditions=[cond] * n_tr)
+        _make_header_portable(spm_dir / f"{base}.mat")
         datasets[key] = (data, labels, chantypes, sens)
         for sname in srcs:
             npz[f"gain_{sname}"] = gains[sname]
@@ -959,6 +960,19 @@ def write_checksums(out: Path) -> None:
             continue
         lines.append(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {rel}\n")
     (out / "SHA256SUMS").write_text("".join(lines))
+
+
+def _make_header_portable(fname: Path) -> None:
+    """Store ``D.path`` as ``'.'`` so the committed headers do not depend on where they were made.
+
+    SPM resets ``path`` when it loads a dataset (and lameg looks for the ``.dat`` next to the
+    header first), so the stored value is informative only.
+    """
+    from lameg.io.matfile import load_mat, save_mat
+
+    header = load_mat(fname)["D"]
+    header["path"] = "."
+    save_mat(fname, {"D": header}, version="7")
 
 
 def main(argv=None) -> int:

@@ -14,6 +14,7 @@ orientations, the sensors (coils, ``tra``, labels, units), the head model and th
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -147,6 +148,19 @@ class _ChannelMap:
         return np.ascontiguousarray(out.T).reshape(n, k, self.n_chan)
 
 
+def single_threaded_blas():
+    """Context limiting BLAS to one thread (when ``threadpoolctl`` is installed).
+
+    Used around lameg's own worker threads so that BLAS and the workers do not oversubscribe
+    the CPUs (OpenBLAS threads busy-wait).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _channel_lf(headmodel, pos: np.ndarray, sensors: SensorArray, chan: _ChannelMap):
     if hasattr(headmodel, "channel_leadfield"):
         return headmodel.channel_leadfield(pos, sensors, chan)
@@ -259,10 +273,11 @@ def compute_gain(
             headmodel.prepare(sensors)  # before any worker thread needs it (cached)
         subs = [(s0, min(s0 + bs, sl.stop)) for s0 in range(sl.start, sl.stop, bs)]
         if workers == 1 or len(subs) == 1:
-            for s0, s1 in subs:
-                _sub(s0, s1)
+            with single_threaded_blas():  # small products: BLAS threads only spin
+                for s0, s1 in subs:
+                    _sub(s0, s1)
         else:  # NumPy releases the GIL in its kernels: blocks run in parallel threads
-            with ThreadPoolExecutor(workers) as ex:
+            with single_threaded_blas(), ThreadPoolExecutor(workers) as ex:
                 list(ex.map(lambda a: _sub(*a), subs))
 
     chunks = [slice(s, min(s + cache_block, len(pos))) for s in range(0, len(pos), cache_block)]

@@ -250,11 +250,10 @@ class SensorArray:
         s = length_scale(str(unit))
         chanunit_in = _as_list(grad.get("chanunit"), n_chan) or ["T"] * n_chan
         chanunit_in = [u if u not in ("", "unknown") else "T" for u in chanunit_in]
-        si_units, row_scale = [], np.empty(n_chan)
-        for i, u in enumerate(chanunit_in):
-            _, base, _ = _parse_unit(u)
-            si_units.append(base)
-            row_scale[i] = unit_scale(u, base)  # channel value in u -> SI
+        conv = {u: (_parse_unit(u)[1], unit_scale(u, _parse_unit(u)[1]))
+                for u in set(chanunit_in)}  # channel value in u -> SI
+        si_units = [conv[u][0] for u in chanunit_in]
+        row_scale = np.array([conv[u][1] for u in chanunit_in])
         # a 'T/<len>' channel with coil weights +-1/baseline expressed in the grad length unit
         # is converted by the same factor (FieldTrip's ft_datatype_sens does the same)
         tra_si = tra * row_scale[:, None]
@@ -349,19 +348,13 @@ class SensorArray:
         used = np.union1d(picks, refs).astype(int)  # coils of the channels and the references
         chs = [info["chs"][i] for i in used]
         coils = _create_meg_coils(chs, acc, t=info["dev_head_t"])
-        pos_list, ori_list, rows, cols, vals = [], [], [], [], []
-        k = 0
-        for ci, coil in enumerate(coils):
-            npt = len(coil["rmag"])
-            pos_list.append(coil["rmag"])
-            ori_list.append(coil["cosmag"] / np.linalg.norm(coil["cosmag"], axis=1, keepdims=True))
-            w = coil["w"] * np.linalg.norm(coil["cosmag"], axis=1)
-            rows += [ci] * npt
-            cols += list(range(k, k + npt))
-            vals += list(w)
-            k += npt
-        tra_used = np.zeros((len(coils), k))
-        tra_used[rows, cols] = vals
+        counts = np.array([len(c["rmag"]) for c in coils])
+        rmag = np.vstack([c["rmag"] for c in coils])
+        cosmag = np.vstack([c["cosmag"] for c in coils])
+        cnorm = np.linalg.norm(cosmag, axis=1)
+        weights = np.concatenate([c["w"] for c in coils]) * cnorm
+        tra_used = np.zeros((len(coils), len(rmag)))
+        tra_used[np.repeat(np.arange(len(coils)), counts), np.arange(len(rmag))] = weights
         if grade:
             # CTF synthetic gradiometers: compensated = comp @ uncompensated (all channels)
             comp = make_compensator(info, 0, grade)
@@ -371,5 +364,5 @@ class SensorArray:
         chs = [info["chs"][i] for i in picks]
         units = ["T/m" if c["unit"] == mne.io.constants.FIFF.FIFF_UNIT_T_M else "T" for c in chs]
         kinds = ["megplanar" if u == "T/m" else "megmag" for u in units]
-        return cls(coilpos=np.vstack(pos_list), coilori=np.vstack(ori_list), tra=tra,
+        return cls(coilpos=rmag, coilori=cosmag / cnorm[:, None], tra=tra,
                    labels=[c["ch_name"] for c in chs], chanunit=units, chantype=kinds)

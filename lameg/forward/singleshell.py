@@ -319,7 +319,9 @@ def prepare_nolte(
     if workers == 1:
         parts = [_part(s0) for s0 in starts]
     else:  # NumPy releases the GIL: boundary blocks in parallel threads
-        with ThreadPoolExecutor(workers) as ex:
+        from .gain import single_threaded_blas
+
+        with single_threaded_blas(), ThreadPoolExecutor(workers) as ex:
             parts = list(ex.map(_part, starts))
     ctc = np.sum([p[0] for p in parts], axis=0)
     ctb = np.sum([p[1] for p in parts], axis=0)

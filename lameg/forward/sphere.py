@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.spatial import cKDTree
 
 from ..exceptions import LamegDataError, LamegValueError
 
@@ -172,8 +174,8 @@ def _sarvas_single_origin(p: np.ndarray, r: np.ndarray, u: np.ndarray) -> np.nda
     return lf
 
 
-def _fit_spheres_masked(points: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`fit_sphere` for many subsets of ``points`` at once (boolean ``masks`` (k, n)).
+def _fit_spheres_masked(points: np.ndarray, masks) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_sphere` for many subsets of ``points`` at once (0/1 ``masks`` (k, n), sparse).
 
     Subsets whose scatter matrix is rank deficient get a NaN centre and an infinite radius.
     """
@@ -184,15 +186,19 @@ def _fit_spheres_masked(points: np.ndarray, masks: np.ndarray) -> tuple[np.ndarr
     dx = np.column_stack([2 * x, one, zero, zero, zero])
     dy = np.column_stack([2 * y, zero, one, zero, zero])
     dz = np.column_stack([2 * z, zero, zero, one, zero])
-    w = masks.astype(float)
-    m = np.einsum("kp,pi,pj->kij", w, design, design)
-    n = (np.einsum("kp,pi,pj->kij", w, dx, dx) + np.einsum("kp,pi,pj->kij", w, dy, dy)
-         + np.einsum("kp,pi,pj->kij", w, dz, dz))
+    w = sp.csr_matrix(masks, dtype=float)
+    k = w.shape[0]
+
+    def outer(a, b):  # per-point outer products, flattened (n, 25)
+        return (a[:, :, None] * b[:, None, :]).reshape(len(a), 25)
+
+    m = np.asarray(w @ outer(design, design)).reshape(k, 5, 5)
+    n = np.asarray(w @ (outer(dx, dx) + outer(dy, dy) + outer(dz, dz))).reshape(k, 5, 5)
     ev = np.linalg.eigvalsh(m)
     tol = np.finfo(float).eps * 5 * np.abs(ev).max(axis=1)
     full = np.sum(ev > tol[:, None], axis=1) == 5
-    centres = np.full((len(w), 3), np.nan)
-    radii = np.full(len(w), np.inf)
+    centres = np.full((k, 3), np.nan)
+    radii = np.full(k, np.inf)
     if full.any():
         vals, vecs = np.linalg.eig(np.linalg.inv(m[full]) @ n[full])
         best = np.argmax(np.real(vals), axis=1)
@@ -255,10 +261,9 @@ class LocalSpheresModel:
                 f"local-spheres model has no sphere for channels {missing[:5]}...; "
                 "refit the model with these sensors"
             )
-        tra = np.abs(np.asarray(sensors.tra))
-        owner = np.argmax(tra, axis=0)  # channel row per coil
-        rows = np.array([index[sensors.labels[k]] for k in owner], dtype=int)
-        return self.origins[rows]
+        owner = np.argmax(np.abs(np.asarray(sensors.tra)), axis=0)  # channel row per coil
+        sphere_of_chan = np.array([index[lab] for lab in sensors.labels], dtype=int)
+        return self.origins[sphere_of_chan[owner]]
 
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
@@ -317,10 +322,13 @@ def fit_local_spheres(
     use_low = has & (np.abs(dist[np.arange(n_chan), low]) > baseline / 4)
     this[use_low] = sensors.coilpos[low[use_low]]
     # sphere fits to the head-shape points near every channel, all channels at once
-    near = np.linalg.norm(pts[None, :, :] - this[:, None, :], axis=-1) < radius  # (n_chan, n_pts)
+    lists = cKDTree(pts).query_ball_point(this, radius)
+    rows = np.repeat(np.arange(n_chan), [len(li) for li in lists])
+    cols = np.concatenate([np.asarray(li, dtype=int) for li in lists]) if len(rows) else rows
+    near = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_chan, len(pts)))
     origins = np.tile(single_o, (n_chan, 1))
     radii = np.full(n_chan, single_r)
-    ok = has & (near.sum(1) > 10)
+    ok = has & (np.asarray(near.sum(1)).ravel() > 10)
     if ok.any():
         o_fit, r_fit = _fit_spheres_masked(pts, near[ok])
         good = np.isfinite(r_fit) & (r_fit <= maxradius)

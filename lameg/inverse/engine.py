@@ -82,7 +82,8 @@ def _smoothed_lead(UL, QG, ulkey: str, qgkey: str) -> np.ndarray:
 
 def _gram(x: np.ndarray) -> np.ndarray:
     """``x x'`` by a symmetric rank-k update (exactly symmetric, as MATLAB's ``X*X'``)."""
-    x = np.ascontiguousarray(x)
+    if not (x.flags.c_contiguous or x.flags.f_contiguous):
+        x = np.ascontiguousarray(x)
     return x @ x.T
 
 
