@@ -152,7 +152,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-large", action="store_true", help="only the reference inversions")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    ap.add_argument("--jobs", type=int, default=2, help="kernel worker processes (default 2)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="kernel worker processes (default 1, so that CPU time is measurable)")
     args = ap.parse_args([] if argv is None else argv)
     if not (REF / "README.md").exists():
         print(f"SPM reference folder not found: {REF}; skipping bench_inverse")

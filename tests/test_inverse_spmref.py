@@ -164,3 +164,30 @@ def test_standard_ill_posed_inverses_are_exact(ref_inputs):
     ul = U.T @ G
     ul = ul / np.sqrt(np.trace(ul @ ul.T) / ul.shape[0])
     assert np.linalg.norm(A @ G - ul) / np.linalg.norm(ul) < 1e-5
+
+
+@pytest.mark.parametrize("kind", ["IID", "GS"])
+def test_standard_iid_gs_match_spm_with_its_projector(ref_inputs, spm_reference, kind):
+    """Standard IID and GS (README: F, R2, VE, peak only; A is the EBB run's, as it depends
+    on L alone). With SPM's A injected F matches to ~1e-7 (observed 5e-8 and 2e-7). With
+    the exact A (the default) F differs by +1.97 (IID) and +3.53 (GS): every floating-point
+    evaluation of ``UL L' spm_inv(L L')`` on this platform (LU, Cholesky, solve) gives
+    +1.6..+2.0 and +3.5..+3.6, so this is the rounding noise in SPM's A, not an error of the
+    engine (see :func:`test_standard_matches_spm`)."""
+    import json
+
+    ref = json.loads((spm_reference / "summary.json").read_text())
+    ref = ref["other_standard_runs_not_packaged"][f"spm_eeg_invert_{kind}"]
+    A = np.load(spm_reference / "inv_spm_eeg_invert_EBB.npz")["A_spatial_projector"]
+    verts = ref_inputs["fwd"]["mni_vert_mm"]
+    res = invert_standard(ref_inputs["G"], ref_inputs["Y"], ref_inputs["time"], inv_type=kind,
+                          QG=ref_inputs["QG"], woi=[-50, 115], hpf=48, A=A, vertices=verts)
+    w = res.windows[0]
+    assert abs(w.F - ref["F"]) < 1e-4
+    assert abs(w.R2 - ref["R2"]) < 1e-6 and abs(w.VE - ref["VE"]) < 1e-6
+    jt = w.J[0] @ w.S.T
+    assert np.argmax(np.sum(jt**2, axis=1)) + 1 == ref["peak_vertex_1based"]
+    res0 = invert_standard(ref_inputs["G"], ref_inputs["Y"], ref_inputs["time"],
+                           inv_type=kind, QG=ref_inputs["QG"], woi=[-50, 115], hpf=48,
+                           vertices=verts)
+    assert abs(res0.F[0] - ref["F"]) < 5.0  # SPM's rounding noise in A (see docstring)

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["array_key", "cached", "clear_cache", "set_cache_limit", "cache_info"]
+__all__ = ["array_key", "cached", "lookup", "store", "clear_cache", "set_cache_limit",
+           "cache_info"]
 
 _LOCK = threading.RLock()
 _STORE: OrderedDict[str, tuple[Any, int]] = OrderedDict()
@@ -94,6 +95,32 @@ def _freeze(value):
     return value
 
 
+def lookup(key: str) -> Any:
+    """The cached value of ``key``, or None."""
+    with _LOCK:
+        if key in _STORE:
+            _STORE.move_to_end(key)
+            _STATS["hits"] += 1
+            return _STORE[key][0]
+    return None
+
+
+def store(key: str, value: Any) -> Any:
+    """Keep ``value`` under ``key`` (ndarrays made read-only; too large values are not kept)."""
+    value = _freeze(value)
+    size = _nbytes(value)
+    with _LOCK:
+        _STATS["misses"] += 1
+        if size <= _LIMIT[0]:
+            _STORE[key] = (value, size)
+            _STORE.move_to_end(key)
+            total = sum(s for _, s in _STORE.values())
+            while total > _LIMIT[0] and len(_STORE) > 1:
+                _, (_, s) = _STORE.popitem(last=False)
+                total -= s
+    return value
+
+
 def cached(key: str, compute: Callable[[], Any]) -> Any:
     """Return the cached value of ``key``, computing (and storing) it on a miss.
 
@@ -109,17 +136,7 @@ def cached(key: str, compute: Callable[[], Any]) -> Any:
             _STORE.move_to_end(key)
             _STATS["hits"] += 1
             return _STORE[key][0]
-    value = _freeze(compute())
-    size = _nbytes(value)
-    with _LOCK:
-        _STATS["misses"] += 1
-        if size <= _LIMIT[0]:
-            _STORE[key] = (value, size)
-            total = sum(s for _, s in _STORE.values())
-            while total > _LIMIT[0] and len(_STORE) > 1:
-                _, (_, s) = _STORE.popitem(last=False)
-                total -= s
-    return value
+    return store(key, compute())
 
 
 def clear_cache() -> None:

@@ -87,13 +87,6 @@ def _gram(x: np.ndarray) -> np.ndarray:
     return x @ x.T
 
 
-def _reduce_trials(A, y, S) -> np.ndarray:
-    """``Y_k = A y_k S`` for every trial: (Nm, Nr, K) from y (Nc, Nb, K)."""
-    nc, nb, k = y.shape
-    ay = (A @ y.reshape(nc, nb * k)).reshape(A.shape[0], nb, k)
-    return _apply_temporal(ay, S)
-
-
 def _apply_temporal(ay: np.ndarray, S: np.ndarray) -> np.ndarray:
     """(Nm, Nb, K) x (Nb, Nr) -> (Nm, Nr, K)."""
     nm, nb, k = ay.shape
@@ -139,9 +132,8 @@ def _as_index(idx: np.ndarray):
 
 def _window_data(data, it, ik) -> np.ndarray:
     ti, ki = _as_index(it), _as_index(ik)
-    if isinstance(ti, slice) or isinstance(ki, slice):
-        y = np.asarray(data[:, ti, ki] if isinstance(ti, slice) else data[:, ti, :][:, :, ki],
-                       dtype=np.float64)
+    if isinstance(ti, slice) or isinstance(ki, slice):  # at most one fancy index
+        y = np.asarray(data[:, ti, ki], dtype=np.float64)
     else:
         y = np.asarray(data[:, it, :], dtype=np.float64)[:, :, ik]
     if not np.all(np.isfinite(y)):

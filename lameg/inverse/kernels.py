@@ -76,6 +76,15 @@ def green_kernel(faces, n_vertices: int, s: float = 0.6) -> sp.csc_matrix:
     """
     if not 0 <= s < 1:
         raise LamegValueError(f"Green-function smoothness must be in [0, 1), got {s}")
+    from .cache import array_key, cached
+
+    faces = np.asarray(faces, dtype=np.int64)
+    key = array_key(faces, int(n_vertices), float(s), extra="green_kernel")
+    # topology only: computed once per mesh and process (copy: callers may modify it)
+    return cached(key, lambda: _green_kernel(faces, n_vertices, s)).copy()
+
+
+def _green_kernel(faces, n_vertices: int, s: float) -> sp.csc_matrix:
     a = mesh_adjacency(faces, n_vertices)
     gl = (a - sp.diags(np.asarray(a.sum(axis=1)).ravel())) * (s / 2.0)
     gl = gl.tocsr()
@@ -269,9 +278,18 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
             "(must be within x0.01..x100); check the mesh units (mm expected)")
     key = hash_arrays(vertices, faces, extra=f"geodesic|{fwhm!r}|{n_layers}|v1")
     cache_file = Path(cache_dir or _default_cache_dir()) / f"QG_geodesic_{key}.npz"
+    from .cache import lookup, store
+
+    mem_key = f"geodesic_kernel|{key}"
+    if use_cache:
+        hit = lookup(mem_key)  # this process already built or read it
+        if hit is not None:
+            return hit.copy()
     if use_cache and cache_file.exists():
         try:
-            return sp.load_npz(cache_file).tocsc()
+            qg = sp.load_npz(cache_file).tocsc()
+            store(mem_key, qg.copy())
+            return qg
         except (OSError, ValueError):
             logger.warning("ignoring unreadable kernel cache %s", cache_file)
     backend = _geodesic_backend(backend)
@@ -298,6 +316,7 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
                        shape=(n, n))
     qg.sum_duplicates()
     if use_cache:
+        store(mem_key, qg.copy())
         try:
             with atomic_path(cache_file, suffix=".npz") as tmp:
                 sp.save_npz(tmp, qg)

@@ -151,50 +151,47 @@ def _query_sites(td: _TriangleData, vertices: np.ndarray, faces: np.ndarray,
                  max_extra: float = 1.0):
     """KD-tree sites covering every face with a small enclosing radius.
 
-    Sites are the corners of the faces whose enclosing radius is at most ``r0`` (1.5 times
-    the median), each linked to those incident faces, plus, for every larger face, the
-    points of its uniform subdivision into ``s^2`` similar triangles (``s = ceil(R / r0)``,
-    enclosing radius ``R / s <= r0``), each linked to that face only. ``r0`` grows if the
-    extra points would outnumber ``max_extra`` times the vertices.
+    Every face is cut (virtually) into ``s^2`` similar triangles by the uniform subdivision
+    of order ``s = ceil(R / r0)`` (``s = 1`` for most faces), so that each piece has an
+    enclosing radius ``R / s <= r0``, with ``r0`` 1.5 times the median face radius. Sites are
+    the mesh vertices (linked to their incident faces) and the subdivision points of the
+    larger faces that are not corners (linked to that face). ``r0`` grows when the extra
+    points would outnumber ``max_extra`` times the vertices.
 
     Returns
     -------
     sites : ndarray, shape (n_sites, 3)
-    ptr, site_face, site_rad : CSR arrays; faces of site j are ``site_face[ptr[j]:ptr[j+1]]``
-        with the enclosing radius to use in the bound (face radius, or sub-triangle radius).
+    ptr, site_face, site_rad : CSR arrays; the faces linked to site j are
+        ``site_face[ptr[j]:ptr[j + 1]]``, with the radius of the pieces of that face.
     r0 : float
     """
     meb = td.meb
     r0 = max(1.5 * float(np.median(meb)), 1e-12)
     while True:
-        big = np.flatnonzero(meb > r0)
-        s_big = np.ceil(meb[big] / r0).astype(np.int64)
-        n_extra = int(((s_big + 1) * (s_big + 2) // 2).sum())
-        if n_extra <= max_extra * len(vertices) + 64 or not big.size:
+        s_face = np.maximum(np.ceil(meb / r0), 1).astype(np.int64)
+        n_extra = int(((s_face + 1) * (s_face + 2) // 2 - 3).sum())
+        if n_extra <= max_extra * len(vertices) + 64:
             break
         r0 *= 1.5
-    small = np.ones(len(faces), bool)
-    small[big] = False
-    fs = faces[small]
-    fid = np.flatnonzero(small)
-    used, inv = np.unique(fs.ravel(), return_inverse=True)
+    rad = meb / s_face
+    used, inv = np.unique(faces.ravel(), return_inverse=True)
     order = np.argsort(inv, kind="stable")
-    v_face = fid[order // 3]
-    v_cnt = np.bincount(inv, minlength=len(used))
+    v_face = order // 3
     pos = [vertices[used]]
-    cnts = [v_cnt]
+    cnts = [np.bincount(inv, minlength=len(used))]
     site_face = [v_face]
-    site_rad = [meb[v_face]]
-    for s in np.unique(s_big):
-        fb = big[s_big == s]
+    site_rad = [rad[v_face]]
+    for s in np.unique(s_face[s_face > 1]):
+        fb = np.flatnonzero(s_face == s)
         i, j = np.nonzero(np.add.outer(np.arange(s + 1), np.arange(s + 1)) <= s)
-        bi, bj = i / s, j / s                                   # barycentric grid
+        corner = ((i == 0) & (j == 0)) | (i == s) | (j == s)
+        bi, bj = i[~corner] / s, j[~corner] / s                # barycentric grid, no corners
         pts = (td.a[fb, None, :] + bi[None, :, None] * td.e0[fb, None, :]
                + bj[None, :, None] * td.e1[fb, None, :])
         pos.append(pts.reshape(-1, 3))
         cnts.append(np.ones(pts.shape[0] * pts.shape[1], np.int64))
         site_face.append(np.repeat(fb, len(bi)))
-        site_rad.append(np.repeat(meb[fb] / s, len(bi)))
+        site_rad.append(np.repeat(rad[fb], len(bi)))
     ptr = np.r_[0, np.cumsum(np.concatenate(cnts))]
     return (np.concatenate(pos), ptr, np.concatenate(site_face), np.concatenate(site_rad), r0)
 
@@ -212,13 +209,14 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
        be closer than ``U`` if one of its corners lies within ``sqrt(U^2 + R^2)`` of ``p``.
        This second-order bound leaves only a handful of candidate faces per point, even for
        points far from the surface (the cortex inside the scalp).
-    2. Query sites (KD-tree): the corners of faces with ``R <= r0`` (1.5 times the median
-       radius); larger faces are covered by the points of their uniform subdivision into
-       similar triangles of radius ``<= r0``, so the bound holds with ``r0`` for every face.
+    2. Query sites (KD-tree): the mesh vertices and, for faces with ``R > r0`` (1.5 times
+       the median radius), the points of their uniform subdivision into similar triangles
+       of radius ``<= r0``; the bound then holds with ``r0`` for every face (piece).
     3. The ``k`` nearest sites of every point; the exact distance to the faces of the nearest
        one gives the upper bound ``U``. Every face of a site within ``sqrt(U^2 + r0^2)`` that
-       passes its own bound is evaluated exactly. Points whose k-th site is still within
-       reach are retried with ``k`` quadrupled, so the result is exact.
+       passes its own bound (``d_site^2 - R_piece^2 < U^2``) is evaluated exactly. Points
+       whose k-th site is still within reach are retried with ``k`` quadrupled, so the result
+       is exact.
 
     Parameters
     ----------
@@ -299,7 +297,7 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
             dk, jk = tree.query(p[todo], k=kk)
             dk = dk.reshape(len(todo), -1)
             jk = jk.reshape(len(todo), -1)
-            if j_first is None:         # upper bound from the faces of the nearest site
+            if j_first is None:         # upper bound U from the faces of the nearest site
                 j_first = jk[:, 0].copy()
                 owner, fi, _ = expand(j_first)
                 consider(todo[owner], fi)
