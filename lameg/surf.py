@@ -191,6 +191,16 @@ def _estimate_rigid_transform(source_points, target_points, allow_scaling=False)
     return out, rmse
 
 
+def _pointset(img) -> np.ndarray:
+    """Vertex coordinates (float64, (n, 3)) of a GIfTI surface without decoding its faces."""
+    pts = next((da for da in img.darrays
+                if int(da.intent) == nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]),
+               img.darrays[0] if img.darrays else None)
+    if pts is None:
+        raise LamegFormatError("GIfTI image has no data arrays")
+    return np.asarray(pts.data, dtype=np.float64).reshape(-1, 3)
+
+
 def _layer_name(x: float) -> str:
     if x == 1:
         return "pial"
@@ -554,8 +564,11 @@ class LayerSurfaceSet:
     # ------------------------------------------------------------------ geometry predictors
     def get_cortical_thickness(self, stage="ds", hemi=None) -> np.ndarray:
         """``|pial - white|`` per vertex (mm) along the vertex correspondence."""
-        p, _, _ = self._mesh("pial", stage, hemi)
-        w, _, _ = self._mesh("white", stage, hemi)
+        p = _pointset(self.load("pial", stage, hemi))
+        w = _pointset(self.load("white", stage, hemi))
+        if p.shape != w.shape:
+            raise LamegDataError(f"pial ({len(p)}) and white ({len(w)}) {stage} meshes differ in "
+                                 "size; re-run create()")
         return np.linalg.norm(p - w, axis=1)
 
     def load_head_mesh(self, mesh_type="scalp") -> nib.gifti.GiftiImage:
@@ -575,7 +588,12 @@ class LayerSurfaceSet:
         return create_surf_gifti(v, f)
 
     def _head_arrays(self, mesh_type="scalp"):
-        return gifti_arrays(self.load_head_mesh(mesh_type))[:2]
+        """(vertices, faces) of a head surface as found on disk (winding not normalised:
+        distances and ``|cos|`` with its normals do not depend on it)."""
+        if mesh_type not in HEAD_MESHES:
+            raise LamegValueError(f"mesh_type must be one of {HEAD_MESHES}, got {mesh_type!r}")
+        v, f = _find_head_mesh(self, mesh_type)
+        return np.asarray(v, dtype=np.float64), np.asarray(f, dtype=np.int64)
 
     def _scalp_query(self, points):
         """Exact closest scalp points of ``points``: (distance, face, bary, scalp v, scalp f).

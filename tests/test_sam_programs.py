@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from test_sam_sim import ORIGIN, helmet, simulate
 
-from lameg.exceptions import LamegDataError, LamegNotImplementedError, LamegValueError
+from lameg.exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
 from lameg.sam import noise_floor, parse_param_text, sam_cov, sam_wts
 from lameg.sam.cov import read_covariances
 from lameg.sam.filters import BandFilter
@@ -484,7 +489,10 @@ def test_lead_field_shape_checked(grid_run):
     with pytest.raises(LamegValueError, match="lead field has shape"):
         sam_wts(p, covs, lead_field=np.zeros((3, 4)), data=sd, write=False)
     q = parse_param_text("CovBand 5 45\nModel Nolte\n" + GRID.replace("Model", "#"))
-    with pytest.raises(LamegNotImplementedError, match="Model Nolte"):
+    with pytest.raises(LamegFileNotFoundError, match="Model Nolte needs the hull"):
+        sam_wts(q, covs, data=sd, write=False)
+    q = parse_param_text("CovBand 5 45\n" + GRID.replace("Model", "#"))
+    with pytest.raises(LamegValueError, match="no forward model"):
         sam_wts(q, covs, data=sd, write=False)
 
 

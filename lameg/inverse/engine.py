@@ -218,8 +218,13 @@ def _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras, leads=None):
     return _Prior(q=qp.tocsr(), lql=lql), res
 
 
-def _final_stage(UL, priors, AYYA, comps0, Nn, Q0):
-    """Final ReML over pooled priors ``LQPL_j = UL qp_j UL'`` and the MAP operator pieces."""
+def _final_stage(UL, priors, AYYA, comps0, Nn, Q0, need_m: bool = True):
+    """Final ReML over pooled priors ``LQPL_j = UL qp_j UL'`` and the MAP operator pieces.
+
+    Without ``need_m`` the dense MAP operator ``M`` (Nd x Nm) and the posterior variances
+    ``qC`` (which cost as much) are not formed (returned as None); ``J`` can still be
+    obtained cheaply as ``LCp' (iCy' UY)`` (see :func:`_source_estimates`).
+    """
     res = reml_sc(AYYA, [comps0] + [p.lql for p in priors], Nn, -4, 16, Q0)
     hp = res.h[1:]
     nd = UL.shape[1]
@@ -237,9 +242,18 @@ def _final_stage(UL, priors, AYYA, comps0, Nn, Q0):
             lcp += h * p.lead(UL)
             cp = cp + h * p.diagonal()
     icy = np.linalg.inv(res.C)
+    if not need_m:
+        return res, qtot.tocsr(), lcp, None, cp, None, icy
     M = lcp.T @ icy.T  # LCp' / Cy, (Nd, Nm)
     qc = cp - np.einsum("md,dm->d", lcp, M)
     return res, qtot.tocsr(), lcp, M, cp, qc, icy
+
+
+def _source_estimates(M, lcp, icy, uy) -> list:
+    """``J = M UY`` per condition; from the factors ``LCp' (iCy' UY)`` when M was not formed."""
+    if M is not None:
+        return [M @ u for u in uy]
+    return [lcp.T @ (icy.T @ u) for u in uy]
 
 
 def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
@@ -399,8 +413,8 @@ def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A
         h1 = res1.h
         extras["F_stage1"] = res1.F
         priors.append(prior)
-    res, qtot, lcp, M, cp, qc, icy = _final_stage(UL, priors, AYYA, Q0, Nn, Q0)
-    J = [M @ u for u in uy]
+    res, qtot, lcp, M, cp, qc, icy = _final_stage(UL, priors, AYYA, Q0, Nn, Q0, keep_m)
+    J = _source_estimates(M, lcp, icy, uy)
     ssr = sum(np.sum(_var_cols(u - UL @ j)) for u, j in zip(uy, J))
     sst = sum(np.sum(_var_cols(u)) for u in uy)
     r2 = 100.0 * (sst - ssr) / sst
@@ -408,8 +422,8 @@ def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A
     return WindowResult(
         F=res.F, R2=float(r2), VE=float(r2 * ve), woi=np.asarray(w, dtype=float), It=it,
         Ik=ik, pst=basis.pst, dct=basis.dct, S=S, V=V, tempU=tempU, qV=vq, Nr=nr,
-        ve_temporal=ve, UY=uy, J=J, Q=qtot, iCy=icy,
-        M=M if keep_m else None, qC=qc, Cp=cp, Cy=res.C, h_stage1=h1, h_stage2=res.h,
+        ve_temporal=ve, UY=uy, J=J, Q=qtot, iCy=icy, M=M, qC=qc, Cp=cp, Cy=res.C,
+        h_stage1=h1, h_stage2=res.h,
         Ph=res.Ph, AYYA=AYYA, Qe=Qe, Q0=Q0, Y_last=Yk[:, :, -1].copy(), Nn=Nn, extras=extras)
 
 

@@ -34,8 +34,11 @@ class WindowResult:
         Source estimates per condition (``M @ UY``), internal scaling of the engine.
     UY : list of ndarray (Nm, Nr)
         Reduced data per condition (classic: summed over trials; standard: scaled mean).
-    qC, Cp : ndarray (Nd,)
-        Posterior and prior source variances.
+    qC : ndarray (Nd,) or None
+        Posterior source variances (None for windows whose ``M`` was not kept: they cost as
+        much as ``M``).
+    Cp : ndarray (Nd,)
+        Prior source variances.
     Cy : ndarray (Nm, Nm)
         Fitted reduced data covariance.
     S : ndarray (Nb, Nr)
@@ -61,7 +64,7 @@ class WindowResult:
     Q: sp.spmatrix
     iCy: np.ndarray
     M: np.ndarray | None
-    qC: np.ndarray
+    qC: np.ndarray | None
     Cp: np.ndarray
     Cy: np.ndarray
     h_stage1: np.ndarray

@@ -45,6 +45,10 @@ class SourceSet:
         Triangles of an atlas mesh.
     name : str
         Description (file name) for logs and outputs.
+    frame : {'head', 'mri'}
+        Frame of ``positions``/``normals``: the MEG head frame (SAM's convention for grids,
+        targets and atlases) or MRI scanner RAS (the meshes of a
+        :class:`lameg.surf.LayerSurfaceSet`).
     """
 
     kind: str
@@ -56,6 +60,7 @@ class SourceSet:
     grid_step: float | None = None
     faces: np.ndarray | None = None
     name: str = ""
+    frame: str = "head"
 
     @property
     def n_sources(self) -> int:

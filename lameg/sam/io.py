@@ -62,8 +62,10 @@ class SamData:
     fname : Path or None
         The dataset file (used to place the SAM folder).
     sensors : dict or None
+        Sensor geometry for the SAM head models (:func:`lameg.sam.forward.sensor_array`):
         ``coilpos`` (n_coils, 3) m, ``coilori`` (n_coils, 3), ``tra`` (n_channels, n_coils), in the
-        MEG head frame, for the built-in single-sphere model.
+        MEG head frame, plus the full SPM ``grad`` (key ``grad``) or MNE ``Info`` (key ``info``)
+        when the data come from such a dataset (coil integration points and CTF balancing).
     """
 
     data: np.ndarray
@@ -138,7 +140,7 @@ class SamData:
             rows = [labels.index(meeg.chanlabels[i]) for i in idx]
             sensors = {"coilpos": np.asarray(sens["coilpos"], float) * f,
                        "coilori": np.asarray(sens["coilori"], float),
-                       "tra": np.asarray(sens["tra"], float)[rows]}
+                       "tra": np.asarray(sens["tra"], float)[rows], "grad": sens}
         except Exception as e:  # sensors are optional (only the built-in sphere model needs them)
             logger.debug("no usable sensor geometry in %s: %s", meeg.fname, e)
         return cls(data, float(meeg.fsample), np.asarray(meeg.time, float),
@@ -167,9 +169,11 @@ class SamData:
             events = [(0, float(a["onset"] - inst.first_time), str(a["description"]))
                       for a in inst.annotations]
         chs = [inst.info["chs"][i] for i in picks]
-        sensors = {"coilpos": np.array([c["loc"][:3] for c in chs]),
-                   "coilori": np.array([c["loc"][9:12] for c in chs]),
-                   "tra": np.eye(len(chs))}
+        dev_head = inst.info["dev_head_t"]
+        t = np.eye(4) if dev_head is None else np.asarray(dev_head["trans"], float)
+        sensors = {"coilpos": np.array([c["loc"][:3] for c in chs]) @ t[:3, :3].T + t[:3, 3],
+                   "coilori": np.array([c["loc"][9:12] for c in chs]) @ t[:3, :3].T,
+                   "tra": np.eye(len(chs)), "info": inst.info}
         fname = fname or (inst.filenames[0] if getattr(inst, "filenames", None) else None)
         return cls(data, fs, np.asarray(time, float), names, events, conditions,
                    Path(fname) if fname else None, sensors)

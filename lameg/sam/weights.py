@@ -22,6 +22,11 @@ to the diagonal and multiplies the noise by ``1 + N`` (what the V5 code does for
 The inverse is the eigen pseudo-inverse dropping eigenvalues below ``1e-15`` of the largest, and the
 ``Pinv`` smallest ones.
 
+Lead fields come from :mod:`lameg.forward` (:mod:`lameg.sam.forward`): the ``Model`` (single sphere,
+local spheres or Nolte single shell on the hull) with the dataset's sensors, or the head model of an
+SPM dataset co-registered with :func:`lameg.invert.coregister` (``inversion_idx=``), or arrays /
+callables given by the caller.
+
 Normalised weights ``w / |w|`` equal MNE-Python's unit-noise-gain LCMV weights (``reg=0``,
 ``noise_cov=None``), and the max-SNR orientation equals MNE's ``pick_ori='max-power'``.
 """
@@ -44,7 +49,16 @@ from ..exceptions import (
     LamegValueError,
 )
 from .cov import SamCovariance, _get_data, read_covariances
-from .grid import SourceSet, grid_from_params, mri_path
+from .forward import (
+    fixed_lead_fields,
+    free_lead_fields,
+    model_spec,
+    read_spm_forward,
+    sam_head_model,
+    sensor_array,
+    sphere_lead_field,
+)
+from .grid import SourceSet, grid_from_params, mri_path, read_hull
 from .io import (
     SamData,
     band_folder,
@@ -66,9 +80,6 @@ __all__ = [
     "sam_wts",
     "load_weights",
 ]
-
-MU0_4PI = 1e-7
-
 
 @dataclass
 class SamWeights:
@@ -241,46 +252,6 @@ def unit_gain_weights(B: np.ndarray, Cinv: np.ndarray) -> np.ndarray:
     return (CB / den).T
 
 
-def sphere_lead_field(positions: np.ndarray, coilpos: np.ndarray, coilori: np.ndarray,
-                      tra: np.ndarray | None = None, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
-    """Single-sphere (Sarvas 1987) MEG lead fields.
-
-    Parameters
-    ----------
-    positions : ndarray, shape (n_src, 3)
-        Dipole positions, m.
-    coilpos, coilori : ndarray, shape (n_coils, 3)
-        Coil positions (m) and unit orientations.
-    tra : ndarray, shape (n_channels, n_coils), optional
-        Coil-to-channel montage (identity if None).
-    origin : (3,) array-like
-        Sphere centre, m.
-
-    Returns
-    -------
-    ndarray, shape (n_channels, n_src, 3)
-        Field per unit dipole moment along x, y, z, T per A m.
-    """
-    o = np.asarray(origin, float)
-    r0 = np.asarray(positions, float) - o  # (v, 3)
-    r = np.asarray(coilpos, float) - o  # (c, 3)
-    ori = np.asarray(coilori, float)
-    a_vec = r[:, None, :] - r0[None, :, :]  # (c, v, 3)
-    a = np.linalg.norm(a_vec, axis=-1)
-    rn = np.linalg.norm(r, axis=-1)[:, None]
-    adotr = np.einsum("cvk,ck->cv", a_vec, r)
-    F = a * (rn * a + rn**2 - np.einsum("vk,ck->cv", r0, r))
-    c1 = a**2 / rn + adotr / a + 2 * a + 2 * rn
-    c2 = a + 2 * rn + adotr / a
-    gradF_dot_ori = c1 * np.einsum("ck,ck->c", r, ori)[:, None] - c2 * (ori @ r0.T)
-    r0xori = np.cross(r0[None, :, :], ori[:, None, :])  # (c, v, 3)
-    r0xr = np.cross(r0[None, :, :], r[:, None, :])
-    L = MU0_4PI / F[..., None] ** 2 * (F[..., None] * r0xori - r0xr * gradF_dot_ori[..., None])
-    if tra is not None:
-        L = np.einsum("nc,cvk->nvk", np.asarray(tra, float), L)
-    return L
-
-
 # ---------------------------------------------------------------------------------------------
 # The program
 # ---------------------------------------------------------------------------------------------
@@ -293,37 +264,63 @@ def _source_set(params: SamParams, atlas, dataset: str | None, origin_m) -> Sour
     if atlas is None and params.is_set("AtlasName"):
         atlas = mri_path(params, params["AtlasName"], dataset)
     if atlas is not None:
-        if hasattr(atlas, "get_mesh_path"):  # a LayerSurfaceSet: its multilayer mesh
+        frame = "head"
+        if hasattr(atlas, "get_mesh_path"):  # a LayerSurfaceSet: its multilayer mesh (MRI mm)
             atlas = atlas.get_mesh_path()
+            frame = "mri"
         pos, nrm, faces = load_atlas(atlas)
         name = str(atlas) if isinstance(atlas, (str, os.PathLike)) else "atlas"
         if nrm is None and not params.get("Unconstrained", False):
             raise LamegValueError(f"atlas {name} has no orientation array (GIfTI VECTOR); set "
                                   "Unconstrained to solve orientations or use an oriented mesh")
-        return SourceSet("atlas", pos, nrm, faces=faces, name=name)
+        return SourceSet("atlas", pos, nrm, faces=faces, name=name, frame=frame)
     return grid_from_params(params, dataset, origin_m)
 
 
 def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamData | None,
-                 n_chan: int) -> np.ndarray:
-    """(n_chan, n_src, 3) free or (n_chan, n_src) fixed lead fields, T per A m."""
+                 chan_names: list[str], fixed: bool, inversion_idx: int | None,
+                 dataset: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Lead fields of the sources and the rotation from the source frame to their frame.
+
+    Returns
+    -------
+    L : ndarray, shape (n_chan, n_src) (fixed orientations) or (n_chan, n_src, 3) (free)
+        T (or T/m) per A m.
+    rot : ndarray, shape (3, 3)
+        Source-frame orientations ``n`` are ``n @ rot.T`` in the lead-field frame.
+    """
+    n_chan = len(chan_names)
+    rot = np.eye(3)
     if callable(lead_field):
         L = np.asarray(lead_field(sources.positions), float)
     elif lead_field is not None:
         L = np.asarray(lead_field, float)
+    elif inversion_idx is not None:
+        L, rot = _spm_lead_fields(sources, data, chan_names, fixed, inversion_idx)
     else:
-        model = params.get("Model")
-        if model is None or model.kind != "SingleSphere":
-            kind = "no Model" if model is None else f"Model {model.kind}"
-            raise LamegNotImplementedError(
-                f"sam_wts computes lead fields itself only for 'Model SingleSphere x y z' ({kind} "
-                "given); pass lead_field= (an array or a callable of positions in m), e.g. from "
-                "lameg.forward or an SPM gain matrix")
-        if data is None or data.sensors is None:
-            raise LamegValueError("the SingleSphere model needs the dataset's sensor geometry")
-        s = data.sensors
-        L = sphere_lead_field(sources.positions, s["coilpos"], s["coilori"], s["tra"],
-                              np.asarray(model.origin_cm) * 0.01)
+        if sources.frame == "mri":
+            raise LamegValueError(
+                "the LayerSurfaceSet meshes are in MRI (scanner RAS) space, not in the MEG head "
+                "frame of the SAM head models: co-register the dataset with "
+                "lameg.invert.coregister(...) and pass inversion_idx=, or pass lead_field=")
+        if data is None:
+            raise LamegValueError("the SAM head models need the dataset (its sensor geometry)")
+        model = model_spec(params)
+        sensors = sensor_array(data, chan_names)
+        hull = None
+        if model is not None and model.kind in ("MultiSphere", "Nolte"):
+            path = mri_path(params, params["HullName"], dataset)
+            if not path.is_file():
+                raise LamegFileNotFoundError(
+                    f"Model {model.kind} needs the hull (inner skull) {path}; set HullName / "
+                    "MRIDirectory, or use an SPM dataset co-registered with "
+                    "lameg.invert.coregister (inversion_idx=)")
+            hull = read_hull(path)
+        head = sam_head_model(model, sensors, hull)
+        if fixed:
+            L = fixed_lead_fields(sources.positions, sources.normals, sensors, head)
+        else:
+            L = free_lead_fields(sources.positions, sensors, head)
     if L.shape[0] != n_chan or L.shape[1] != sources.n_sources or L.ndim not in (2, 3) or (
             L.ndim == 3 and L.shape[2] != 3):
         raise LamegValueError(
@@ -331,7 +328,31 @@ def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamDat
             f"({n_chan}, {sources.n_sources}, 3) (channels x sources [x xyz])")
     if not np.all(np.isfinite(L)):
         raise LamegDataError("the lead field contains NaN or infinite values")
-    return L
+    return L, rot
+
+
+def _spm_lead_fields(sources: SourceSet, data: SamData | None, chan_names: list[str],
+                     fixed: bool, inversion_idx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lead fields from the head model stored in an SPM dataset (see :mod:`lameg.sam.forward`)."""
+    if data is None or data.fname is None or Path(data.fname).suffix != ".mat":
+        raise LamegValueError("inversion_idx= needs an SPM dataset (.mat) as the data")
+    fm = read_spm_forward(data.fname, inversion_idx)
+    if sources.kind == "atlas":  # surface atlases: MRI mm -> head frame
+        pos, nrm = fm.to_head(sources.positions * 1e3, sources.normals)
+        rot = fm.mri_to_head[:3, :3] / np.cbrt(np.linalg.det(fm.mri_to_head[:3, :3]))
+    else:  # grids and targets are defined in the head frame
+        pos, nrm, rot = sources.positions, sources.normals, np.eye(3)
+    sensors = fm.sensors.select(chan_names)
+    if fixed:
+        idx = fm.match_vertices(pos, nrm)
+        if idx is not None:
+            try:
+                logger.info("using the stored gain matrix %s", fm.gain_path.name)
+                return fm.gain(chan_names, idx), rot
+            except LamegDataError as err:
+                logger.warning("%s", err)
+        return fixed_lead_fields(pos, nrm, sensors, fm.headmodel), rot
+    return free_lead_fields(pos, sensors, fm.headmodel), rot
 
 
 def sam_wts(
@@ -341,6 +362,7 @@ def sam_wts(
     lead_field: np.ndarray | Callable[[np.ndarray], np.ndarray] | None = None,
     atlas: Any = None,
     data=None,
+    inversion_idx: int | None = None,
     output_dir: str | os.PathLike | None = None,
     write: bool = True,
 ) -> SamWeights:
@@ -357,12 +379,23 @@ def sam_wts(
     lead_field : ndarray or callable, optional
         ``(n_channels, n_src, 3)`` free lead fields, ``(n_channels, n_src)`` fixed-orientation lead
         fields (used as they are: the orientation is already in them), or a callable mapping
-        positions ``(n_src, 3)`` in m to free lead fields. Units T per A m. Default: the built-in
-        single-sphere model (``Model SingleSphere x y z``) with the dataset's sensors.
+        positions ``(n_src, 3)`` in m to free lead fields. Units T per A m. Default: computed
+        with :mod:`lameg.forward` (see :mod:`lameg.sam.forward`) -- the head model of
+        ``inversion_idx`` when given, else ``Model`` (``SingleSphere x y z``, ``MultiSphere`` or
+        ``Nolte [N]`` on the hull ``HullName``) with the dataset's sensors.
     atlas : path, GiftiImage, LayerSurfaceSet or (positions_mm, orientations), optional
         Surface atlas (overrides ``AtlasName``); its VECTOR array gives the fixed orientations.
+        A LayerSurfaceSet stands for its multilayer mesh (MRI mm), which needs
+        ``inversion_idx``.
     data : optional
         Dataset (for the sensor geometry and the SAM folder); default ``DataSet``.
+    inversion_idx : int, optional
+        Use the head model of ``D.other.inv{inversion_idx + 1}`` of an SPM dataset
+        co-registered with :func:`lameg.invert.coregister`: surface atlases are then in MRI
+        (scanner RAS) mm and are mapped into the head frame with its registration, and when the
+        sources are vertices of its mesh with its orientations the stored gain matrix is used
+        (SPM's rank-2 lead field); otherwise lead fields come from its volume conductor. Grids
+        and targets stay in the head frame.
     output_dir : path-like, optional
         SAM folder.
     write : bool
@@ -390,12 +423,19 @@ def sam_wts(
     if "Global" not in covariances:
         raise LamegValueError("the covariance set has no Global covariance; run sam_cov first")
     glob = covariances["Global"]
-    n_chan = glob.C.shape[0]
     model = params.get("Model")
     origin = np.asarray(model.origin_cm) * 0.01 if model is not None and model.origin_cm else None
     sources = _source_set(params, atlas, str(data.fname) if data is not None and data.fname
                           else dataset, origin)
-    L = _lead_fields(lead_field, sources, params, data, n_chan)
+    chan_names = list(glob.chan_names)
+    if data is not None and list(data.chan_names) != chan_names and lead_field is None:
+        missing = sorted(set(chan_names) - set(data.chan_names))
+        if missing:
+            raise LamegDataError(f"the covariances use channels absent from the data: "
+                                 f"{missing[:5]}")
+    fixed = sources.normals is not None and not params.get("Unconstrained", False)
+    L, rot = _lead_fields(lead_field, sources, params, data, chan_names, fixed, inversion_idx,
+                          str(data.fname) if data is not None and data.fname else dataset)
     if params.is_set("Extent"):
         logger.warning("Extent is not used by sam_wts (no interpolation around voxels)")
     if params.is_set("Transform"):
@@ -412,14 +452,16 @@ def sam_wts(
         B = L
         ori = np.full((sources.n_sources, 3), np.nan) if sources.normals is None else \
             sources.normals
-    elif sources.normals is not None and not params.get("Unconstrained", False):
+    elif fixed:
         ori = sources.normals
-        B = np.einsum("mvk,vk->mv", L, ori)
+        B = np.einsum("mvk,vk->mv", L, ori @ rot.T)
     else:
         orient = covariances.get("Orient", glob)
         Co, _ = reg(orient)
-        ori, span = max_snr_orientations(L, sam_pinv(Co, drop), sources.normals)
-        B = np.einsum("mvk,vk->mv", L, ori)
+        ref = None if sources.normals is None else sources.normals @ rot.T
+        ori_lf, span = max_snr_orientations(L, sam_pinv(Co, drop), ref)
+        B = np.einsum("mvk,vk->mv", L, ori_lf)
+        ori = ori_lf @ rot  # back to the source frame (rot is a rotation)
     weights, noise, covs = {}, {}, {}
     normalize = bool(params.get("Normalize", False))
     for name, c in covariances.items():

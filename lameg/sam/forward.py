@@ -1,0 +1,458 @@
+"""Lead fields of the SAM programs, from :mod:`lameg.forward`.
+
+Every SAM head model is one of the forward module's volume conductors, so there is a single
+implementation of each (Sarvas sphere, local spheres, Nolte single shell):
+
+============================  ==================================================================
+``Model``                     volume conductor
+============================  ==================================================================
+``SingleSphere x y z``        :class:`lameg.forward.sphere.SphereModel` at the origin (cm)
+``MultiSphere``               :class:`lameg.forward.sphere.LocalSpheresModel`: one sphere per
+                              channel fitted to the hull points near it (FieldTrip
+                              ``localspheres``; SAMsrc reads the spheres of the CTF
+                              ``default.hdm``, which a fit to the same hull approximates)
+``Nolte [N]``                 Nolte's single shell of order N on the hull (inner skull), using
+                              :func:`lameg.forward.singleshell.prepare_nolte`
+============================  ==================================================================
+
+Sensors are :class:`lameg.forward.sensors.SensorArray` objects (coil integration points and the
+channel map, CTF reference balancing included when the dataset stores it): from the SPM ``grad``
+of an SPM dataset, from the MNE ``Info`` of an MNE object, or point coils from a plain
+``coilpos``/``coilori``/``tra`` dictionary.
+
+An SPM dataset co-registered with :func:`lameg.invert.coregister` carries its head model in
+``D.other.inv{k}`` (:class:`SpmForwardModel`): the registration (MRI mm -> MEG head frame), the
+volume conductor, the sensors and the gain matrix of its cortical mesh. Surface sources given in
+MRI millimetres are mapped into the head frame with that registration; when they are vertices of
+the stored mesh with its orientations, the stored gain matrix is used as it is (it is SPM's
+rank-2 reduced lead field ``L (I - v3 v3') n``; ``v3`` the weakest lead-field direction), otherwise
+lead fields are computed with the stored volume conductor.
+
+All lead fields are in SI units: T (or T/m for planar gradiometers) per A m, matching the SAM data
+(:class:`lameg.sam.io.SamData`, tesla).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .._utils import hash_arrays, logger
+from ..exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
+from ..forward.coreg import apply_transform
+from ..forward.gain import compute_gain, compute_leadfield
+from ..forward.normals import normalize_rows, spm_mesh_normals
+from ..forward.sensors import SensorArray, length_scale
+from ..forward.singleshell import SingleShellModel, prepare_nolte
+from ..forward.sphere import LocalSpheresModel, SphereModel, fit_local_spheres, sarvas_leadfield
+
+__all__ = [
+    "sensor_array",
+    "HullShellModel",
+    "sam_head_model",
+    "model_spec",
+    "free_lead_fields",
+    "fixed_lead_fields",
+    "sphere_lead_field",
+    "SpmForwardModel",
+    "read_spm_forward",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# sensors
+# ---------------------------------------------------------------------------------------------
+
+
+def sensor_array(data, channels: list[str] | None = None) -> SensorArray:
+    """The :class:`SensorArray` of a :class:`~lameg.sam.io.SamData`.
+
+    Rows are ``channels`` (default ``data.chan_names``), in that order.
+
+    Uses, in this order, the SPM ``grad`` (``data.sensors['grad']``), the MNE ``Info``
+    (``data.sensors['info']``) or point coils ``coilpos`` (m), ``coilori``, ``tra``.
+
+    Raises
+    ------
+    LamegValueError
+        When the data carry no sensor geometry.
+    """
+    s = data.sensors
+    if not s:
+        raise LamegValueError(
+            "the data have no sensor geometry, which the SAM head models need; load an SPM or "
+            "MNE dataset with sensors, or pass lead_field= to sam_wts")
+    names = list(data.chan_names) if channels is None else list(channels)
+    if s.get("grad") is not None:
+        return SensorArray.from_grad(s["grad"], channels=names)
+    if s.get("info") is not None:
+        return SensorArray.from_mne_info(s["info"], picks=names)
+    tra = s.get("tra")
+    coilpos = np.asarray(s["coilpos"], float)
+    tra = np.eye(data.n_channels, len(coilpos)) if tra is None else np.asarray(tra, float)
+    sens = SensorArray(coilpos=coilpos, coilori=np.asarray(s["coilori"], float), tra=tra,
+                       labels=list(data.chan_names))
+    return sens if names == list(data.chan_names) else sens.select(names)
+
+
+# ---------------------------------------------------------------------------------------------
+# head models
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class HullShellModel:
+    """Nolte single shell bounded by a hull given as points with outward normals (SAM hulls).
+
+    :class:`lameg.forward.singleshell.SingleShellModel` needs a triangulated boundary; SAM's
+    ``hull.shape`` files carry points and normals only, which is all the Nolte fit uses.
+
+    Attributes
+    ----------
+    bnd_pos : ndarray, shape (n_points, 3)
+        Hull points, m, MEG head frame.
+    bnd_nrm : ndarray, shape (n_points, 3)
+        Unit normals.
+    order : int
+        Spherical-harmonic order.
+    """
+
+    bnd_pos: np.ndarray
+    bnd_nrm: np.ndarray
+    order: int = 20
+    kind: str = field(default="Nolte hull", init=False)
+    _prepared: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.bnd_pos = np.asarray(self.bnd_pos, float)
+        self.bnd_nrm = normalize_rows(np.asarray(self.bnd_nrm, float))
+        if self.bnd_pos.shape != self.bnd_nrm.shape or self.bnd_pos.ndim != 2:
+            raise LamegValueError("hull points and normals must both be (n, 3)")
+
+    def cache_key(self) -> str:
+        return "nolte-hull:" + hash_arrays(self.bnd_pos, self.bnd_nrm, extra=str(self.order))
+
+    def prepare(self, sensors):
+        key = sensors.coil_key
+        if key not in self._prepared:
+            self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
+                                                 sensors.coilori, self.order)}
+        return self._prepared[key]
+
+    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
+        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        return self.prepare(sensors).coil_leadfield(dip_pos)
+
+
+def model_spec(params):
+    """The effective ``Model`` of the parameters (``--doNolte``/``--doMultiSphere``/``--Order``
+    apply when ``Model`` is not set; ``--Order`` also overrides a ``Model Nolte`` order)."""
+    from .params import ModelSpec
+
+    model = params.get("Model")
+    order = int(params["Order"]) if params.is_set("Order") else None
+    if model is None:
+        if params.get("doNolte", False):
+            model = ModelSpec("Nolte", order=order or int(params.get("Order", 20)))
+        elif params.get("doMultiSphere", False):
+            model = ModelSpec("MultiSphere")
+    elif model.kind == "Nolte" and order is not None:
+        model = ModelSpec("Nolte", order=order)
+    return model
+
+
+def sam_head_model(model, sensors: SensorArray, hull: tuple[np.ndarray, np.ndarray] | None = None):
+    """Volume conductor for a SAM ``Model``.
+
+    Parameters
+    ----------
+    model : lameg.sam.params.ModelSpec
+        ``SingleSphere`` (origin in cm), ``MultiSphere`` or ``Nolte`` (order).
+    sensors : SensorArray
+        Needed by ``MultiSphere`` (one sphere per channel).
+    hull : (points, normals), optional
+        Hull (inner skull) in the MEG head frame, m, with outward unit normals; required by
+        ``MultiSphere`` and ``Nolte``.
+
+    Returns
+    -------
+    SphereModel | LocalSpheresModel | HullShellModel
+    """
+    if model is None:
+        raise LamegValueError(
+            "no forward model: set 'Model SingleSphere x y z | MultiSphere | Nolte [N]' in the "
+            "parameters, pass inversion_idx= for an SPM dataset co-registered with "
+            "lameg.invert.coregister, or pass lead_field=")
+    if model.kind == "SingleSphere":
+        return SphereModel(np.asarray(model.origin_cm, float) * 0.01, 0.09)
+    if hull is None:
+        raise LamegFileNotFoundError(
+            f"Model {model.kind} needs the hull (inner skull, HullName): none was found")
+    pts, nrm = hull
+    if model.kind == "MultiSphere":
+        return fit_local_spheres(pts, sensors)
+    if model.kind == "Nolte":
+        order = int(model.order or 20)
+        need = (order + 1) ** 2 - 1
+        if len(pts) < need:
+            raise LamegDataError(f"the hull has {len(pts)} points; Nolte order {order} needs at "
+                                 f"least {need} (use a finer hull or a lower order)")
+        return HullShellModel(pts, nrm, order)
+    raise LamegValueError(f"unknown Model {model.kind!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# lead fields
+# ---------------------------------------------------------------------------------------------
+
+
+def free_lead_fields(positions: np.ndarray, sensors: SensorArray, headmodel) -> np.ndarray:
+    """Free-orientation lead fields of unit x/y/z dipoles (no rank reduction).
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_src, 3)
+        m, MEG head frame.
+    sensors : SensorArray
+    headmodel
+        Any :mod:`lameg.forward` volume conductor.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_src, 3)
+        T (or T/m) per A m.
+    """
+    return np.moveaxis(compute_leadfield(positions, sensors, headmodel), 2, 0)
+
+
+def fixed_lead_fields(positions: np.ndarray, orientations: np.ndarray, sensors: SensorArray,
+                      headmodel, cache=False) -> np.ndarray:
+    """Lead fields projected on fixed orientations, ``b = L n`` (no rank reduction).
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_src)
+        T (or T/m) per A m.
+    """
+    G = compute_gain(positions, orientations, sensors, headmodel,
+                     chanunits=list(sensors.chanunit), reducerank=None, cache=cache)
+    return G * 1e9  # compute_gain: per nA m
+
+
+def sphere_lead_field(positions: np.ndarray, coilpos: np.ndarray, coilori: np.ndarray,
+                      tra: np.ndarray | None = None, origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+    """Single-sphere (Sarvas 1987) MEG lead fields, :func:`lameg.forward.sphere.sarvas_leadfield`
+    combined into channels.
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_src, 3)
+        Dipole positions, m.
+    coilpos, coilori : ndarray, shape (n_coils, 3)
+        Coil positions (m) and unit orientations.
+    tra : ndarray, shape (n_channels, n_coils), optional
+        Coil-to-channel montage (identity if None).
+    origin : (3,) array-like
+        Sphere centre, m.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_src, 3)
+        Field per unit dipole moment along x, y, z, T per A m.
+    """
+    lf = sarvas_leadfield(positions, coilpos, coilori, np.asarray(origin, float))  # (v, 3, c)
+    L = np.moveaxis(lf, 2, 0)
+    if tra is not None:
+        L = np.einsum("nc,cvk->nvk", np.asarray(tra, float), L)
+    return L
+
+
+# ---------------------------------------------------------------------------------------------
+# head models stored in SPM datasets
+# ---------------------------------------------------------------------------------------------
+
+
+def _str_list(x) -> list[str]:
+    if x is None:
+        return []
+    if isinstance(x, str):
+        return [x]
+    return [str(v) for v in np.asarray(list(x), dtype=object).ravel()]
+
+
+def _stored_head_model(vol: dict, sensors: SensorArray):
+    kind = str(vol.get("type", ""))
+    s = length_scale(str(vol.get("unit", "m") or "m"))
+    if kind == "singlesphere":
+        return SphereModel(np.asarray(vol["o"], float).ravel() * s, float(vol["r"]) * s)
+    if kind == "localspheres":
+        return LocalSpheresModel(np.atleast_2d(np.asarray(vol["o"], float)) * s,
+                                 np.asarray(vol["r"], float).ravel() * s, _str_list(vol["label"]))
+    if kind in ("singleshell", "mne_bem"):
+        bnd = vol["bnd"]
+        if isinstance(bnd, list):
+            bnd = bnd[0]
+        pos = np.asarray(bnd["pos"], float) * s
+        tri = np.asarray(bnd["tri"], np.int64) - 1
+        if kind == "mne_bem":
+            from ..forward.bem import BEMModel
+
+            return BEMModel(pos, tri)
+        return SingleShellModel(pos, tri, order=int(vol.get("order", 10) or 10))
+    raise LamegNotImplementedError(
+        f"the stored head model type {kind!r} cannot be evaluated natively; use a 'Single "
+        "Shell', 'Single Sphere', 'MEG Local Spheres' or 'MNE BEM' head model")
+
+
+@dataclass
+class SpmForwardModel:
+    """The head model of ``D.other.inv{index + 1}`` of an SPM dataset.
+
+    Attributes
+    ----------
+    fname : Path
+        The dataset ``.mat``.
+    index : int
+        0-based inversion index.
+    mri_to_head : ndarray, shape (4, 4)
+        MRI (scanner RAS) mm -> MEG head frame m (``forward.fromMNI``).
+    headmodel
+        The volume conductor (head frame, m).
+    sensors : SensorArray
+        The forward model's sensors (head frame, m), all its channels.
+    mesh_head : ndarray, shape (n_vertices, 3)
+        Cortical mesh of the gain matrix, head frame, m.
+    orientations_head : ndarray, shape (n_vertices, 3)
+        Orientations the gain matrix was computed with.
+    gain_path : Path or None
+    scale : float
+        SPM's conditioning factor applied to the stored gain (``forward.scale``).
+    chanunits : dict of str -> str
+        Data unit of every channel of the dataset (the gain's row units).
+    """
+
+    fname: Path
+    index: int
+    mri_to_head: np.ndarray
+    headmodel: object
+    sensors: SensorArray
+    mesh_head: np.ndarray
+    orientations_head: np.ndarray
+    gain_path: Path | None
+    scale: float
+    chanunits: dict
+
+    def to_head(self, positions_mm: np.ndarray, orientations=None):
+        """MRI mm positions (and orientations) -> head frame m (and unit vectors)."""
+        pos = apply_transform(np.asarray(positions_mm, float), self.mri_to_head)
+        if orientations is None:
+            return pos, None
+        rot = self.mri_to_head[:3, :3]
+        rot = rot / np.cbrt(np.linalg.det(rot))
+        return pos, normalize_rows(np.asarray(orientations, float) @ rot.T)
+
+    def from_head_orientations(self, ori_head: np.ndarray) -> np.ndarray:
+        """Head-frame unit orientations -> MRI frame."""
+        rot = self.mri_to_head[:3, :3]
+        rot = rot / np.cbrt(np.linalg.det(rot))
+        return normalize_rows(ori_head @ np.linalg.inv(rot).T)
+
+    def match_vertices(self, positions_head: np.ndarray, orientations_head=None,
+                       tol_m: float = 1e-6, tol_ori: float = 1e-4) -> np.ndarray | None:
+        """Indices of the stored mesh vertices at ``positions_head`` (and with the same
+        orientations), or None when some source is not one of them."""
+        if self.gain_path is None or len(self.mesh_head) == 0:
+            return None
+        d, idx = cKDTree(self.mesh_head).query(positions_head)
+        if np.any(d > tol_m):
+            return None
+        if orientations_head is not None:
+            dev = np.abs(np.einsum("ij,ij->i", self.orientations_head[idx], orientations_head))
+            if np.any(dev < 1 - tol_ori):
+                return None
+        return idx
+
+    def gain(self, channels: list[str], columns: np.ndarray | None = None) -> np.ndarray:
+        """The stored gain matrix in SI units (T or T/m per A m), rows = ``channels``.
+
+        Parameters
+        ----------
+        channels : list of str
+        columns : ndarray of int, optional
+            Mesh vertices to keep (default all).
+        """
+        from ..io.spm_meeg import read_gainmat
+        from .io import _unit_scale
+
+        G, labels = read_gainmat(self.gain_path)
+        if G.shape[1] != len(self.mesh_head):
+            raise LamegDataError(
+                f"{self.gain_path.name} has {G.shape[1]} columns for {len(self.mesh_head)} mesh "
+                "vertices (free-orientation gain?); lead fields are recomputed instead")
+        pos = {lab: i for i, lab in enumerate(labels)}
+        missing = [c for c in channels if c not in pos]
+        if missing:
+            raise LamegDataError(f"the stored gain matrix has no rows for channels {missing[:5]}")
+        rows = np.array([pos[c] for c in channels])
+        G = G[rows] if columns is None else G[np.ix_(rows, columns)]
+        unit = np.array([_unit_scale(self.chanunits.get(c, "fT") or "fT") for c in channels])
+        return G * (1e9 / self.scale) * unit[:, None]
+
+
+def read_spm_forward(fname: str | os.PathLike, inversion_idx: int = 0) -> SpmForwardModel:
+    """Read the head model of ``D.other.inv{inversion_idx + 1}`` of an SPM dataset.
+
+    Raises
+    ------
+    LamegValueError
+        When the dataset has no head model with that index (run
+        :func:`lameg.invert.coregister` first).
+    """
+    from ..io.spm_meeg import load_meeg
+
+    meeg = load_meeg(fname)
+    inv = meeg.inv
+    k = int(inversion_idx)
+    if not 0 <= k < len(inv) or not inv[k] or "forward" not in inv[k]:
+        raise LamegValueError(
+            f"{Path(fname).name} has no head model with inversion index {inversion_idx} (it has "
+            f"{len(inv)}); run lameg.invert.coregister(..., inversion_idx={inversion_idx}) first")
+    entry = inv[k]
+    fwd = entry["forward"]
+    if isinstance(fwd, list):
+        fwd = fwd[0]
+    sensors = SensorArray.from_grad(fwd["sensors"])
+    headmodel = _stored_head_model(fwd["vol"], sensors)
+    mri_to_head = np.asarray(fwd["fromMNI"], float)
+    mesh = fwd.get("mesh") or {}
+    s = 1.0 if float(np.asarray(fwd.get("siunits", 1.0))) else 1e-3
+    vert = np.asarray(mesh.get("vert", np.zeros((0, 3))), float).reshape(-1, 3) * s
+    face = np.asarray(mesh.get("face", np.zeros((0, 3))), np.int64).reshape(-1, 3) - 1
+    if "orientations" in fwd and np.size(fwd["orientations"]) == vert.size:
+        ori = normalize_rows(np.asarray(fwd["orientations"], float).reshape(-1, 3))
+    elif len(face):  # SPM: gain along its vertex normals
+        ori = spm_mesh_normals(vert, face)
+    else:
+        ori = np.zeros_like(vert)
+    gain_path = None
+    name = entry.get("gainmat") or fwd.get("gainmat")
+    if isinstance(name, list):
+        name = name[0] if name else None
+    if isinstance(name, str) and name:
+        cand = meeg.path / Path(name.replace("\\", "/")).name
+        gain_path = cand if cand.is_file() else None
+        if gain_path is None:
+            logger.warning("gain matrix %s of %s not found; lead fields will be recomputed",
+                           cand, Path(fname).name)
+    units = dict(zip(meeg.chanlabels, meeg.chanunits))
+    return SpmForwardModel(Path(fname), k, mri_to_head, headmodel, sensors, vert, ori, gain_path,
+                           float(np.asarray(fwd.get("scale", 1.0))), units)
