@@ -13,6 +13,19 @@ singular values; stage 2 uses ``Q0`` both as a component and as the fixed floor 
 MAP operator mixes the post-update hyperparameters with the pre-update ``Cy``; the classic R2
 takes variances over spatial modes, the standard one over temporal modes; the standard EBB
 beamformer uses the covariance of the last trial and unsmoothed lead fields.
+
+Deliberate difference: the standard engine's two ill-posed inverses (``A = UL L'
+spm_inv(L L')`` and the EBB beamformer's ``spm_inv`` of a rank-Nr covariance) are evaluated
+exactly from thin SVDs instead of through a rounding-dominated floating-point inverse (see
+:func:`standard_spatial_projector`, :func:`standard_ebb_inverse_covariance`), which makes
+the results independent of the BLAS/LAPACK build and thread count.
+
+Speed: quantities that depend only on the lead field, the spatial projector and the kernel
+(``L L'`` and its SVD, ``UL = A L``, ``UL QG`` and its column norms) are kept in the
+content-keyed cache of :mod:`lameg.inverse.cache`, so model comparisons, sliding windows and
+simulation sweeps pay for them once; symmetric products use rank-k updates; pooled priors
+reuse their stage-1 projections ``UL Q UL'`` (linearity) instead of recomputing them; and
+windows whose MAP operator is not kept skip the dense ``M`` (Nd x Nm).
 """
 
 from __future__ import annotations
@@ -72,12 +85,6 @@ def _check_inputs(L, data, time_s):
 def _reduced_lead(L, A, lkey: str) -> np.ndarray:
     """``UL = A L`` (Nm, Nd), cached by the content of ``L`` and ``A``."""
     return cached(array_key(lkey, A, extra="UL"), lambda: A @ L)
-
-
-def _smoothed_lead(UL, QG, ulkey: str, qgkey: str) -> np.ndarray:
-    """``UL QG`` (Nm, Nd) for the beamformer priors, cached by content."""
-    return cached(array_key(ulkey, qgkey, extra="ULQG"),
-                  lambda: pr.smoothed_leads(UL, QG))
 
 
 def _gram(x: np.ndarray) -> np.ndarray:
@@ -178,7 +185,9 @@ def _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras, leads=None):
     diag_parts = None
     if kind == "EBB":
         inv_cov = spm_inv(AYYA)
-        allsource, power = pr.ebb_weights(UL, QG, inv_cov, smooth=True, leads=leads)
+        lead_mat, norms = leads if leads is not None else (None, None)
+        allsource, power = pr.ebb_weights(UL, QG, inv_cov, smooth=True, leads=lead_mat,
+                                          norms=norms)
         mx = allsource.max()
         if not mx > 0:
             raise LamegDataError("EBB prior is zero everywhere (lead field or data are zero)")
@@ -301,7 +310,8 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     n_layers, sum_pair_topk, diff_pair_topk, diff_score_method, diag_vertex
         EBBlayer settings.
     keep_M : {'first', 'all', 'none'}
-        For which windows the dense MAP projector is kept (the factored form is always kept).
+        For which windows the dense MAP projector ``M`` and the posterior variances ``qC``
+        are formed (the factored operator is always kept; ``J`` is computed either way).
     fsample : float or None
         Sampling rate, Hz (default: from ``time_s``, rounded to 1e-6 Hz). It enters SPM's
         window-to-sample conversion, so pass the dataset's exact value.
@@ -339,7 +349,11 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
     UL = _reduced_lead(L, A, lkey)
     leads = None
     if kind in ("EBB", "EBBlayer"):  # smoothed lead fields, shared by all windows (cached)
-        leads = _smoothed_lead(UL, QG, array_key(lkey, A), array_key(QG))
+        lqkey = array_key(array_key(lkey, A), array_key(QG), extra="ULQG")
+        leads = cached(lqkey, lambda: pr.smoothed_leads(UL, QG))
+        if kind == "EBB":
+            leads = (leads, cached(array_key(lqkey, extra="norms"),
+                                   lambda: pr.lead_norms(leads)))
     if woi is None:
         woi = 1000.0 * np.array([[time_s.min(), time_s.max()]])
     woi = np.atleast_2d(np.asarray(woi, dtype=float))

@@ -33,8 +33,21 @@ def smoothed_leads(UL: np.ndarray, QG, cols: np.ndarray | slice | None = None) -
     return UL @ q
 
 
+def lead_norms(leads: np.ndarray, block: int = _BLOCK) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column ``(l'l, any(l != 0))`` of lead fields (Nm, Nd), computed in blocks."""
+    nd = leads.shape[1]
+    den = np.zeros(nd)
+    ok = np.zeros(nd, dtype=bool)
+    for start in range(0, nd, block):
+        lead = leads[:, start:start + block]
+        den[start:start + block] = np.einsum("md,md->d", lead, lead)
+        ok[start:start + block] = np.any(lead != 0, axis=0)
+    return den, ok
+
+
 def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
-                block: int = _BLOCK, leads: np.ndarray | None = None
+                block: int = _BLOCK, leads: np.ndarray | None = None,
+                norms: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """EBB source power ``a_b = (l'l) / (l' C^-1 l)`` for every vertex (not normalised).
 
@@ -53,6 +66,8 @@ def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
     leads : ndarray (Nm, Nd) or None
         Pre-computed smoothed lead fields ``UL QG`` (used instead of ``UL`` and ``QG``
         when given, e.g. from the inversion cache).
+    norms : (ndarray (Nd,), ndarray (Nd,) bool) or None
+        Pre-computed :func:`lead_norms` of the lead fields used (window-invariant).
 
     Returns
     -------
@@ -70,9 +85,11 @@ def ebb_weights(UL: np.ndarray, QG, inv_cov: np.ndarray, smooth: bool = True,
             lead = leads[:, cols]
         else:
             lead = smoothed_leads(UL, QG, cols) if smooth else UL[:, cols]
-        ok = np.any(lead != 0, axis=0)
-        den = np.sum(lead * lead, axis=0)
-        num = np.sum(lead * (inv_cov @ lead), axis=0)
+        if norms is not None:
+            den, ok = norms[0][cols], norms[1][cols]
+        else:
+            den, ok = lead_norms(lead)
+        num = np.einsum("md,md->d", lead, inv_cov @ lead)
         with np.errstate(divide="ignore", invalid="ignore"):
             normpower = 1.0 / den
             sp_ = 1.0 / num

@@ -408,8 +408,16 @@ class SpmForwardModel:
         return G * (1e9 / self.scale) * unit[:, None]
 
 
+_FORWARD_CACHE: dict = {}
+_FORWARD_CACHE_SIZE = 2
+
+
 def read_spm_forward(fname: str | os.PathLike, inversion_idx: int = 0) -> SpmForwardModel:
     """Read the head model of ``D.other.inv{inversion_idx + 1}`` of an SPM dataset.
+
+    The last two head models read are kept in memory (keyed by file, modification time and
+    index), so that their prepared volume conductors (e.g. the Nolte expansion of the coils) are
+    reused by successive SAM analyses of the same dataset.
 
     Raises
     ------
@@ -417,6 +425,24 @@ def read_spm_forward(fname: str | os.PathLike, inversion_idx: int = 0) -> SpmFor
         When the dataset has no head model with that index (run
         :func:`lameg.invert.coregister` first).
     """
+    path = Path(fname).resolve()
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size, int(inversion_idx))
+    except OSError:
+        key = None
+    if key is not None and key in _FORWARD_CACHE:
+        _FORWARD_CACHE[key] = _FORWARD_CACHE.pop(key)  # most recently used last
+        return _FORWARD_CACHE[key]
+    fm = _read_spm_forward(path, inversion_idx)
+    if key is not None:
+        _FORWARD_CACHE[key] = fm
+        while len(_FORWARD_CACHE) > _FORWARD_CACHE_SIZE:
+            _FORWARD_CACHE.pop(next(iter(_FORWARD_CACHE)))
+    return fm
+
+
+def _read_spm_forward(fname: Path, inversion_idx: int) -> SpmForwardModel:
     from ..io.spm_meeg import load_meeg
 
     meeg = load_meeg(fname)
