@@ -141,7 +141,7 @@ class SamData:
             sensors = {"coilpos": np.asarray(sens["coilpos"], float) * f,
                        "coilori": np.asarray(sens["coilori"], float),
                        "tra": np.asarray(sens["tra"], float)[rows], "grad": sens}
-        except Exception as e:  # sensors are optional (only the built-in sphere model needs them)
+        except Exception as e:  # sensors are optional (only the SAM head models need them)
             logger.debug("no usable sensor geometry in %s: %s", meeg.fname, e)
         return cls(data, float(meeg.fsample), np.asarray(meeg.time, float),
                    [meeg.chanlabels[i] for i in idx], events, conditions, Path(meeg.fname), sensors)
