@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 
 from ..exceptions import LamegValueError
-from .svd import _dense, spm_inv, spm_logdet, spm_svd
+from .svd import _dense, octave_inv, spm_inv, spm_logdet, spm_svd
 
 
 def _expm(a: np.ndarray) -> np.ndarray:
@@ -288,14 +288,16 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     dfdhh = np.zeros((0, 0))
     for k in range(1, max_iter + 1):
         ee = dedh @ np.exp(h)
-        c = (q_all * ee) @ q_all.T
-        ic = np.linalg.inv(c + eye / np.exp(32))
+        xs = q_all * np.sqrt(ee)
+        c = xs @ xs.T  # Q diag(ee) Q' as a rank-k update: exactly symmetric
+        ic = octave_inv(c + eye / np.exp(32))  # symmetric positive definite: Cholesky
         rel = np.any(dedh[:, act] != 0, axis=1)
         u = ic
-        w = u @ (yy / N - c) @ u.T
         qr = q_all[:, rel]
-        pmat = qr.T @ u @ qr
-        dfde = N / 2 * np.sum(qr * (w @ qr), axis=0)
+        uq = u @ qr  # u is symmetric: u' Q = u Q
+        pmat = qr.T @ uq
+        # W Q = u (YY/N - C) u' Q
+        dfde = N / 2 * np.sum(qr * (u @ ((yy / N - c) @ uq)), axis=0)
         dfdee = -N / 2 * pmat * pmat.T
         dhdh = dedh[np.ix_(rel, act)] * np.exp(h[act])[None, :]
         dfdh = dhdh.T @ dfde
@@ -316,7 +318,7 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     ph[np.ix_(act, act)] = ph[np.ix_(act, act)] - dfdhh
     ft = np.trace(hp @ np.linalg.inv(ph)) - m
     fc = ft / 2 + e @ hp @ e / 2 + spm_logdet(ph @ np.linalg.inv(hp)) / 2
-    fa = (ft / 2 - np.trace(c @ u @ yy @ u.T) / 2 - N * n * np.log(2 * np.pi) / 2
+    fa = (ft / 2 - np.sum((c @ u) * (yy @ u.T).T) / 2 - N * n * np.log(2 * np.pi) / 2
           - N * spm_logdet(c) / 2)
     f = fa - fc - N * n * np.log(sy) / 2
     return RemlResult(C=sy * c, h=sy * np.exp(h) / sh, Ph=ph, F=float(f), Fa=float(fa),
