@@ -75,7 +75,7 @@ print(f"simulating at column {column} of {n_columns}")
 # A transient pial source
 # -----------------------
 # A Gaussian pulse (standard deviation 25 ms, peak at 0 ms, 10 nA m) in a 5 mm patch on the
-# pial surface, with an SNR of -5 dB.
+# pial surface, with an SNR of -10 dB.
 
 with np.load(str(spm_dir / "ground_truth.npz")) as gt:
     time_s = gt["time_s"]
@@ -83,7 +83,7 @@ signal = np.exp(-(time_s**2) / (2 * 0.025**2))[None, :]
 pial_vertex = multi_set.get_multilayer_vertex("pial", column)
 sim_file = run_current_density_simulation(
     base_file, "pial_", pial_vertex, signal, dipole_moments=10.0, sim_patch_sizes=5.0,
-    snr=-5.0, seed=4, viz=False)
+    snr=-10.0, seed=4, viz=False)
 
 # %%
 # Localiser: where is the source?
@@ -116,13 +116,13 @@ plt.show()
 # -----------------------------------
 # ``sliding_window_model_comparison`` coregisters the data to each layer's mesh and runs an
 # MSP inversion with a single prior patch at ``prior`` in 50 ms windows. With
-# ``win_overlap=True`` there is one window centred on every sample; the reduced settings pass
-# the windows explicitly instead (``wois``), centred every 10 ms. It returns the free energy
-# of each layer model in each window.
+# ``win_overlap=True`` there is one window centred on every sample (151 windows per layer
+# model); the reduced settings pass five windows explicitly instead (``wois``), centred every
+# 25 ms from -50 to 50 ms. It returns the free energy of each layer model in each window.
 
 invert_kwargs = dict(patch_size=5, n_temp_modes=4, win_size=50, win_overlap=True)
 if FAST:
-    centres = np.arange(-75.0, 130.0, 10.0)
+    centres = np.arange(-50.0, 51.0, 25.0)
     invert_kwargs["wois"] = np.stack([centres - 25.0, centres + 25.0], axis=1)
 
 f_two, wois = sliding_window_model_comparison(prior, fid_coords, sim_file, two_set,
@@ -136,7 +136,7 @@ print(f"F(pial) - F(white) averaged over windows centred in -20 ... 20 ms: "
       f"{dF[in_burst].mean():.1f}")
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(win_centres, dF, color="k")
+ax.plot(win_centres, dF, ".-", color="k")
 ax.axhline(0, color="k", linewidth=0.8)
 ax.axhline(3, color="k", linestyle=":", linewidth=0.8)
 ax.axhline(-3, color="k", linestyle=":", linewidth=0.8)
@@ -167,11 +167,14 @@ print("mean ΔF in -20 ... 20 ms per layer (pial first):",
 print(f"best layer in -20 ... 20 ms: {int(np.argmax(burst_mean))} (simulated: 0)")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [3, 1]})
-im = axes[0].imshow(rel, aspect="auto", origin="upper", cmap="viridis",
-                    extent=[win_centres[0], win_centres[-1], n_layers + 0.5, 0.5])
+half_step = np.median(np.diff(win_centres)) / 2
+im = axes[0].imshow(rel, aspect="auto", origin="upper", cmap="viridis", interpolation="none",
+                    extent=[win_centres[0] - half_step, win_centres[-1] + half_step,
+                            n_layers + 0.5, 0.5])
 fig.colorbar(im, ax=axes[0], label="ΔF")
 axes[0].set_xlabel("Window centre (ms)")
 axes[0].set_ylabel("Layer model (1 = pial)")
+axes[0].set_yticks(np.arange(1, n_layers + 1))
 axes[0].set_title("ΔF over time")
 axes[1].barh(np.arange(1, n_layers + 1), burst_mean, color="tab:purple")
 axes[1].invert_yaxis()

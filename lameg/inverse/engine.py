@@ -244,11 +244,15 @@ def _final_stage(UL, priors, AYYA, comps0, Nn, Q0, need_m: bool = True):
         cp = dq
     else:
         qtot = sp.csr_matrix((nd, nd))
-        lcp = np.zeros_like(UL)
+        lcp = None
         cp = np.zeros(nd)
         for h, p in zip(hp, priors):
             qtot = qtot + h * p.matrix(nd)
-            lcp += h * p.lead(UL)
+            term = h * p.lead(UL)  # keeps the memory layout of the lead
+            if lcp is None:
+                lcp = term
+            else:
+                lcp += term
             cp = cp + h * p.diagonal()
     icy = np.linalg.inv(res.C)
     if not need_m:

@@ -112,12 +112,8 @@ def spm_svd(x, u: float = 1e-6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return U, svals, V
 
 
-def _probe_symmetric_pd(a: np.ndarray) -> bool:
-    """Octave's ``MatrixType`` probe for "Hermitian": exactly symmetric, positive diagonal and
-    ``a_ij^2 < a_ii a_jj`` off the diagonal (necessary conditions of positive definiteness)."""
-    d = np.diag(a)
-    if not np.all(d > 0) or not np.array_equal(a, a.T):
-        return False
+def _offdiag_bounded(a: np.ndarray, d: np.ndarray) -> bool:
+    """``a_ij^2 < a_ii a_jj`` for every off-diagonal entry (Octave's Hermitian probe)."""
     bound = np.outer(d, d)
     np.fill_diagonal(bound, np.inf)
     return bool(np.all(a * a < bound))
@@ -126,13 +122,14 @@ def _probe_symmetric_pd(a: np.ndarray) -> bool:
 def octave_inv(a: np.ndarray) -> np.ndarray:
     """Matrix inverse with the algorithm choice of Octave's ``inv`` (SPM's reference platform).
 
-    Octave probes a full square matrix first: triangular matrices are inverted with
-    ``dtrtri``; exactly symmetric matrices with a positive diagonal (and ``a_ij^2 < a_ii
-    a_jj``) with a Cholesky factorisation (``dpotrf`` + ``dpotri``, result mirrored from the
-    upper triangle, so exactly symmetric); everything else (and a failed Cholesky) with LU
-    (``dgetrf`` + ``dgetri``). For well-conditioned matrices the choice is invisible (~1e-15);
-    for the near-singular covariances that ``spm_inv`` regularises (condition ~1e13-1e17) the
-    rounding pattern of the Cholesky inverse is what SPM's published numbers contain.
+    Octave probes a full square matrix first: triangular matrices (nonzero diagonal) are
+    inverted with ``dtrtri``; exactly symmetric matrices with a positive diagonal and
+    ``a_ij^2 < a_ii a_jj`` with a Cholesky factorisation (``dpotrf`` + ``dpotri``, result
+    mirrored from the upper triangle, so exactly symmetric); everything else (and a failed
+    Cholesky) with LU (``dgetrf`` + ``dgetri``). For well-conditioned matrices the choice is
+    invisible (~1e-15); for the near-singular covariances that ``spm_inv`` regularises
+    (condition ~1e13-1e17) the rounding pattern of the Cholesky inverse is what SPM's
+    published numbers contain (their ``InvCov`` is exactly symmetric).
 
     Parameters
     ----------
@@ -148,21 +145,25 @@ def octave_inv(a: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros((0, 0))
     lapack = scipy.linalg.lapack
-    if n > 1 and not np.any(np.tril(a, -1)) and np.all(np.diag(a) != 0):
-        x, info = lapack.dtrtri(a, lower=0)
-        if info == 0:
-            return x
-    elif n > 1 and not np.any(np.triu(a, 1)) and np.all(np.diag(a) != 0):
-        x, info = lapack.dtrtri(a, lower=1)
-        if info == 0:
-            return x
-    elif _probe_symmetric_pd(a):
-        c, info = lapack.dpotrf(a, lower=0, clean=1)
-        if info == 0:
-            x, info = lapack.dpotri(c, lower=0)
+    d = np.diag(a)
+    if np.array_equal(a, a.T):
+        if np.all(d != 0) and np.count_nonzero(a) == np.count_nonzero(d):
+            return np.diag(1.0 / d)  # diagonal: Octave's triangular branch, 1/d exactly
+        if np.all(d > 0) and _offdiag_bounded(a, d):
+            c, info = lapack.dpotrf(a, lower=0, clean=1)
             if info == 0:
-                x = np.triu(x)
-                return x + np.triu(x, 1).T
+                x, info = lapack.dpotri(c, lower=0)
+                if info == 0:
+                    x = np.triu(x)
+                    x += np.triu(x, 1).T
+                    return x
+    elif np.all(d != 0):
+        for lower in (0, 1):
+            part = np.tril(a, -1) if lower == 0 else np.triu(a, 1)
+            if not np.any(part):
+                x, info = lapack.dtrtri(a, lower=lower)
+                if info == 0:
+                    return x
     return scipy.linalg.inv(a, check_finite=False)
 
 
