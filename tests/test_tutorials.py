@@ -103,6 +103,11 @@ def test_tutorial_runs(script, tmp_path, tutorial_cache):
     assert _digest(REPO / "test_data") == before, f"{script.name} modified test_data/"
     if script.stem.startswith("tutorial_07"):
         _check_tutorial_07(proc.stdout, tmp_path)
+    checks = {"tutorial_03": _check_tutorial_03, "tutorial_04": _check_tutorial_04,
+              "tutorial_05": _check_tutorial_05, "tutorial_09": _check_tutorial_09}
+    for prefix, check in checks.items():
+        if script.stem.startswith(prefix):
+            check(proc.stdout, tmp_path)
 
 
 def _check_tutorial_07(stdout: str, out_dir: Path) -> None:
@@ -118,6 +123,93 @@ def _check_tutorial_07(stdout: str, out_dir: Path) -> None:
     assert {p.name for p in pngs} == {f"tutorial_07_{f}.png" for f in T07_FIGURES}
     for png in pngs:
         check_surface_figure(png)
+
+
+def _number(pattern: str, stdout: str) -> float:
+    m = re.search(pattern, stdout)
+    assert m, f"the tutorial did not print {pattern!r}"
+    return float(m.group(1))
+
+
+def _check_figures(out_dir: Path, prefix: str, names: tuple[str, ...]) -> None:
+    """The tutorial saved exactly these matplotlib figures, none of them blank."""
+    import matplotlib.pyplot as plt
+
+    pngs = sorted(out_dir.glob("*.png"))
+    assert {p.name for p in pngs} == {f"{prefix}_{n}.png" for n in names}
+    for png in pngs:
+        img = plt.imread(png)[..., :3]
+        assert np.any(img < 0.5), f"{png.name} is blank"
+
+
+def _check_tutorial_03(stdout: str, out_dir: Path) -> None:
+    # cross-validation error: lower is better, so the simulated layer has the lower error
+    d_pial = _number(r"pial simulation: .*CV\(pial\) - CV\(white\) = (\S+) fT", stdout)
+    d_white = _number(r"white simulation: .*CV\(pial\) - CV\(white\) = (\S+) fT", stdout)
+    assert d_pial < 0 < d_white
+    # the free energies of the same cross-validated inversions agree
+    f_pial = _number(r"pial simulation: .*F\(pial\) - F\(white\) = (\S+)", stdout)
+    f_white = _number(r"white simulation: .*F\(pial\) - F\(white\) = (\S+)", stdout)
+    assert f_white < 0 < f_pial
+    assert "best model per simulation: [0, 1] simulated: [0, 1]" in stdout
+    _check_figures(out_dir, "tutorial_03", ("pial_white", "layers"))
+
+
+def _check_tutorial_04(stdout: str, out_dir: Path) -> None:
+    m = re.search(r"localiser peak at column (\d+) \(simulated: (\d+)\)", stdout)
+    assert m and m.group(1) == m.group(2), "the localiser missed the simulated column"
+    # a pial source: the pial model wins in the windows around the pulse, by more than the
+    # conventional threshold of strong evidence (3)
+    assert _number(r"averaged over windows centred in -20 \.\.\. 20 ms: (\S+)", stdout) > 3
+    assert _number(r"best layer in -20 \.\.\. 20 ms: (\d+)", stdout) == 0
+    _check_figures(out_dir, "tutorial_04", ("localiser", "two_layers", "all_layers"))
+
+
+def _check_tutorial_05(stdout: str, out_dir: Path) -> None:
+    t_pial = _number(r"pial simulation: +t\(\d+\) = (\S+),", stdout)
+    t_white = _number(r"white simulation: t\(\d+\) = (\S+),", stdout)
+    assert t_pial > 0 > t_white
+    m = re.search(r"ROI of \d+ column\(s\) \[([\d, ]+)\]", stdout)
+    assert m, "tutorial 05 did not print the ROI"
+    column = int(re.search(r"simulating at column (\d+)", stdout).group(1))
+    assert column in [int(c) for c in m.group(1).split(",")], "the ROI misses the source"
+    change = re.search(r"ROI power change per layer \(pial first\): \[([^\]]+)\]", stdout)
+    assert change, "tutorial 05 did not print the per-layer power change"
+    values = np.array(change.group(1).split(), dtype=float)
+    assert np.argmax(values) == 0, f"largest power change not on the pial layer: {values}"
+    _check_figures(out_dir, "tutorial_05", ("signal", "roi_t", "roi_time_series", "layer_power"))
+
+
+def _check_tutorial_09(stdout: str, out_dir: Path) -> None:
+    m = re.search(r"sources in layers \[(\d+), (\d+)\] of (\d+)", stdout)
+    assert m, "tutorial 09 did not print the simulated layers"
+    sup, deep, n_layers = (int(g) for g in m.groups())
+
+    def peaks(scenario: str, method: str) -> list[int]:
+        line = re.search(rf"{scenario}, {method} *: peak layer at .* -> \[([\d, ]+)\]", stdout)
+        assert line, f"no peak layers printed for {scenario} / {method}"
+        return [int(v) for v in line.group(1).split(",")]
+
+    def profile(scenario: str, method: str) -> np.ndarray:
+        block = stdout[stdout.index(f"{scenario}, {method}"):]
+        row = re.search(r"profile at [+-]\d+ ms \(pial first, relative to the maximum\): "
+                        r"\[([^\]]+)\]", block)
+        return np.array(row.group(1).split(), dtype=float)
+
+    # sliding windows separate the sequential sources (within one layer)
+    found = peaks("sequential", "sliding-window EBB")
+    assert abs(found[0] - sup) <= 1 and abs(found[1] - deep) <= 1, found
+    # the whole-epoch EBB inversion puts both sequential pulses between the two layers
+    assert all(sup < p < deep for p in peaks("sequential", "EBB, whole epoch"))
+    # plain EBB merges the simultaneous pair into a middle layer ...
+    mid = peaks("simultaneous", "sliding-window EBB")[0]
+    assert sup + 1 < mid < deep - 1
+    # ... while EBBlayer shows activity near both simulated layers
+    prof = np.abs(profile("simultaneous", "sliding-window EBBlayer"))
+    assert prof.size == n_layers
+    assert prof[sup - 2:sup + 1].max() > 0.5 and prof[deep - 2:deep + 1].max() > 0.5, prof
+    assert prof[sup + 1:deep - 2].max() < 0.5, prof
+    _check_figures(out_dir, "tutorial_09", ("csd", "layers"))
 
 
 def test_surface_figure_check_rejects_blank(tmp_path):
