@@ -25,6 +25,7 @@ logger.addHandler(logging.NullHandler())
 _SUBMODULES = (
     "anatomy",
     "backends",
+    "datasets",
     "forward",
     "inverse",
     "invert",

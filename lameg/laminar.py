@@ -398,6 +398,71 @@ def roi_power_comparison_arrays(
     return _roi_contrast(pial_change, white_change, candidates, perc_thresh, roi_mode)
 
 
+
+class _StoredSourceProjector:
+    """Source time series of chosen vertices of the inversion stored in a dataset.
+
+    Gives the same numbers as :func:`lameg.source.load_source_time_series` (inversion 0), but
+    reads the header, the sensor data and the inversion once and projects the data onto the
+    inverted samples (``Y S S'``) once, so that many small sets of vertices are cheap: each call
+    only multiplies the vertices' rows of the inverse operator (``M A``) with the projected
+    data, as one BLAS product (the sums are ordered differently, so values agree to rounding,
+    ~1e-15 relative). Sliding-window inversions (factored operators) are passed on to
+    ``load_source_time_series`` chunk by chunk.
+
+    Parameters
+    ----------
+    data_fname : str or path-like
+        Inverted SPM dataset.
+    mu_matrix : ndarray, shape (n_sources, n_channels), optional
+        Precomputed inverse operator ``M A`` (rows are selected per call).
+    """
+
+    def __init__(self, data_fname: str | os.PathLike, mu_matrix: np.ndarray | None):
+        from .source import load_source_time_series
+
+        self._load = load_source_time_series
+        self._fname = data_fname
+        self._mu_matrix = None if mu_matrix is None else np.asarray(mu_matrix, dtype=float)
+        # validates the file, the inversion and mu_matrix, and gives the time axis
+        first, self.time, mu = load_source_time_series(data_fname, mu_matrix=self._mu_matrix,
+                                                       vertices=np.array([0]))
+        self.n_trials = first.shape[2] if first.ndim == 3 else 1
+        self._proj = None
+        if mu is None:  # sliding windows: one operator per window, no shared projection
+            return
+        from .io.spm_meeg import load_meeg
+
+        meeg = load_meeg(data_fname)
+        inv = meeg.inv[0]["inverse"]
+        ic = np.asarray(_first_cell(inv["Ic"]), dtype=float).ravel().astype(int) - 1
+        it = np.asarray(inv["It"], dtype=float).ravel().astype(int) - 1
+        s_t = np.asarray(inv["T"], dtype=float).reshape(it.size, -1)
+        y = np.asarray(meeg.data[ic], dtype=float)[:, it, :]  # (n_channels, n_times, n_trials)
+        self._proj = np.einsum("cbk,bt->ctk", y, s_t @ s_t.T)
+        if mu_matrix is None:
+            self._m = np.asarray(inv["M"], dtype=float)
+            u = np.asarray(_first_cell(inv["U"]), dtype=float)
+            self._u = u.reshape(-1, ic.size) if u.ndim < 2 else u
+
+    def __call__(self, vertices: np.ndarray) -> np.ndarray:
+        """Source time series, shape (n_vertices, n_times[, n_trials]), of 0-based vertices."""
+        if self._proj is None:
+            return self._load(self._fname, mu_matrix=self._mu_matrix, vertices=vertices)[0]
+        if self._mu_matrix is not None:
+            mu = self._mu_matrix[vertices]
+        else:
+            mu = self._m[vertices] @ self._u
+        n_chan, n_times, n_trials = self._proj.shape
+        src = (mu @ self._proj.reshape(n_chan, -1)).reshape(len(mu), n_times, n_trials)
+        return src[:, :, 0] if n_trials == 1 else src
+
+
+def _first_cell(x):
+    """First element of a MATLAB cell stored as a list (SPM keeps ``U``/``Ic`` in cells)."""
+    return x[0] if isinstance(x, (list, tuple)) else x
+
+
 def roi_power_comparison(
     data_fname: str | os.PathLike,
     woi: Sequence[float],
@@ -412,9 +477,10 @@ def roi_power_comparison(
     """Compare power changes between the pial and white layers in a region of interest.
 
     For every candidate column, the source time series of its pial and white vertices are
-    reconstructed from the inversion stored in ``data_fname`` (through
-    :func:`lameg.source.load_source_time_series`, in chunks of ``chunk_size`` columns), the
-    power is the mean Hilbert amplitude, and the per-trial change is woi minus baseline.
+    reconstructed from the inversion stored in ``data_fname`` (the projection of
+    :func:`lameg.source.load_source_time_series`, in chunks of ``chunk_size`` columns; the
+    dataset is read and projected onto the inverted samples once for all chunks), the power is
+    the mean Hilbert amplitude, and the per-trial change is woi minus baseline.
 
     - ``'threshold'``: candidates are all columns; the ROI is the set of columns whose
       corrected t statistic of the change exceeds the ``perc_thresh`` percentile on the pial OR
@@ -448,26 +514,20 @@ def roi_power_comparison(
     laminar_t, laminar_p, df, roi_idx
         As :func:`roi_power_comparison_arrays`.
     """
-    from .source import load_source_time_series
-
     if int(chunk_size) < 1:
         raise LamegValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     n_columns = int(surf_set.get_vertices_per_layer())
     n_layers = int(surf_set.n_layers)
     candidates = _check_roi_args(roi_mode, roi_idx, n_columns)
 
-    first, time, _ = load_source_time_series(data_fname, mu_matrix=mu_matrix,
-                                             vertices=np.array([0]))
-    base, exp = _window_masks(time, woi, baseline_woi)
-    n_trials = first.shape[2] if first.ndim == 3 else 1
+    source = _StoredSourceProjector(data_fname, mu_matrix)
+    base, exp = _window_masks(source.time, woi, baseline_woi)
 
     def changes(vertices: np.ndarray) -> np.ndarray:
-        out = np.empty((vertices.size, n_trials))
+        out = np.empty((vertices.size, source.n_trials))
         for start in range(0, vertices.size, int(chunk_size)):
             sl = slice(start, start + int(chunk_size))
-            ts, _, _ = load_source_time_series(data_fname, mu_matrix=mu_matrix,
-                                               vertices=vertices[sl])
-            out[sl] = _power_change(ts, base, exp)
+            out[sl] = _power_change(source(vertices[sl]), base, exp)
         return out
 
     pial_change = changes(candidates)

@@ -266,3 +266,57 @@ def test_roi_power_comparison_reads_source_time_series(monkeypatch):
     np.testing.assert_allclose(res[:3], ref[:3], rtol=1e-12)
     np.testing.assert_array_equal(res[3], ref[3])
     assert max(requested) == 7  # chunked
+
+
+def _inverted_dataset(folder, n_layers=3, n_cols=10, n_trials=9, seed=0):
+    """A small SPM dataset with a stored single-window inversion in SPM's layout (``M``, ``U``,
+    ``Ic``, ``It``, ``T``): 12 channels, 64 samples at 200 Hz from -160 ms, the inversion on
+    samples 1..50 with 4 temporal modes."""
+    from lameg.io.spm_meeg import write_meeg
+
+    rng = np.random.default_rng(seed)
+    n_chan, n_src = 12, n_layers * n_cols
+    inverse = {"M": rng.normal(size=(n_src, 5)), "U": [rng.normal(size=(5, n_chan))],
+               "Ic": [np.arange(1, n_chan + 1)], "It": np.arange(1, 51),
+               "T": np.linalg.qr(rng.normal(size=(50, 4)))[0], "Nd": n_src,
+               "L": rng.normal(size=(5, n_src))}
+    data = rng.normal(size=(n_chan, 64, n_trials))
+    data[:, 32:] *= 1 + rng.uniform(size=(n_chan, 1, n_trials))  # a power change at 0 ms
+    write_meeg(folder / "inv.mat", data, fsample=200.0, time_onset=-0.16,
+               chanlabels=[f"MEG{i:03d}" for i in range(n_chan)], chantypes="MEG",
+               other={"inv": [{"inverse": inverse}]})
+    return folder / "inv.mat", SimpleNamespace(n_layers=n_layers,
+                                               get_vertices_per_layer=lambda: n_cols)
+
+
+def test_roi_power_comparison_reads_dataset_once(tmp_path, monkeypatch):
+    """The file-level function projects the stored inversion like load_source_time_series, but
+    reads the header once for all chunks (the result does not depend on chunk_size)."""
+    import lameg.io.spm_meeg as spm_meeg
+    from lameg.source import load_source_time_series
+
+    fname, surf_set = _inverted_dataset(tmp_path)
+    n_cols, white0 = 10, 20
+    pial, time, mu = load_source_time_series(fname, vertices=np.arange(n_cols))
+    white, _, _ = load_source_time_series(fname, vertices=white0 + np.arange(n_cols))
+    ref = laminar.roi_power_comparison_arrays(pial, white, time, [0, 90], [-160, 0],
+                                              perc_thresh=60)
+    loads = []
+    real_load = spm_meeg.load_meeg
+    monkeypatch.setattr(spm_meeg, "load_meeg", lambda f: loads.append(f) or real_load(f))
+    n_loads = {}
+    for chunk in (1, 3, 100):
+        loads.clear()
+        res = laminar.roi_power_comparison(fname, [0, 90], [-160, 0], 60, surf_set,
+                                           chunk_size=chunk)
+        n_loads[chunk] = len(loads)
+        # the same products as load_source_time_series on other row blocks: rounding only
+        np.testing.assert_allclose(res[:3], ref[:3], rtol=1e-12)
+        np.testing.assert_array_equal(res[3], ref[3])
+    assert n_loads[1] == n_loads[100] <= 3, n_loads  # not once per chunk
+    # a precomputed operator gives the same result
+    full_mu = load_source_time_series(fname, vertices=np.arange(30))[2]
+    res = laminar.roi_power_comparison(fname, [0, 90], [-160, 0], 60, surf_set,
+                                       mu_matrix=full_mu.astype(np.float32), chunk_size=4)
+    np.testing.assert_allclose(res[0], ref[0], rtol=1e-5)  # float32 operator
+    np.testing.assert_array_equal(res[3], ref[3])

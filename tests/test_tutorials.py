@@ -3,8 +3,9 @@
 Each tutorial runs in its own Python process with ``LAMEG_TUTORIAL_FAST=1`` (fewer layers and
 simulations) and ``LAMEG_TUTORIAL_OUTPUT`` pointing at a temporary folder; all tutorials of a
 session share one gain/kernel cache (``LAMEG_CACHE_DIR``) so that identical forward models are
-computed once. The tutorials work on temporary copies of ``test_data/``; the test checks that the
-bundled data are left untouched.
+computed once. The tutorials work on temporary copies of ``test_data/``
+(``lameg.datasets.copy_test_participant``); the test checks that the bundled data are left
+untouched.
 """
 
 from __future__ import annotations

@@ -6,13 +6,15 @@
 
 which executes ``tutorials/tutorial_07_anatomical_predictors.py`` (multilayer mesh, co-registration,
 EBB inversion, the four anatomical predictors, the composite score and the prior choice in a
-region of interest) on temporary copies of ``test_data/`` and writes its five figures to
-``output/``:
+region of interest) on a temporary copy of the bundled test participant
+(:func:`lameg.datasets.copy_test_participant`) and writes its five figures to ``output/``:
 
 ``tutorial_07_thickness.png``, ``tutorial_07_lf_rms_diff.png``, ``tutorial_07_orientation.png``,
 ``tutorial_07_distance.png`` and ``tutorial_07_anatomical_score.png``.
 
-``--fast`` uses the tutorials' reduced settings (3 instead of 11 layers).
+``--fast`` uses the tutorials' reduced settings (3 instead of 11 layers); ``--data DIR`` reads
+the test participant from ``DIR`` instead of the repository's ``test_data/`` (as
+``LAMEG_TEST_DATA=DIR`` does).
 """
 
 from __future__ import annotations
@@ -36,7 +38,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for the figures (created if needed; default ./output)")
     parser.add_argument("--fast", action="store_true",
                         help="reduced settings (3 layers) for a quick check")
+    parser.add_argument("--data", default=None,
+                        help="test-data folder (default: $LAMEG_TEST_DATA or the repository's "
+                             "test_data/)")
     args = parser.parse_args(argv)
+
+    from lameg.datasets import TEST_DATA_ENV, test_participant_path
+    from lameg.exceptions import LamegFileNotFoundError
+
+    try:
+        data = test_participant_path(args.data)
+    except LamegFileNotFoundError as err:
+        print(f"demo failed: {err}", file=sys.stderr)
+        return 1
+    os.environ[TEST_DATA_ENV] = str(data)
+    print(f"test participant: {data}")
 
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)

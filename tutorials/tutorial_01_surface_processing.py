@@ -14,34 +14,26 @@ nibabel.
 # %%
 # Set-up
 # ------
-# ``create()`` writes into ``<subject>/surf/laminar``, so we work on a copy of the subject.
+# ``create()`` writes into ``<subject>/surf/laminar``, so we work on a copy of the test
+# participant (:func:`lameg.datasets.copy_test_participant`); the bundled data stay untouched.
 
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lameg.datasets import copy_test_participant
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import render_mesh, show_surface
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
+FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
 
-try:
-    repo_dir = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively from the tutorials folder
-    repo_dir = Path.cwd().parent
-test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
-tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial01_"))
-out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", tmp_dir / "figures"))
+participant = copy_test_participant(datasets=[])  # the FreeSurfer subject only
+subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
+out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", participant.root / "figures"))
 out_dir.mkdir(parents=True, exist_ok=True)
-
-subj_id = "sub-01"
-subjects_dir = tmp_dir / "fs"
-shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
 
 
 def show_png(png):
@@ -178,4 +170,6 @@ for n in sizes:
 # Clean up
 # --------
 
-shutil.rmtree(tmp_dir, ignore_errors=True)
+# sphinx_gallery_thumbnail_number = 2
+
+participant.cleanup()

@@ -22,8 +22,6 @@ layer of a multilayer inversion.
 # ------
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -31,33 +29,23 @@ import numpy as np
 from scipy.signal import hilbert
 
 from lameg.anatomy import anatomical_predictors, anatomical_score
+from lameg.datasets import copy_test_participant
 from lameg.invert import coregister, invert_ebb
 from lameg.laminar import roi_power_comparison
 from lameg.simulate import run_current_density_simulation
 from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
-from lameg.util import get_fiducial_coords
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
+FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
 
-try:
-    repo_dir = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively from the tutorials folder
-    repo_dir = Path.cwd().parent
-test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
-tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial05_"))
-out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", tmp_dir / "figures"))
-out_dir.mkdir(parents=True, exist_ok=True)
-
-subj_id = "sub-01"
-subjects_dir = tmp_dir / "fs"
-shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
-spm_dir = test_data / subj_id / "meg" / "ses-01" / "spm"
+# A private copy of the test participant, since the analyses write next to their inputs
+participant = copy_test_participant(datasets=["sim_ctf_noise"])
+subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
+fid_coords = participant.fid_coords  # MRI fiducials (scanner RAS, mm)
 # The noise-only recording (20 trials, -100 ... 150 ms) is the template of the simulations
-for ext in ("mat", "dat"):
-    shutil.copy(spm_dir / f"sim_ctf_noise.{ext}", tmp_dir / f"sim_ctf_noise.{ext}")
-base_file = str(tmp_dir / "sim_ctf_noise.mat")
-fid_coords = get_fiducial_coords(subj_id, test_data / "participants.tsv")
+base_file = str(participant.dataset("sim_ctf_noise"))
+out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", participant.root / "figures"))
+out_dir.mkdir(parents=True, exist_ok=True)
 
 # %%
 # Layer sets
@@ -88,8 +76,7 @@ print(f"simulating at column {column} of {n_columns}")
 # The epochs run from -100 to 150 ms. The source is silent before 0 ms and oscillates at
 # 20 Hz afterwards (10 nA m in a 5 mm patch); the noise gives an SNR of -5 dB.
 
-with np.load(str(spm_dir / "ground_truth.npz")) as gt:
-    time_s = gt["time_s"]
+time_s = participant.ground_truth()["time_s"]  # s, the epoch's time axis
 signal = (np.sin(2 * np.pi * 20.0 * time_s) * (time_s >= 0))[None, :]
 sim_kwargs = dict(sim_signals=signal, dipole_moments=10.0, sim_patch_sizes=5.0, snr=-5.0)
 
@@ -238,4 +225,4 @@ plt.show()
 
 # sphinx_gallery_thumbnail_number = 2
 
-shutil.rmtree(tmp_dir, ignore_errors=True)
+participant.cleanup()

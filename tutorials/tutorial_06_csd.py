@@ -15,38 +15,26 @@ inversion on the multilayer mesh, and computes and plots the CSD of the column w
 # ------
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from lameg.datasets import copy_test_participant
 from lameg.invert import coregister, invert_ebb
 from lameg.laminar import compute_csd
 from lameg.simulate import run_current_density_simulation
 from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
-from lameg.util import get_fiducial_coords
 from lameg.viz import plot_csd
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
+FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
 
-try:
-    repo_dir = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively from the tutorials folder
-    repo_dir = Path.cwd().parent
-test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
-tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial06_"))
-
-subj_id = "sub-01"
-subjects_dir = tmp_dir / "fs"
-shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
-spm_dir = test_data / subj_id / "meg" / "ses-01" / "spm"
-for ext in ("mat", "dat"):
-    shutil.copy(spm_dir / f"sim_ctf_noise.{ext}", tmp_dir / f"sim_ctf_noise.{ext}")
-base_file = str(tmp_dir / "sim_ctf_noise.mat")
-fid_coords = get_fiducial_coords(subj_id, test_data / "participants.tsv")
+# A private copy of the test participant, since the analyses write next to their inputs
+participant = copy_test_participant(datasets=["sim_ctf_noise"])
+subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
+fid_coords = participant.fid_coords  # MRI fiducials (scanner RAS, mm)
+# The noise-only recording (20 trials, -100 ... 150 ms) is the template of the simulations
+base_file = str(participant.dataset("sim_ctf_noise"))
 
 # %%
 # A 15-layer forward model
@@ -64,8 +52,7 @@ coregister(fid_coords, base_file, surf_set, viz=False)
 # A Gaussian pulse (25 ms wide, peak at 20 ms, 5 nA m) in a 5 mm patch of the middle layer of
 # a lateral column.
 
-with np.load(str(spm_dir / "ground_truth.npz")) as gt:
-    time_s = gt["time_s"]
+time_s = participant.ground_truth()["time_s"]  # s, the epoch's time axis
 signal = np.exp(-((time_s - 0.02) ** 2) / (2 * 0.025**2))[None, :]
 pial = surf_set.load("pial", stage="ds").darrays[0].data
 thickness = surf_set.get_cortical_thickness()
@@ -117,4 +104,4 @@ plt.show()
 # Clean up
 # --------
 
-shutil.rmtree(tmp_dir, ignore_errors=True)
+participant.cleanup()

@@ -23,13 +23,11 @@ uses the score to pick the best prior location inside a region of interest.
 # %%
 # Set-up
 # ------
-# The test participant ``sub-01`` ships with the package's repository. Everything this tutorial
-# writes (the laminar meshes, the forward model, the inversion) goes to a temporary copy of the
-# data, so ``test_data/`` is never modified.
+# The test participant ``sub-01`` ships with the package's repository
+# (:mod:`lameg.datasets`). Everything this tutorial writes (the laminar meshes, the forward
+# model, the inversion) goes to a private copy of it, so the bundled data are never modified.
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -38,40 +36,26 @@ import numpy as np
 from scipy.stats import zscore
 
 from lameg.anatomy import anatomical_predictors, anatomical_score, select_prior_vertex
+from lameg.datasets import copy_test_participant
 from lameg.invert import coregister, get_lead_field_rms_diff, invert_ebb
 from lameg.surf import LayerSurfaceSet
-from lameg.util import get_fiducial_coords
 from lameg.viz import show_surface
 
 # Smaller settings for automated runs (LAMEG_TUTORIAL_FAST=1)
 FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
 n_layers = 3 if FAST else 11
 
-try:
-    repo_dir = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively from the tutorials folder
-    repo_dir = Path.cwd().parent
-test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
+# The FreeSurfer subject and the CTF recording of a pial source (header .mat + data .dat)
+participant = copy_test_participant(datasets=["sim_ctf_pial"])
+subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
+data_file = str(participant.dataset("sim_ctf_pial"))
 
-subj_id = "sub-01"
-tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial07_"))
-
-# Figures go to LAMEG_TUTORIAL_OUTPUT if set (``make demo``), else to the temporary folder
-out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", tmp_dir / "figures"))
+# Figures go to LAMEG_TUTORIAL_OUTPUT if set (``make demo``), else next to the copy
+out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", participant.root / "figures"))
 out_dir.mkdir(parents=True, exist_ok=True)
 
-# A private copy of the FreeSurfer subject: create() writes into <subject>/surf/laminar
-subjects_dir = tmp_dir / "fs"
-shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
-
-# A private copy of the MEG dataset (header .mat + data .dat)
-spm_dir = test_data / subj_id / "meg" / "ses-01" / "spm"
-for ext in ("mat", "dat"):
-    shutil.copy(spm_dir / f"sim_ctf_pial.{ext}", tmp_dir / f"sim_ctf_pial.{ext}")
-data_file = str(tmp_dir / "sim_ctf_pial.mat")
-
 # MRI fiducials (scanner RAS, mm)
-fid_coords = get_fiducial_coords(subj_id, test_data / "participants.tsv")
+fid_coords = participant.fid_coords
 print(fid_coords)
 
 # %%
@@ -104,14 +88,10 @@ print(f"Free energy of the multilayer EBB inversion: {float(free_energy):.1f}")
 # ---------------------------------
 # Each predictor is a vector with one value per cortical column.
 
-# mm
-thickness = surf_set.get_cortical_thickness()
-# fT per nA m
-lf_rms_diff = get_lead_field_rms_diff(data_file, surf_set)
-# |cos|, 1 = radial, 0 = tangential
-radiality = surf_set.get_radiality_to_scalp()
-# mm, to the scalp surface
-distance = surf_set.get_distance_to_scalp()
+thickness = surf_set.get_cortical_thickness()  # mm
+lf_rms_diff = get_lead_field_rms_diff(data_file, surf_set)  # fT per nA m
+radiality = surf_set.get_radiality_to_scalp()  # |cos|, 1 = radial, 0 = tangential
+distance = surf_set.get_distance_to_scalp()  # mm, to the scalp surface
 
 print("predictor          1%   median      99%")
 for name, values in [("thickness", thickness), ("lf_rms_diff", lf_rms_diff),
@@ -245,4 +225,4 @@ print(f"pial multilayer vertex {surf_set.get_multilayer_vertex('pial', prior)}")
 
 # sphinx_gallery_thumbnail_number = 5
 
-shutil.rmtree(tmp_dir, ignore_errors=True)
+participant.cleanup()

@@ -26,14 +26,13 @@ reconstructed by the three inversions.
 # ------
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 
 from lameg.anatomy import anatomical_predictors, anatomical_score
+from lameg.datasets import copy_test_participant
 from lameg.invert import (
     coregister,
     invert_ebb,
@@ -44,29 +43,18 @@ from lameg.laminar import compute_csd
 from lameg.simulate import run_current_density_simulation
 from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
-from lameg.util import get_fiducial_coords
 from lameg.viz import plot_csd
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
+FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
 
-try:
-    repo_dir = Path(__file__).resolve().parents[1]
-except NameError:  # run interactively from the tutorials folder
-    repo_dir = Path.cwd().parent
-test_data = Path(os.environ.get("LAMEG_TEST_DATA", repo_dir / "test_data"))
-tmp_dir = Path(tempfile.mkdtemp(prefix="lameg_tutorial09_"))
-out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", tmp_dir / "figures"))
-out_dir.mkdir(parents=True, exist_ok=True)
-
-subj_id = "sub-01"
-subjects_dir = tmp_dir / "fs"
-shutil.copytree(test_data / "fs" / subj_id, subjects_dir / subj_id)
-spm_dir = test_data / subj_id / "meg" / "ses-01" / "spm"
+# A private copy of the test participant, since the analyses write next to their inputs
+participant = copy_test_participant(datasets=["sim_ctf_noise"])
+subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
+fid_coords = participant.fid_coords  # MRI fiducials (scanner RAS, mm)
 # The noise-only recording (20 trials, -100 ... 150 ms) is the template of the simulations
-for ext in ("mat", "dat"):
-    shutil.copy(spm_dir / f"sim_ctf_noise.{ext}", tmp_dir / f"sim_ctf_noise.{ext}")
-base_file = str(tmp_dir / "sim_ctf_noise.mat")
-fid_coords = get_fiducial_coords(subj_id, test_data / "participants.tsv")
+base_file = str(participant.dataset("sim_ctf_noise"))
+out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", participant.root / "figures"))
+out_dir.mkdir(parents=True, exist_ok=True)
 
 # %%
 # The multilayer forward model
@@ -96,8 +84,7 @@ print(f"column {column}, thickness {col_thickness:.2f} mm, sources in layers "
 # -50 ms and the deep one at +50 ms; in the **simultaneous** one both peak at 0 ms.
 # ``average_trials=True`` also writes the trial average (prefix ``m``), which is inverted.
 
-with np.load(str(spm_dir / "ground_truth.npz")) as gt:
-    time_s = gt["time_s"]
+time_s = participant.ground_truth()["time_s"]  # s, the epoch's time axis
 
 
 def pulse(centre_s):
@@ -220,4 +207,4 @@ plt.show()
 # Clean up
 # --------
 
-shutil.rmtree(tmp_dir, ignore_errors=True)
+participant.cleanup()
