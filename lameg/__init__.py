@@ -36,6 +36,7 @@ _SUBMODULES = (
     "simulate",
     "source",
     "surf",
+    "sweep",
     "util",
     "viz",
 )

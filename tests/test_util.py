@@ -262,3 +262,12 @@ def test_load_meg_sensor_data_roundtrip(tmp_path):
 
 def test_ctf_fif_conversion_is_reexported():
     assert callable(util.ctf_fif_spm_conversion)
+
+
+def test_every_submodule_imports_lazily():
+    """``lameg.<name>`` works for every advertised submodule (lazy import, no import cycles)."""
+    import lameg
+
+    for name in lameg._SUBMODULES:
+        assert getattr(lameg, name).__name__ == f"lameg.{name}"
+    assert "sweep" in dir(lameg)
