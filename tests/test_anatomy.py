@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from types import SimpleNamespace
 
 import numpy as np
@@ -84,17 +83,8 @@ def test_select_prior_vertex():
         anatomy.select_prior_vertex(score, [5])
 
 
-def _forward_available() -> bool:
-    try:
-        return importlib.util.find_spec("lameg.backends.native.forward") is not None
-    except ImportError:
-        return False
-
-
 def test_anatomical_predictors_plumbing(monkeypatch):
     """Predictors are collected from the layer set and the lead-field function, per column."""
-    if not _forward_available():
-        pytest.skip("lameg.invert (native forward backend) not available yet")
     import lameg.invert as invert
 
     n = 7

@@ -241,8 +241,6 @@ def test_load_meg_sensor_data_selection(tmp_path, fake_spm_meeg):
 
 def test_load_meg_sensor_data_roundtrip(tmp_path):
     spm_meeg = pytest.importorskip("lameg.io.spm_meeg")
-    if not hasattr(spm_meeg, "write_meeg"):
-        pytest.skip("lameg.io.spm_meeg.write_meeg not available yet")
     rng = np.random.default_rng(2)
     data = rng.normal(size=(4, 50, 2)).astype(np.float32) * 100
     spm_meeg.write_meeg(

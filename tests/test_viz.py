@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import nibabel as nib
@@ -175,17 +174,13 @@ def test_show_surface_with_curvature(fsavg5, tmp_path, capsys):
 
 
 def test_show_surface_layer_surface_set(test_data_dir, tmp_path):
-    if importlib.util.find_spec("lameg.surf") is None:
-        pytest.skip("lameg.surf not available yet")
+    """The laMEG call ``show_surface(surf_set)`` on a freshly created set of the test participant."""
+    from lameg.datasets import copy_test_participant
     from lameg.surf import LayerSurfaceSet
 
-    subjects = test_data_dir / "fs"
-    subj = next(p.name for p in subjects.iterdir() if p.is_dir() and p.name != "fsaverage")
-    surf_set = LayerSurfaceSet(subj, 2, subjects_dir=str(subjects))
-    try:
-        surf_set.load("inflated", stage="ds")
-    except FileNotFoundError:
-        pytest.skip("the test participant's laminar surfaces have not been created")
+    participant = copy_test_participant(tmp_path / "data", datasets=[])
+    surf_set = LayerSurfaceSet(participant.subj_id, 2, subjects_dir=participant.subjects_dir)
+    surf_set.create(verbose=False)
     out = tmp_path / "sub.png"
     viz.show_surface(surf_set, screenshot=out, height=256)
     _assert_picture(_read(out))
