@@ -45,6 +45,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--n-columns", type=int, default=20)
     ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--snrs", type=float, nargs="+", default=None,
+                    help="SNRs in dB (default -500 -40 -20 -10 0; -500 = noise only)")
+    ap.add_argument("--jitters", type=float, nargs="+", default=None,
+                    help="fiducial jitter levels in mm (default 0 2 5)")
     ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -152,9 +156,10 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
           f"argmax F = {int(np.argmax(F))} (true 5)", flush=True)
 
     # 2. sweep: SNRs at perfect co-registration, then jitter at 0 dB
-    snrs = [-500.0, -40.0, -20.0, -10.0, 0.0] if not args.quick else [-500.0, -10.0, 0.0]
+    snrs = args.snrs or ([-500.0, -40.0, -20.0, -10.0, 0.0] if not args.quick
+                         else [-500.0, -10.0, 0.0])
     jit_cols = columns[: max(2, len(columns) // 2)]
-    jitters = [0.0, 2.0, 5.0] if not args.quick else [0.0, 5.0]
+    jitters = args.jitters or ([0.0, 2.0, 5.0] if not args.quick else [0.0, 5.0])
     t0 = time.perf_counter()
     tab = run_laminar_sweep(model, columns, snrs, settings=settings, seed=42, backend="joblib",
                             n_jobs=args.n_jobs)
