@@ -725,6 +725,10 @@ def _col(table, key) -> np.ndarray:
     return np.asarray(table[key])
 
 
+NOISE_ONLY_DB = -200.0
+"""SNRs at or below this (dB) are labelled "noise only" in plots."""
+
+
 def plot_error_vs_snr(table, ax=None, n_layers: int | None = None, by: str = "jitter"):
     """Mean layer error (+/- s.e.m.) against SNR, one line per co-registration error.
 
@@ -750,15 +754,22 @@ def plot_error_vs_snr(table, ax=None, n_layers: int | None = None, by: str = "ji
     if n_layers is None:
         n_layers = sum(1 for k in (table.keys() if hasattr(table, "keys") else table)
                        if str(k).startswith("F_"))
+    # SNR levels on an even categorical axis: noise-only runs use a huge negative SNR
+    # (e.g. -500 dB) that would squash every other level on a linear axis
+    levels = np.unique(snr)
+    pos = {x: i for i, x in enumerate(levels)}
     for g in np.unique(grp):
         sel = grp == g
         xs = np.unique(snr[sel])
         m = np.array([err[sel & (snr == x)].mean() for x in xs])
         se = np.array([err[sel & (snr == x)].std(ddof=1) / np.sqrt(max(1, np.sum(sel & (snr == x))))
                        if np.sum(sel & (snr == x)) > 1 else 0.0 for x in xs])
-        ax.errorbar(xs, m, yerr=se, marker="o", capsize=3, label=f"{by} = {g:g}")
+        ax.errorbar([pos[x] for x in xs], m, yerr=se, marker="o", capsize=3,
+                    label=f"{by} = {g:g}")
     if n_layers:
         ax.axhline(chance_error(n_layers), color="grey", ls="--", label="chance")
+    ax.set_xticks(range(len(levels)))
+    ax.set_xticklabels(["noise only" if x <= NOISE_ONLY_DB else f"{x:g}" for x in levels])
     ax.set_xlabel("SNR (dB)")
     ax.set_ylabel("layer error (layers)")
     ax.legend(fontsize=8)
