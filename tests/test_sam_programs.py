@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_sam_sim import ORIGIN, helmet, simulate
+from test_sam_sim import ORIGIN, helmet, point_magnetometer_info, simulate
 
 from lameg.exceptions import (
     LamegDataError,
@@ -173,18 +173,10 @@ def test_segfile_marker(sim, tmp_path):
 
 def _mne_setup(n_chan=60, n_src=20, seed=0):
     mne = pytest.importorskip("mne")
-    from mne.io.constants import FIFF
 
     mne.set_log_level("error")
     pos, ori = helmet(n_chan)
-    info = mne.create_info([f"M{i:03d}" for i in range(n_chan)], 250.0, "mag")
-    for i, ch in enumerate(info["chs"]):
-        ez = ori[i]
-        ex = np.cross(ez, [0.3, 1, 0.2])
-        ex /= np.linalg.norm(ex)
-        ch["loc"][:3], ch["loc"][3:6], ch["loc"][6:9], ch["loc"][9:12] = pos[i], ex, np.cross(ez, ex), ez
-        ch["coil_type"] = FIFF.FIFFV_COIL_POINT_MAGNETOMETER
-    info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
+    info = point_magnetometer_info(pos, ori)
     rng = np.random.default_rng(seed)
     rr = rng.normal(size=(n_src, 3))
     rr = ORIGIN + 0.07 * rr / np.linalg.norm(rr, axis=1)[:, None] * rng.uniform(0.3, 1, (n_src, 1))

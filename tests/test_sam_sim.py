@@ -70,14 +70,12 @@ def simulate(
     return sd, Ls
 
 
-def test_sphere_lead_field_matches_mne():
-    """Built-in Sarvas lead field = MNE's sphere-model forward for point magnetometers (1e-10)."""
-    mne = pytest.importorskip("mne")
+def point_magnetometer_info(pos: np.ndarray, ori: np.ndarray, sfreq: float = 250.0):
+    """MNE ``Info`` of point magnetometers at ``pos`` (m) measuring along ``ori``, head = device."""
+    import mne
     from mne.io.constants import FIFF
 
-    mne.set_log_level("error")
-    pos, ori = helmet(40)
-    info = mne.create_info([f"M{i:03d}" for i in range(40)], 250.0, "mag")
+    info = mne.create_info([f"M{i:03d}" for i in range(len(pos))], sfreq, "mag")
     for i, ch in enumerate(info["chs"]):
         ez = ori[i]
         ex = np.cross(ez, [0.3, 1, 0.2])
@@ -85,6 +83,16 @@ def test_sphere_lead_field_matches_mne():
         ch["loc"][:3], ch["loc"][3:6], ch["loc"][6:9], ch["loc"][9:12] = pos[i], ex, np.cross(ez, ex), ez
         ch["coil_type"] = FIFF.FIFFV_COIL_POINT_MAGNETOMETER
     info["dev_head_t"] = mne.transforms.Transform("meg", "head", np.eye(4))
+    return info
+
+
+def test_sphere_lead_field_matches_mne():
+    """Built-in Sarvas lead field = MNE's sphere-model forward for point magnetometers (1e-10)."""
+    mne = pytest.importorskip("mne")
+
+    mne.set_log_level("error")
+    pos, ori = helmet(40)
+    info = point_magnetometer_info(pos, ori)
     rng = np.random.default_rng(3)
     rr = ORIGIN + 0.05 * rng.uniform(-1, 1, (7, 3))
     src = mne.setup_volume_source_space(pos=dict(rr=rr, nn=np.tile([0, 0, 1.0], (7, 1))))

@@ -387,6 +387,26 @@ def _patch_prior(Q, lq_patch: np.ndarray, w: np.ndarray) -> _Prior:
     return _Prior(q=q, lql=lw @ lq_patch[:, keep].T, lq=lq)
 
 
+def _sparse_priors(kind, Q, UL, AY, AYYA, Qe_mvb, Qe, Nn, extras: dict) -> list[_Prior]:
+    """Patch priors of MSP/GS/ARD: greedy search (MVB) and/or ARD weights over patches ``Q``.
+
+    ``Qe_mvb`` is the sensor-noise component the greedy search uses (the classic engine's
+    ``Qe``, the standard engine's ``AQ``). Records ``MVB_cp``/``MVB_F`` and ``ARD_h`` in
+    ``extras``.
+    """
+    lq_patch = np.asarray((Q.T @ UL.T).T)
+    priors = []
+    if kind in ("MSP", "GS"):
+        mvb = pr.mvb_greedy(AY, UL, Q, Qe_mvb, 16, lp=lq_patch)
+        extras.update(MVB_cp=mvb.cp, MVB_F=mvb.F)
+        priors.append(_patch_prior(Q, lq_patch, mvb.cp))
+    if kind in ("MSP", "ARD"):
+        hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn, lq=lq_patch)
+        priors.append(_patch_prior(Q, lq_patch, np.where(hp > hp.max() / 128, hp, 0.0)))
+        extras["ARD_h"] = hp
+    return priors
+
+
 def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A, UL, Ip,
                     Qe0, sdv, layer_opts, keep_m, leads=None) -> WindowResult:
     it = woi_samples(w, time_s, fsample)
@@ -417,15 +437,7 @@ def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A
     h1 = np.zeros(0)
     if kind in ("MSP", "GS", "ARD"):
         Q = pr.patch_matrix(QG, Ip)
-        lq_patch = np.asarray((Q.T @ UL.T).T)
-        if kind in ("MSP", "GS"):
-            mvb = pr.mvb_greedy(AY, UL, Q, Qe, 16, lp=lq_patch)
-            extras.update(MVB_cp=mvb.cp, MVB_F=mvb.F)
-            priors.append(_patch_prior(Q, lq_patch, mvb.cp))
-        if kind in ("MSP", "ARD"):
-            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn, lq=lq_patch)
-            priors.append(_patch_prior(Q, lq_patch, np.where(hp > hp.max() / 128, hp, 0.0)))
-            extras["ARD_h"] = hp
+        priors += _sparse_priors(kind, Q, UL, AY, AYYA, Qe, Qe, Nn, extras)
     else:
         prior, res1 = _stage1_cov(kind, UL, QG, AYYA, Qe, Q0, Nn, layer_opts, extras, leads)
         h1 = res1.h
@@ -607,14 +619,9 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
             j = _mirror_index(vert, i)
             cols += [QGc[:, [i]], QGc[:, [j]], QGc[:, [i]] + QGc[:, [j]]]
         Q = sp.hstack(cols).tocsc()
-        lq_patch = np.asarray((Q.T @ UL.T).T)
-        if kind in ("MSP", "GS"):
-            mvb = pr.mvb_greedy(AY, UL, Q, AQ, 16, lp=lq_patch)
-            extras.update(MVB_cp=mvb.cp, MVB_F=mvb.F)
-            priors.append(_patch_prior(Q, lq_patch, mvb.cp))
-        if kind in ("MSP", "ARD"):
-            hp = pr.ard_weights(AYYA, Qe, UL, Q, Nn, lq=lq_patch)
-            priors.append(_patch_prior(Q, lq_patch, np.where(hp > hp.max() / 128, hp, 0.0)))
+        ard_extras: dict = {}
+        priors += _sparse_priors(kind, Q, UL, AY, AYYA, AQ, Qe, Nn, ard_extras)
+        extras.update({k: v for k, v in ard_extras.items() if k != "ARD_h"})
     else:
         diag_q = None
         if kind == "EBB":
