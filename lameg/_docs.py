@@ -1,0 +1,143 @@
+"""One documentation source for recurring parameters (MNE-Python's ``docdict``/``fill_doc``).
+
+A docstring writes ``%(data_fname)s`` where the shared entry belongs; :func:`fill_doc` substitutes
+it when the module is imported, so every function documents ``surf_set``, ``woi`` and the rest in
+the same words, units and shapes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+__all__ = ["docdict", "fill_doc"]
+
+docdict: dict[str, str] = {}
+
+docdict["data_fname"] = """
+data_fname : str or path-like
+    SPM M/EEG header (``.mat``) of the dataset; its ``.dat`` sits beside it."""
+docdict["surf_set"] = """
+surf_set : lameg.surf.LayerSurfaceSet
+    The participant's layer surface set (``LayerSurfaceSet.create`` must have run)."""
+docdict["layer_name"] = """
+layer_name : str or None
+    Layer of the surface set (``'pial'``, ``'0.900'``, ..., ``'white'``); None selects the
+    multilayer mesh (all layers, layer-major)."""
+docdict["stage"] = """
+stage : str
+    Processing stage of the mesh (``'raw'``, ``'converted'``, ``'nodeep'``, ``'combined'``,
+    ``'ds'``; default ``'ds'``, the downsampled mesh)."""
+docdict["orientation"] = """
+orientation : str
+    Dipole orientation method stored with the mesh (``'link_vector'``, ``'ds_surf_norm'``,
+    ``'orig_surf_norm'``, ``'cps'``)."""
+docdict["fixed"] = """
+fixed : bool
+    Orientations fixed across layers (the same vector for every vertex of a column)."""
+docdict["mesh_selection"] = (docdict["layer_name"] + docdict["stage"] + docdict["orientation"]
+                             + docdict["fixed"])
+docdict["inversion_idx"] = """
+inversion_idx : int
+    0-based index of the head model / inversion in ``D.other.inv`` (SPM's ``val`` is
+    ``inversion_idx + 1``)."""
+docdict["patch_size"] = """
+patch_size : float
+    FWHM of the geodesic Gaussian source patches, mm (laMEG's smoothing; default 5)."""
+docdict["n_temp_modes"] = """
+n_temp_modes : int or None
+    Number of temporal modes of the data reduction (>= 1), or None for SPM's automatic
+    choice (at most 16)."""
+docdict["n_spatial_modes"] = """
+n_spatial_modes : 'auto', 'all' or int
+    Spatial reduction of the channels: SPM's automatic choice, no reduction, or that many
+    modes (>= 1)."""
+docdict["foi"] = """
+foi : array-like, shape (2,), optional
+    Frequency band of the temporal basis ``[low, high]``, Hz (default ``[0, 256]``);
+    truncated to integer Hz as SPM does."""
+docdict["woi"] = """
+woi : array-like, shape (2,) or (n_windows, 2), optional
+    Time window(s) of interest ``[start, end]`` in **ms** (default: the whole epoch);
+    truncated to integer ms as SPM's batch does."""
+docdict["hann_windowing"] = """
+hann_windowing : bool
+    Weight samples with a Hanning window when choosing the temporal modes."""
+docdict["n_folds"] = """
+n_folds : int
+    Cross-validation folds (>= 1); 1 with ``ideal_pc_test=0`` means no cross-validation."""
+docdict["ideal_pc_test"] = """
+ideal_pc_test : float
+    Percentage of channels held out per fold for the cross-validation error (0 to < 100)."""
+docdict["return_mu_matrix"] = """
+return_mu_matrix : bool
+    Also return the source operator ``M @ A`` (sources x good channels) as a
+    ``scipy.sparse.csc_matrix``."""
+docdict["viz"] = """
+viz : bool
+    laMEG shows SPM's figures when True; with the SPM back end it is passed to SPM, natively
+    nothing is drawn (use :mod:`lameg.viz`)."""
+docdict["backend"] = """
+backend : {'native', 'spm'} or None
+    Engine that does the work: lameg's own (default) or real SPM (through spm-python or GNU
+    Octave, see :mod:`lameg.spm`). None means ``'spm'`` when ``spm_instance`` is given,
+    ``'native'`` otherwise."""
+docdict["spm_instance"] = """
+spm_instance : object or None
+    A running SPM engine (laMEG's ``spm_standalone`` instance or a :class:`lameg.spm.SPM`);
+    passing one selects the SPM back end."""
+docdict["seed"] = """
+seed : int, numpy.random.Generator or None
+    Source of randomness (None: fresh entropy)."""
+docdict["verbose"] = """
+verbose : bool
+    Show progress bars and log progress messages."""
+docdict["fid_coords"] = """
+fid_coords : dict of str to array-like, shape (3,)
+    MRI fiducials in scanner RAS **mm**, e.g. ``{'nas': [x, y, z], 'lpa': ..., 'rpa': ...}``
+    (``lameg.util.get_fiducial_coords``)."""
+docdict["fid_labels"] = """
+fid_labels : sequence of str
+    Fiducial labels as in the MEG file, paired in order with ``'nas'``, ``'lpa'``, ``'rpa'``."""
+docdict["forward_model_type"] = """
+forward_model_type : {'Single Shell', 'Single Sphere', 'MEG Local Spheres', 'MNE BEM'}
+    Volume conductor (SPM names; ``'MNE BEM'`` is a single-layer BEM through MNE-Python)."""
+docdict["free_energy_cv"] = """
+free_energy : float or ndarray
+    Negative variational free energy (log model evidence, nats), one per fold.
+cv_err : ndarray, shape (n_folds, n_test_channels)
+    Cross-validation RMS error of the held-out channels (empty without held-out channels)."""
+
+
+def fill_doc(obj):
+    """Substitute ``%(name)s`` entries of :data:`docdict` into ``obj.__doc__``.
+
+    Parameters
+    ----------
+    obj : callable or class
+        Object whose docstring holds ``%(name)s`` placeholders. Each entry is indented to the
+        placeholder's column.
+
+    Returns
+    -------
+    obj
+        The same object, with its docstring filled.
+    """
+    doc = obj.__doc__
+    if not doc:
+        return obj
+    lines = doc.splitlines()
+    out = []
+    for line in lines:
+        stripped = line.lstrip()
+        if stripped.startswith("%(") and stripped.rstrip().endswith(")s"):
+            key = stripped.strip()[2:-2]
+            try:
+                entry = docdict[key]
+            except KeyError:
+                raise KeyError(f"docdict has no entry {key!r} (in {obj.__qualname__})") from None
+            indent = line[: len(line) - len(stripped)]
+            out.append(textwrap.indent(entry.strip("\n"), indent))
+        else:
+            out.append(line)
+    obj.__doc__ = "\n".join(out)
+    return obj

@@ -1,0 +1,339 @@
+"""Argument validation used at every public boundary (MNE-Python's ``_validate_type`` habit).
+
+Each checker returns the cleaned value or raises a :class:`lameg.LamegError` subclass whose
+message names the argument, what was received and what is accepted, so that a bad input never
+ends in a bare NumPy/SciPy traceback or, worse, a silent coercion (``2.5`` layers becoming 2,
+``-1`` temporal modes becoming 128, ``NaN`` in a window).
+"""
+
+from __future__ import annotations
+
+import numbers
+import operator
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .exceptions import LamegDataError, LamegFileNotFoundError, LamegValueError
+
+__all__ = [
+    "validate_type",
+    "check_option",
+    "check_int",
+    "check_float",
+    "check_array",
+    "check_window_ms",
+    "check_band_hz",
+    "check_path",
+    "check_finite_data",
+]
+
+_TYPE_NAMES = {
+    "int": (numbers.Integral,),
+    "numeric": (numbers.Real,),
+    "path-like": (str, os.PathLike),
+    "str": (str,),
+    "callable": (),
+}
+
+
+def _type_tuple(types) -> tuple[tuple, list[str]]:
+    if not isinstance(types, tuple):
+        types = (types,)
+    classes, names = [], []
+    for t in types:
+        if t is None:
+            classes.append(type(None))
+            names.append("None")
+        elif isinstance(t, str):
+            classes.extend(_TYPE_NAMES[t])
+            names.append(t)
+        else:
+            classes.append(t)
+            names.append(t.__name__)
+    return tuple(classes), names
+
+
+def validate_type(value, types, name: str):
+    """Raise :class:`LamegValueError` unless ``value`` is one of ``types``.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    types : type, str or tuple of them
+        Accepted types; strings ``'int'``, ``'numeric'``, ``'path-like'``, ``'str'``,
+        ``'callable'`` and ``None`` are understood. ``bool`` is never accepted as a number.
+    name : str
+        The argument's name, used in the message.
+
+    Returns
+    -------
+    value : object
+        ``value`` unchanged.
+    """
+    classes, names = _type_tuple(types)
+    ok = isinstance(value, classes) if classes else False
+    if "callable" in names and callable(value):
+        ok = True
+    if isinstance(value, (bool, np.bool_)) and bool not in classes:
+        ok = False
+    if not ok:
+        raise LamegValueError(
+            f"{name} must be {' or '.join(names)}, got {type(value).__name__} ({value!r:.60})")
+    return value
+
+
+def check_option(value, allowed: Iterable, name: str):
+    """Raise :class:`LamegValueError` unless ``value`` is one of ``allowed``.
+
+    Parameters
+    ----------
+    value : object
+        The argument.
+    allowed : iterable
+        Accepted values.
+    name : str
+        The argument's name.
+
+    Returns
+    -------
+    value : object
+        ``value`` unchanged.
+    """
+    allowed = list(allowed)
+    try:
+        ok = value in allowed
+    except TypeError:  # unhashable / incomparable value
+        ok = False
+    if not ok:
+        raise LamegValueError(f"{name}={value!r} is not valid; choose one of {allowed}")
+    return value
+
+
+def check_int(value, name: str, *, min_value: int | None = None,
+              max_value: int | None = None) -> int:
+    """An integer argument, without silent truncation.
+
+    Integral floats (``4.0``) are accepted; ``2.5``, ``NaN``, strings and booleans are not.
+
+    Parameters
+    ----------
+    value : int or integral float
+        The argument.
+    name : str
+        The argument's name.
+    min_value, max_value : int or None
+        Inclusive bounds.
+
+    Returns
+    -------
+    int
+        The value as a Python ``int``.
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        raise LamegValueError(f"{name} must be an integer, got {value!r}")
+    try:
+        out = operator.index(value)
+    except TypeError:
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise LamegValueError(f"{name} must be an integer, got {value!r}") from None
+        if not np.isfinite(f) or f != int(f):
+            raise LamegValueError(f"{name} must be an integer, got {value!r}") from None
+        out = int(f)
+    if min_value is not None and out < min_value:
+        raise LamegValueError(f"{name} must be >= {min_value}, got {out}")
+    if max_value is not None and out > max_value:
+        raise LamegValueError(f"{name} must be <= {max_value}, got {out}")
+    return int(out)
+
+
+def check_float(value, name: str, *, min_value: float | None = None,
+                max_value: float | None = None, allow_inf: bool = False,
+                strict_min: bool = False) -> float:
+    """A finite real argument.
+
+    Parameters
+    ----------
+    value : real
+        The argument.
+    name : str
+        The argument's name.
+    min_value, max_value : float or None
+        Bounds (inclusive; ``strict_min`` makes the lower one exclusive).
+    allow_inf : bool
+        Accept +/- infinity.
+    strict_min : bool
+        Require ``value > min_value``.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        raise LamegValueError(f"{name} must be a number, got {value!r}")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise LamegValueError(f"{name} must be a number, got {value!r}") from None
+    if np.isnan(out) or (np.isinf(out) and not allow_inf):
+        raise LamegValueError(f"{name} must be finite, got {value!r}")
+    if min_value is not None and (out <= min_value if strict_min else out < min_value):
+        raise LamegValueError(f"{name} must be {'>' if strict_min else '>='} {min_value}, "
+                              f"got {out}")
+    if max_value is not None and out > max_value:
+        raise LamegValueError(f"{name} must be <= {max_value}, got {out}")
+    return out
+
+
+def check_array(value, name: str, *, shape: Sequence[int | None] | None = None,
+                dtype=float, finite: bool = True) -> np.ndarray:
+    """A numeric array of a given shape (``None`` in ``shape`` means any length).
+
+    Parameters
+    ----------
+    value : array-like
+        The argument.
+    name : str
+        The argument's name.
+    shape : sequence of int or None, optional
+        Expected shape.
+    dtype : numpy dtype
+        Conversion target.
+    finite : bool
+        Reject NaN and infinity.
+
+    Returns
+    -------
+    ndarray
+    """
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise LamegValueError(f"{name} must be a numeric array, got {value!r:.80}") from None
+    if shape is not None:
+        if arr.ndim != len(shape) or any(s is not None and a != s
+                                         for a, s in zip(arr.shape, shape)):
+            want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
+            raise LamegValueError(f"{name} must have shape {want}, got {arr.shape}")
+    if finite and arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise LamegValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_window_ms(woi, name: str = "woi", *, time_ms: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """Time window(s) in milliseconds, shape (n_windows, 2), ``low < high``.
+
+    Parameters
+    ----------
+    woi : array-like, shape (2,) or (n_windows, 2)
+        Window(s) in ms; ``-inf``/``inf`` mean the start/end of the epoch.
+    name : str
+        The argument's name.
+    time_ms : ndarray, optional
+        The data's time axis (ms). When given, a window that does not overlap it is an error,
+        and a window that fits the epoch only when read as seconds is reported as such.
+
+    Returns
+    -------
+    ndarray, shape (n_windows, 2)
+    """
+    try:
+        w = np.atleast_2d(np.asarray(woi, dtype=float))
+    except (TypeError, ValueError):
+        raise LamegValueError(f"{name} must be [start, end] in ms, got {woi!r}") from None
+    if w.ndim != 2 or w.shape[1] != 2 or w.shape[0] == 0:
+        raise LamegValueError(f"{name} must be [start, end] or (n, 2) in ms, got shape "
+                              f"{np.shape(woi)}")
+    if np.any(np.isnan(w)):
+        raise LamegValueError(f"{name} contains NaN")
+    if np.any(w[:, 0] >= w[:, 1]):
+        raise LamegValueError(f"{name} must have start < end (ms), got {w.tolist()}")
+    if time_ms is not None and len(time_ms):
+        t0, t1 = float(np.min(time_ms)), float(np.max(time_ms))
+        outside = (w[:, 1] < t0) | (w[:, 0] > t1)
+        if np.any(outside):
+            hint = ""
+            ws = w[outside]
+            if np.all(np.abs(ws[np.isfinite(ws)]) <= 10) and (t1 - t0) > 20:
+                hint = " (it looks like seconds: windows are given in ms)"
+            raise LamegValueError(
+                f"{name} {ws.tolist()} ms does not overlap the data ({t0:.1f} .. {t1:.1f} ms)"
+                f"{hint}")
+    return w
+
+
+def check_band_hz(foi, name: str = "foi") -> np.ndarray:
+    """Frequency band ``[low, high]`` in Hz, finite, ``0 <= low < high``.
+
+    Parameters
+    ----------
+    foi : array-like, shape (2,)
+        The band.
+    name : str
+        The argument's name.
+
+    Returns
+    -------
+    ndarray, shape (2,)
+    """
+    f = check_array(foi, name)
+    f = f.ravel()
+    if f.size != 2 or f[0] < 0 or f[0] >= f[1]:
+        raise LamegValueError(f"{name} must be [low, high] in Hz with 0 <= low < high, "
+                              f"got {np.asarray(foi).tolist()}")
+    return f
+
+
+def check_path(value, name: str, *, must_exist: bool = True, kind: str = "file") -> Path:
+    """A path argument (``str`` or ``os.PathLike``), optionally required to exist.
+
+    Parameters
+    ----------
+    value : str or path-like
+        The argument.
+    name : str
+        The argument's name.
+    must_exist : bool
+        Raise :class:`LamegFileNotFoundError` when it does not exist.
+    kind : {'file', 'dir', 'any'}
+        What must exist.
+
+    Returns
+    -------
+    Path
+    """
+    validate_type(value, "path-like", name)
+    p = Path(value)
+    if must_exist:
+        ok = {"file": p.is_file, "dir": p.is_dir, "any": p.exists}[kind]()
+        if not ok:
+            what = {"file": "file", "dir": "folder", "any": "path"}[kind]
+            raise LamegFileNotFoundError(f"{name}: {what} {p} does not exist")
+    return p
+
+
+def check_finite_data(data: np.ndarray, what: str) -> None:
+    """Reject non-finite or flat (all-constant) data before an inversion or a statistic.
+
+    Parameters
+    ----------
+    data : ndarray
+        The data.
+    what : str
+        What the data are (used in the message), e.g. ``'sim.mat: MEG data'``.
+    """
+    arr = np.asarray(data)
+    if arr.size == 0:
+        raise LamegDataError(f"{what} is empty")
+    if not np.all(np.isfinite(arr)):
+        raise LamegDataError(f"{what} contains NaN or infinite values; clean or interpolate "
+                             "them first")
+    if float(np.ptp(arr)) == 0.0:
+        raise LamegDataError(f"{what} is flat (every value is {arr.flat[0]!r}): nothing to "
+                             "invert; check the file's data and scaling")
