@@ -81,7 +81,7 @@ def setup(tmp_path, model, monkeypatch):
                "invert_msp": native_inverse.invert_msp,
                "invert_sliding_window_msp": native_inverse.invert_sliding_window_msp,
                "opm_headmodel": None}
-    monkeypatch.setattr(laminar, "_backend", lambda: backend)
+    monkeypatch.setattr(laminar.comparison, "_backend", lambda: backend)
     return path, calls
 
 

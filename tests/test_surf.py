@@ -27,7 +27,7 @@ from lameg.exceptions import (
     LamegNotImplementedError,
     LamegValueError,
 )
-from lameg.io.gifti import gifti_arrays
+from lameg.io.gifti import create_surf_gifti, gifti_arrays
 from lameg.mesh import edge_face_counts, is_consistently_oriented, signed_volume
 from lameg.mesh.adjacency import connected_components
 from lameg.mesh.distance import closest_point_on_triangles
@@ -344,13 +344,13 @@ def test_radiality_range(created):
 def test_radiality_methods_and_shared_query(created, monkeypatch):
     s = LayerSurfaceSet("sub-01", 11, subjects_dir=created[11].subjects_dir)
     calls = []
-    real = surf.point_to_mesh
+    real = surf.predictors.point_to_mesh
 
     def counting(*a, **k):
         calls.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(surf, "point_to_mesh", counting)
+    monkeypatch.setattr(surf.predictors, "point_to_mesh", counting)
     r = s.get_radiality_to_scalp()
     d = s.get_distance_to_scalp()
     assert len(calls) == 1                          # one closest-point query for both
@@ -381,10 +381,10 @@ def test_sidecar_encoding_matches_json():
     arr = np.arange(5, dtype=np.int64) * 7
     meta = {"a": arr, "b": arr, "t": [[1.5, 2.0]], "s": "x", "n": None, "f": True, "i": 3}
     memo = {}
-    text = surf._encode_meta(meta, memo)
+    text = surf.files._encode_meta(meta, memo)
     assert json.loads(text) == {**meta, "a": arr.tolist(), "b": arr.tolist()}
-    assert len(memo) == 1 and surf._encode_meta(meta, memo) == text
-    assert json.loads(surf._encode_meta({"a": arr})) == {"a": arr.tolist()}
+    assert len(memo) == 1 and surf.files._encode_meta(meta, memo) == text
+    assert json.loads(surf.files._encode_meta({"a": arr})) == {"a": arr.tolist()}
 
 
 def test_scalp_from_mri_fine_voxels(tmp_path):
@@ -580,7 +580,7 @@ def test_bad_arguments(fresh):
 def test_failure_late_leaves_nothing(fresh, monkeypatch):
     def boom(*a, **k):
         raise LamegDataError("decimation failed")
-    monkeypatch.setattr(surf, "decimate_vertex_subset", boom)
+    monkeypatch.setattr(surf.build, "decimate_vertex_subset", boom)
     with pytest.raises(LamegDataError):
         LayerSurfaceSet("sub-01", 2, subjects_dir=fresh).create(verbose=False)
     _no_partial_output(fresh)
@@ -588,7 +588,7 @@ def test_failure_late_leaves_nothing(fresh, monkeypatch):
 
 def test_save_meta_roundtrip(fresh):
     s = LayerSurfaceSet("sub-01", 2, subjects_dir=fresh)
-    g = surf._create_surf_gifti(np.eye(3), [[0, 1, 2]])
+    g = create_surf_gifti(np.eye(3), [[0, 1, 2]])
     s.save(g, "pial", "raw", "lh", meta={"a": 1})
     s.update_meta("pial", "raw", "lh", updates={"b": [1, 2]})
     meta = s.load_meta("pial", "raw", "lh")

@@ -1,0 +1,295 @@
+"""Construction of the laminar surface hierarchy (:meth:`LayerSurfaceSet.create`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from datetime import datetime
+
+import nibabel as nib
+import numpy as np
+
+from .._utils import atomic_path, logger, progress
+from ..exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegFormatError,
+    LamegValueError,
+)
+from ..io import freesurfer as fsio
+from ..io.gifti import create_surf_gifti, save_gifti
+from ..mesh import adjacency as _adj
+from ..mesh.decimate import decimate_vertex_subset
+from ..mesh.normals import orient_outward, vertex_areas
+from ..mesh.repair import fix_non_manifold_edges
+from .files import ORIENTATIONS, _layer_name, _write_json
+from .head import _ensure_scalp
+from .orientations import _orientations
+
+
+def _equivolume_fraction(alpha: np.ndarray | float, area_white: np.ndarray,
+                         area_pial: np.ndarray) -> np.ndarray:
+    """Distance fraction from white giving volume fraction ``alpha`` (0 = white, 1 = pial).
+
+    With the cross-sectional area varying linearly from ``A_w`` (white) to ``A_p`` (pial),
+    the volume below depth t is ``A_w t + (A_p - A_w) t^2 / 2`` (times the thickness); solving
+    for a volume fraction ``alpha`` gives
+    ``t = alpha (A_w + A_p) / (A_w + sqrt((1 - alpha) A_w^2 + alpha A_p^2))``
+    (Waehnert et al. 2014, written without cancellation when ``A_p ~ A_w``).
+    """
+    aw = np.maximum(np.asarray(area_white, float), 1e-12)
+    ap = np.maximum(np.asarray(area_pial, float), 1e-12)
+    return alpha * (aw + ap) / (aw + np.sqrt((1 - alpha) * aw ** 2 + alpha * ap ** 2))
+
+
+class BuildMixin:
+    """Creation of the layer set."""
+
+    def _create_layer_surfaces(self, hemispheres=("lh", "rh"), n_jobs=-1,
+                               layer_model="equidistant"):
+        """Intermediate layers in memory: ``{hemi: {layer_name: vertices (tkRAS)}}``."""
+        out = {}
+        for h in hemispheres:
+            w, fw = fsio.read_surface(os.path.join(self.surf_dir, f"{h}.white"))
+            p, _ = fsio.read_surface(os.path.join(self.surf_dir, f"{h}.pial"))
+            if layer_model == "equivolume":
+                aw, ap = vertex_areas(w, fw), vertex_areas(p, fw)
+            layers = {}
+            for x in self.layer_spacing:
+                if layer_model == "equivolume" and 0 < x < 1:
+                    t = _equivolume_fraction(x, aw, ap)[:, None]
+                else:
+                    t = x
+                layers[_layer_name(x)] = w + t * (p - w)
+            out[h] = layers
+        return out
+
+    def create(self, ds_factor=0.1, orientation="link_vector", fix_orientation=True, n_jobs=-1,
+               spm_instance=None, *, layer_model="equidistant", scalp=True, verbose=True,
+               **scalp_kwargs) -> None:
+        """Build the whole laminar hierarchy in ``surf/laminar`` (no FreeSurfer binaries).
+
+        Parameters
+        ----------
+        ds_factor : float
+            Fraction of **faces** kept by the decimation (laMEG/``reducepatch`` semantics).
+        orientation : {'link_vector', 'ds_surf_norm', 'orig_surf_norm', 'cps'}
+            Dipole orientation method (see :meth:`compute_dipole_orientations`).
+        fix_orientation : bool
+            Use the pial orientation in every layer.
+        n_jobs : int
+            Accepted for compatibility (the computation is vectorised).
+        spm_instance : object, optional
+            Accepted for compatibility; unused.
+        layer_model : {'equidistant', 'equivolume'}
+            Placement of the intermediate layers (laMEG: equidistant).
+        scalp : bool
+            If no scalp surface exists in ``bem/``, build ``bem/outer_skin.{raw,converted}.gii``
+            from ``mri/orig.mgz`` (:func:`scalp_from_mri`; keyword arguments are passed on).
+        verbose : bool
+            Progress bar.
+
+        Raises
+        ------
+        LamegFileNotFoundError
+            Missing inputs (all listed, with how to produce them).
+        LamegDataError
+            White/pial vertex-count or face mismatch, non-finite coordinates, annotation not
+            matching the surface, or a mesh that cannot be decimated.
+        LamegValueError
+            Bad arguments (unknown orientation, ds_factor outside (0, 1], ...).
+
+        Notes
+        -----
+        Everything is written into a temporary folder next to ``surf/laminar`` and moved in
+        only when all stages succeeded, so a failure leaves no partial files behind.
+        """
+        del n_jobs, spm_instance
+        if orientation not in ORIENTATIONS:
+            raise LamegValueError(f"unknown orientation method {orientation!r}; choose from "
+                                  f"{ORIENTATIONS}")
+        if not (isinstance(ds_factor, (int, float)) and 0 < ds_factor <= 1):
+            raise LamegValueError(f"ds_factor must be in (0, 1], got {ds_factor!r}")
+        if layer_model not in ("equidistant", "equivolume"):
+            raise LamegValueError("layer_model must be 'equidistant' or 'equivolume'")
+        hemis = ("lh", "rh")
+        self._check_inputs(hemis)
+        steps = progress(range(6), verbose, desc="LayerSurfaceSet.create", total=6)
+        steps = iter(steps)
+        next(steps, None)
+        orig_mgz = os.path.join(self.subj_dir, "mri", "orig.mgz")
+        affine, t_orig, n_orig = fsio.tkras_to_scanner(orig_mgz)
+        base_meta = {"t_orig": t_orig.tolist(), "n_orig": n_orig.tolist()}
+        names = self.get_layer_names()
+        surfaces = names + ["inflated"]
+
+        # --- raw (tkRAS) surfaces and layers
+        raw = {h: {} for h in hemis}
+        faces = {}
+        for h in hemis:
+            w, fw = fsio.read_surface(os.path.join(self.surf_dir, f"{h}.white"))
+            p, fp = fsio.read_surface(os.path.join(self.surf_dir, f"{h}.pial"))
+            infl, fi = fsio.read_surface(os.path.join(self.surf_dir, f"{h}.inflated"))
+            for nm, arr in (("white", w), ("pial", p), ("inflated", infl)):
+                if not np.isfinite(arr).all():
+                    raise LamegDataError(f"{h}.{nm} contains NaN or infinite coordinates; "
+                                         "repair the FreeSurfer surface")
+            if len(w) != len(p) or len(w) != len(infl):
+                raise LamegDataError(
+                    f"{h}: white ({len(w)}), pial ({len(p)}) and inflated ({len(infl)}) vertex "
+                    "counts differ; the surfaces must come from the same recon-all run")
+            if not (np.array_equal(fw, fp) and np.array_equal(fw, fi)):
+                raise LamegDataError(f"{h}: white, pial and inflated faces differ; the surfaces "
+                                     "must share FreeSurfer's vertex correspondence")
+            faces[h] = fw
+            raw[h]["inflated"] = infl
+        layers = self._create_layer_surfaces(hemis, layer_model=layer_model)
+        for h in hemis:
+            raw[h].update(layers[h])
+        next(steps, None)
+
+        # --- converted (scanner RAS), nodeep
+        conv = {h: {s: fsio.apply_affine(raw[h][s], affine) for s in surfaces} for h in hemis}
+        removed, nodeep_faces, kept = {}, {}, {}
+        for h in hemis:
+            n_v = len(conv[h]["pial"])
+            labels, _, lnames = fsio.read_annot(
+                os.path.join(self.subj_dir, "label", f"{h}.aparc.annot"), n_v)
+            lower = np.array([n.lower() for n in lnames] + [""])
+            deep = (labels <= 0) | (lower[np.where(labels < 0, len(lnames), labels)] == "unknown")
+            _, f2, _, k = _adj.remove_vertices(conv[h]["pial"], faces[h], np.flatnonzero(deep))
+            # vertices left without any face are removed as well (keeps the maps exact)
+            used = np.zeros(len(k), bool)
+            used[f2.ravel()] = True
+            if not used.all():
+                deep[k[~used]] = True
+                _, f2, _, k = _adj.remove_vertices(conv[h]["pial"], faces[h],
+                                                   np.flatnonzero(deep))
+            if len(f2) == 0:
+                raise LamegDataError(f"{h}: every vertex is labelled unknown in "
+                                     f"{h}.aparc.annot; the annotation does not match")
+            removed[h], nodeep_faces[h], kept[h] = np.flatnonzero(deep), f2, k
+        next(steps, None)
+
+        # --- combined, consistently outward faces, manifold repair
+        n_lh = len(kept["lh"])
+        comb_faces = np.concatenate([nodeep_faces["lh"], nodeep_faces["rh"] + n_lh])
+        comb = {}
+        for s in surfaces:
+            lh_v = conv["lh"][s][kept["lh"]]
+            rh_v = conv["rh"][s][kept["rh"]]
+            if s == "inflated":
+                width = lh_v[:, 0].max() - lh_v[:, 0].min()
+                rh_v = rh_v.copy()
+                rh_v[:, 0] += lh_v[:, 0].max() + 0.5 * width
+            comb[s] = np.concatenate([lh_v, rh_v])
+        comb_faces, _ = orient_outward(comb["pial"], comb_faces)
+        if _adj.find_non_manifold_edges(comb_faces):
+            _, comb_faces = fix_non_manifold_edges(comb["pial"], comb_faces)
+        next(steps, None)
+
+        # --- decimation (vertex subset of the pial mesh, same faces for every layer)
+        ds_kept, ds_faces = decimate_vertex_subset(comb["pial"], comb_faces, ds_factor)
+        ds_removed = np.setdiff1d(np.arange(len(comb["pial"])), ds_kept)
+        ds = {s: comb[s][ds_kept] for s in surfaces}
+        next(steps, None)
+
+        # --- orientations
+        ori = _orientations(orientation, fix_orientation, names,
+                            {n: (ds[n], ds_faces) for n in names},
+                            {n: (comb[n], comb_faces) for n in names}, ds_kept)
+        next(steps, None)
+
+        # --- write everything into a temporary folder, then move into surf/laminar
+        os.makedirs(self.surf_dir, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".laminar_tmp_", dir=self.surf_dir)
+        try:
+            def put(v, f, meta, layer, stage, hemi=None, o=None, fx=None, normals=None):
+                path = self._get_fname(layer, stage, hemi, o, fx, directory=tmp)
+                save_gifti(create_surf_gifti(v, f, normals), path)
+                meta = dict(meta)
+                meta["modified_at"] = datetime.now().isoformat()
+                _write_json(path[:-4] + ".json", meta, memo)
+
+            memo: dict = {}
+            for h in hemis:
+                for s in surfaces:
+                    put(raw[h][s], faces[h], {}, s, "raw", h)
+                    put(conv[h][s], faces[h], base_meta, s, "converted", h)
+                    put(conv[h][s][kept[h]], nodeep_faces[h],
+                        {**base_meta, "deep_vertices_removed": removed[h]},
+                        s, "nodeep", h)
+            comb_meta = {**base_meta, "lh_deep_vertices_removed": removed["lh"],
+                         "rh_deep_vertices_removed": removed["rh"],
+                         "layer_model": layer_model}
+            ds_meta = {**comb_meta, "ds_factor": ds_factor,
+                       "ds_removed_vertices": ds_removed}
+            ori_meta = {**ds_meta, "orientation": orientation, "fix_orientation": fix_orientation}
+            ml_meta = {**base_meta}
+            for li, s in enumerate(surfaces):
+                put(comb[s], comb_faces, comb_meta, s, "combined")
+                put(ds[s], ds_faces, ds_meta, s, "ds")
+                if s != "inflated":
+                    put(ds[s], ds_faces, ori_meta, s, "ds", None, orientation, fix_orientation,
+                        ori[li])
+                    ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"]
+                    ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"]
+                    ml_meta[f"{s}_ds_removed_vertices"] = ds_removed
+            ml_meta.update({"ds_factor": ds_factor, "orientation": orientation,
+                            "fix_orientation": fix_orientation, "n_layers": self.n_layers,
+                            "layer_model": layer_model})
+            n_ds = len(ds_kept)
+            ml_v = np.concatenate([ds[n] for n in names])
+            ml_f = np.concatenate([ds_faces + i * n_ds for i in range(self.n_layers)])
+            put(ml_v, ml_f, ml_meta, f"multilayer.{self.n_layers}", "ds", None, orientation,
+                fix_orientation, ori.reshape(-1, 3))
+            # orig.nii for SPM (written atomically next to orig.mgz)
+            img = nib.load(orig_mgz)
+            nii = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
+            with atomic_path(self.mri_file, suffix=".nii") as tmp_nii:
+                nib.save(nii, str(tmp_nii))
+            os.makedirs(self.laminar_surf_dir, exist_ok=True)
+            moved = sorted(os.listdir(tmp))
+            for name in moved:
+                os.replace(os.path.join(tmp, name), os.path.join(self.laminar_surf_dir, name))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        next(steps, None)
+        # the content was checked in memory (same vertex counts and faces in every layer by
+        # construction); re-reading every file as validate() does would double the I/O
+        lost = [n for n in moved if not os.path.exists(os.path.join(self.laminar_surf_dir, n))]
+        if lost:
+            raise LamegFileNotFoundError("surface files disappeared while writing: "
+                                         + ", ".join(lost))
+        if scalp:
+            try:
+                _ensure_scalp(self, **scalp_kwargs)
+            except (LamegDataError, LamegFileNotFoundError, LamegFormatError) as exc:
+                logger.warning("no scalp surface could be built (%s); distance/radiality to the "
+                               "scalp need bem/outer_skin.surf or a head MRI", exc)
+
+    def downsample(self, ds_factor, spm_instance=None):
+        """Re-decimate the existing ``combined`` layers (writes the ``ds`` stage)."""
+        del spm_instance
+        names = self.get_layer_names() + ["inflated"]
+        pv_, pf, _ = self._mesh("pial", "combined")
+        kept, faces = decimate_vertex_subset(pv_, pf, ds_factor)
+        removed = np.setdiff1d(np.arange(len(pv_)), kept)
+        for n in names:
+            v, _, _ = self._mesh(n, "combined")
+            meta = self.load_meta(n, "combined")
+            meta.update({"ds_factor": ds_factor, "ds_removed_vertices": removed.tolist()})
+            self.save(create_surf_gifti(v[kept], faces), n, "ds", meta=meta)
+
+    def _check_inputs(self, hemis):
+        need = [os.path.join(self.subj_dir, "mri", "orig.mgz")]
+        for h in hemis:
+            need += [os.path.join(self.surf_dir, f"{h}.{s}") for s in ("white", "pial", "inflated")]
+            need.append(os.path.join(self.subj_dir, "label", f"{h}.aparc.annot"))
+        missing = [p for p in need if not os.path.exists(p)]
+        if missing:
+            raise LamegFileNotFoundError(
+                "Missing FreeSurfer inputs:\n  " + "\n  ".join(missing) +
+                "\nThey are produced by FreeSurfer's `recon-all -all -s <subject>` (surf/?h.white, "
+                "?h.pial, ?h.inflated, label/?h.aparc.annot, mri/orig.mgz).")

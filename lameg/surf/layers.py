@@ -1,0 +1,281 @@
+"""The :class:`LayerSurfaceSet`: naming, reading, writing, validation and vertex bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import nibabel as nib
+import numpy as np
+
+from ..exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegValueError,
+)
+from ..io.gifti import gifti_arrays, save_gifti
+from .build import BuildMixin
+from .files import HEMI_STAGES, ORIENTATIONS, STAGES, _layer_name, _write_json
+from .orientations import _orientations
+from .predictors import PredictorsMixin
+from .stages import StageMapsMixin
+
+
+class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
+    """Laminar surface hierarchy of one FreeSurfer subject (laMEG 0.2.1 API).
+
+    Parameters
+    ----------
+    subj_id : str
+        Subject folder name inside ``subjects_dir``.
+    n_layers : int
+        Number of layers including pial and white (>= 2).
+    subjects_dir : str or path-like, optional
+        FreeSurfer ``SUBJECTS_DIR``; defaults to the ``SUBJECTS_DIR`` environment variable.
+
+    Attributes
+    ----------
+    subj_id, n_layers : as given
+    layer_spacing : ndarray, shape (n_layers,)
+        ``linspace(1, 0, n_layers)`` (1 = pial, 0 = white).
+    subjects_dir, subj_dir, mri_file, surf_dir, laminar_surf_dir : str
+        Paths (``mri_file`` = ``<subj>/mri/orig.nii``, written by :meth:`create`).
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        (an ``OSError``/``EnvironmentError``) if no subjects directory is given or set, or the
+        subject folder does not exist.
+    """
+
+    def __init__(self, subj_id: str, n_layers: int, subjects_dir: str | os.PathLike | None = None):
+        if int(n_layers) != n_layers or n_layers < 2:
+            raise LamegValueError(f"n_layers must be an integer >= 2, got {n_layers!r}")
+        self.subj_id = subj_id
+        self.n_layers = int(n_layers)
+        self.layer_spacing = np.linspace(1, 0, self.n_layers)
+        sd = subjects_dir if subjects_dir is not None else os.getenv("SUBJECTS_DIR")
+        if sd is None:
+            raise LamegFileNotFoundError(
+                "SUBJECTS_DIR is not set and no subjects_dir was provided; pass "
+                "subjects_dir=... or set the SUBJECTS_DIR environment variable")
+        self.subjects_dir = str(sd)
+        self.subj_dir = os.path.join(self.subjects_dir, self.subj_id)
+        if not os.path.isdir(self.subj_dir):
+            raise LamegFileNotFoundError(
+                f"Subject directory not found: {self.subj_dir}. Run FreeSurfer's recon-all for "
+                "this subject or pass the right subjects_dir.")
+        self.mri_file = os.path.join(self.subj_dir, "mri", "orig.nii")
+        self.surf_dir = os.path.join(self.subj_dir, "surf")
+        self.laminar_surf_dir = os.path.join(self.surf_dir, "laminar")
+        self._scalp_cache: dict = {}   # content hash -> closest scalp points of a layer
+
+    def __repr__(self) -> str:
+        return (f"<LayerSurfaceSet subj_id={self.subj_id!r}, n_layers={self.n_layers}, "
+                f"dir={self.laminar_surf_dir!r}>")
+
+    # ------------------------------------------------------------------ naming and I/O
+    def _get_fname(self, layer_name, stage="raw", hemi=None, orientation=None, fixed=None,
+                   directory=None) -> str:
+        parts = []
+        if hemi:
+            parts.append(hemi)
+        parts.append(str(layer_name))
+        parts.append(stage)
+        if orientation:
+            parts.append(orientation)
+            if fixed is not None:
+                parts.append("fixed" if fixed else "not_fixed")
+        return os.path.join(directory or self.laminar_surf_dir, ".".join(parts) + ".gii")
+
+    def get_mesh_path(self, layer_name=None, stage="ds", hemi=None, orientation="link_vector",
+                      fixed=True) -> str:
+        """Path of a mesh file; ``layer_name=None`` is the multilayer mesh.
+
+        Example: ``get_mesh_path()`` -> ``.../surf/laminar/multilayer.11.ds.link_vector.fixed.gii``.
+        """
+        if layer_name is None:
+            layer_name = f"multilayer.{self.n_layers}"
+        return self._get_fname(layer_name, stage=stage, hemi=hemi, orientation=orientation,
+                               fixed=fixed)
+
+    def get_layer_names(self) -> list[str]:
+        """Layer names, pial first: ``['pial', '0.900', ..., 'white']`` for 11 layers."""
+        return [_layer_name(x) for x in self.layer_spacing]
+
+    def load(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None
+             ) -> nib.gifti.GiftiImage:
+        """Load a mesh as a GIfTI image (note: default stage 'raw', as laMEG).
+
+        Raises
+        ------
+        LamegFileNotFoundError
+            If the file does not exist (the message says how to create it).
+        """
+        path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
+                                  fixed=fixed)
+        if not os.path.exists(path):
+            raise LamegFileNotFoundError(
+                f"Surface file not found: {path}. Run LayerSurfaceSet({self.subj_id!r}, "
+                f"{self.n_layers}).create(...) with the wanted orientation/fixed settings.")
+        return nib.load(path)
+
+    def _mesh(self, layer_name=None, stage="ds", hemi=None, orientation=None, fixed=None):
+        return gifti_arrays(self.load(layer_name, stage, hemi, orientation, fixed),
+                            self.get_mesh_path(layer_name, stage, hemi, orientation, fixed))
+
+    def save(self, gifti_obj, layer_name=None, stage="raw", hemi=None, orientation=None,
+             fixed=None, meta=None) -> None:
+        """Write a mesh and its JSON sidecar (with ``modified_at``) atomically."""
+        path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
+                                  fixed=fixed)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save_gifti(gifti_obj, path)
+        meta = dict(meta or {})
+        meta["modified_at"] = datetime.now().isoformat()
+        _write_json(path[:-4] + ".json", meta)
+
+    def load_meta(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None
+                  ) -> dict:
+        """JSON sidecar of a mesh as a dict (``{}`` if absent)."""
+        path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
+                                  fixed=fixed)[:-4] + ".json"
+        if not os.path.exists(path):
+            return {}
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def update_meta(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None,
+                    updates=None) -> None:
+        """Merge ``updates`` into a sidecar (no-op if None); sets ``modified_at``."""
+        if updates is None:
+            return
+        meta = self.load_meta(layer_name, stage, hemi, orientation, fixed)
+        meta.update(updates)
+        meta["modified_at"] = datetime.now().isoformat()
+        path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
+                                  fixed=fixed)[:-4] + ".json"
+        _write_json(path, meta)
+
+    def validate(self, required_stages=("raw", "converted", "nodeep", "combined", "ds"),
+                 hemis=("lh", "rh"), orientations=None, fixed=None) -> None:
+        """Check that the files of the requested stages exist and agree in vertex counts.
+
+        Per-hemisphere stages are checked per hemisphere, ``combined`` across layers, ``ds``
+        only when ``orientations`` are given (each orientation and fixed state). Faces of the
+        ``ds`` layers of one orientation must also be identical.
+
+        Raises
+        ------
+        LamegFileNotFoundError
+            Listing every missing file.
+        LamegDataError
+            On vertex-count or face mismatches.
+        """
+        missing = []
+        names = self.get_layer_names()
+
+        def _check(groups):
+            for key, entries in groups.items():
+                ref = None
+                for name, path in entries:
+                    if not os.path.exists(path):
+                        missing.append(path)
+                        continue
+                    v, f, _ = gifti_arrays(nib.load(path), path)
+                    if ref is None:
+                        ref = (name, len(v), f)
+                    elif len(v) != ref[1]:
+                        raise LamegDataError(
+                            f"Vertex mismatch in {name} ({key}): expected {ref[1]} (as "
+                            f"{ref[0]}), found {len(v)}; re-run create()")
+                    elif key.startswith("ds") and not np.array_equal(f, ref[2]):
+                        raise LamegDataError(f"Faces of {name} ({key}) differ from {ref[0]}; "
+                                             "re-run create()")
+
+        for stage in required_stages:
+            if stage not in STAGES:
+                raise LamegValueError(f"unknown stage {stage!r}; choose from {STAGES}")
+            groups = {}
+            if stage in HEMI_STAGES:
+                for h in hemis:
+                    groups[h] = [(n, self._get_fname(n, stage, h)) for n in names]
+            elif stage == "combined":
+                groups["combined"] = [(n, self._get_fname(n, stage)) for n in names]
+            elif stage == "ds" and orientations:
+                states = [fixed] if fixed is not None else [True, False]
+                for o in orientations:
+                    for fx in states:
+                        groups[f"ds {o} {fx}"] = [(n, self._get_fname(n, "ds", None, o, fx))
+                                                  for n in names]
+            _check(groups)
+        if missing:
+            raise LamegFileNotFoundError("Missing expected surface files:\n" + "\n".join(missing))
+
+    # ------------------------------------------------------------------ vertex bookkeeping
+    def get_vertices_per_layer(self, orientation="link_vector", fixed=True) -> int:
+        """Number of vertices per layer of the ds multilayer mesh."""
+        v, _, _ = self._mesh(None, "ds", None, orientation, fixed)
+        return int(len(v) // self.n_layers)
+
+    def _layer_index(self, layer) -> int:
+        names = self.get_layer_names()
+        if isinstance(layer, str):
+            if layer not in names:
+                raise LamegValueError(f"unknown layer {layer!r}; layers are {names}")
+            return names.index(layer)
+        idx = int(layer)
+        if not 0 <= idx < self.n_layers:
+            raise LamegValueError(f"layer index {layer} outside [0, {self.n_layers})")
+        return idx
+
+    def get_multilayer_vertex(self, layer, layer_vertex, orientation="link_vector", fixed=True):
+        """Multilayer index ``layer_idx * V + layer_vertex`` (layer: int or name)."""
+        n_v = self.get_vertices_per_layer(orientation, fixed)
+        lv = np.asarray(layer_vertex)
+        if np.any(lv < 0) or np.any(lv >= n_v):
+            raise LamegValueError(f"layer_vertex must be in [0, {n_v})")
+        out = self._layer_index(layer) * n_v + lv
+        return int(out) if np.ndim(out) == 0 else out
+
+    def get_layer_vertices(self, vertex, orientation="link_vector", fixed=True) -> np.ndarray:
+        """The ``n_layers`` multilayer indices of one column (pial first)."""
+        n_v = self.get_vertices_per_layer(orientation, fixed)
+        vertex = int(vertex)
+        if not 0 <= vertex < n_v:
+            raise LamegValueError(f"vertex must be in [0, {n_v})")
+        return np.arange(self.n_layers) * n_v + vertex
+
+    def get_interlayer_distance(self, vertex, orientation="link_vector", fixed=True
+                                ) -> np.ndarray:
+        """Distances (mm) between consecutive layers of a column, shape (n_layers - 1,)."""
+        v, _, _ = self._mesh(None, "ds", None, orientation, fixed)
+        idx = self.get_layer_vertices(vertex, orientation, fixed)
+        return np.linalg.norm(np.diff(v[idx], axis=0), axis=1)
+
+    # ------------------------------------------------------------------ stage mapping
+
+    # ------------------------------------------------------------------ orientations
+    def compute_dipole_orientations(self, method, fixed=True) -> np.ndarray:
+        """Unit dipole orientations of every ds layer, shape (n_layers, V, 3), inward.
+
+        Methods: ``'link_vector'`` (``unit(white - pial)``), ``'ds_surf_norm'`` (inward
+        normals of the ds mesh), ``'orig_surf_norm'`` (inward normals of the full-resolution
+        combined mesh at the exact original vertex of each ds vertex), ``'cps'`` (mean
+        full-resolution normal over the original vertices whose nearest ds vertex it is). With
+        ``fixed`` the pial orientation is used for every layer (link vectors are identical in
+        all layers anyway).
+        """
+        if method not in ORIENTATIONS:
+            raise LamegValueError(f"unknown orientation method {method!r}; choose from "
+                                  f"{ORIENTATIONS}")
+        names = self.get_layer_names()
+        ds = {n: self._mesh(n, "ds")[:2] for n in names}
+        comb = {}
+        if method in ("orig_surf_norm", "cps"):
+            comb = {n: self._mesh(n, "combined")[:2] for n in names}
+            ds_kept = self._stage_maps(names[0])[2]
+        else:
+            ds_kept = None
+        return _orientations(method, fixed, names, ds, comb, ds_kept)

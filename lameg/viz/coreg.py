@@ -1,0 +1,266 @@
+"""Co-registration views: MEG sensors, head surfaces, fiducials and cortex in one frame."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._utils import atomic_path, logger
+from ..exceptions import LamegFileNotFoundError, LamegValueError
+from .backend import _camera, _faces_to_pv, _in_notebook, _pyvista
+from .surface import _gifti_mesh
+
+
+def _similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares rotation + isotropic scale + translation (Umeyama); returns (4x4, rmse)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    u, sv, vt = np.linalg.svd(d0.T @ s0 / src.shape[0])
+    d = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[-1] = -1
+    rot = u @ np.diag(d) @ vt
+    scale = float((sv * d).sum() / s0.var(0).sum())
+    t = np.eye(4)
+    t[:3, :3] = scale * rot
+    t[:3, 3] = mu_d - scale * rot @ mu_s
+    rmse = float(np.sqrt(np.mean(np.sum((src @ t[:3, :3].T + t[:3, 3] - dst) ** 2, axis=1))))
+    return t, rmse
+
+
+def plot_coregistration(
+    sensors: dict,
+    cortex: tuple[np.ndarray, np.ndarray] | None = None,
+    head_meshes: dict | None = None,
+    fiducials: dict | None = None,
+    unit_scale: float = 1.0,
+    camera_view: Any = None,
+    height: int = 512,
+    screenshot: str | os.PathLike | None = None,
+    show: bool | None = None,
+):
+    """Draw MEG sensors, head surfaces, fiducials and cortex in one frame.
+
+    Parameters
+    ----------
+    sensors : dict
+        ``coilpos`` (n_coils, 3), ``coilori`` (n_coils, 3), optional ``chanpos``/``chanori``
+        (n_chan, 3), ``tra`` (n_chan, n_coils), ``chantype`` (list of str). Types drawn as:
+        'megmag' points; 'megplanar' 3 cm squares spanning the gradiometer's two coils;
+        'meg', 'meggrad', 'opm' (and other MEG) 1 cm discs normal to the channel orientation.
+    cortex : (vertices, faces), optional
+    head_meshes : dict of name -> (vertices, faces), optional
+        E.g. 'scalp', 'iskull', 'oskull' (drawn translucent).
+    fiducials : dict, optional
+        'nas', 'lpa', 'rpa' -> (3,) positions (blue, red, green).
+    unit_scale : float
+        Length of one millimetre in the coordinates' unit (1 for mm, 0.001 for m), used for
+        glyph sizes.
+    camera_view, height, screenshot, show
+        As :func:`render_mesh`.
+
+    Returns
+    -------
+    pyvista.Plotter
+    """
+    pv = _pyvista()
+    in_notebook = _in_notebook()
+    if show is None:
+        show = in_notebook
+    width = int(round(height * 4 / 3))
+    plotter = pv.Plotter(off_screen=not show or screenshot is not None,
+                         window_size=(width, int(height)), notebook=in_notebook and show)
+    plotter.set_background("white")
+    head_colors = {"scalp": (0.95, 0.8, 0.7), "oskull": (0.6, 0.6, 0.9),
+                   "iskull": (0.6, 0.9, 0.6)}
+    for name, (v, f) in (head_meshes or {}).items():
+        plotter.add_mesh(pv.PolyData(np.asarray(v, float), _faces_to_pv(f)),
+                         color=head_colors.get(name, (0.8, 0.8, 0.8)), opacity=0.25,
+                         smooth_shading=True)
+    if cortex is not None:
+        v, f = cortex
+        plotter.add_mesh(pv.PolyData(np.asarray(v, float), _faces_to_pv(f)),
+                         color=(0.65, 0.65, 0.65), smooth_shading=True)
+    fid_colors = {"nas": (0, 0, 1), "lpa": (1, 0, 0), "rpa": (0, 0.7, 0)}
+    for name, pos in (fiducials or {}).items():
+        plotter.add_mesh(pv.Sphere(radius=5 * unit_scale, center=np.asarray(pos, float)),
+                         color=fid_colors.get(name.lower(), (1, 1, 0)))
+    _add_sensor_glyphs(plotter, sensors, unit_scale)
+    cam = _camera(camera_view)
+    if cam is None:
+        plotter.view_vector((-1.0, -0.6, 0.4), viewup=(0.0, 0.0, 1.0))
+        plotter.reset_camera()
+    else:
+        plotter.camera_position = cam
+    if screenshot is not None:
+        from matplotlib.image import imsave
+
+        img = plotter.screenshot(None, return_img=True)
+        with atomic_path(screenshot) as tmp:
+            imsave(tmp, img, format="png", metadata={"Software": None})
+    if show:
+        plotter.show()
+    elif screenshot is not None:
+        plotter.close()
+    return plotter
+
+
+def _add_sensor_glyphs(plotter: Any, sensors: dict, unit_scale: float) -> None:
+    pv = _pyvista()
+    coilpos = np.atleast_2d(np.asarray(sensors["coilpos"], float))
+    coilori = np.atleast_2d(np.asarray(sensors.get("coilori", np.zeros_like(coilpos)), float))
+    tra = sensors.get("tra")
+    chantype = [str(t).lower() for t in sensors.get("chantype", [])]
+    if tra is None or not chantype:
+        cloud = pv.PolyData(coilpos)
+        plotter.add_mesh(cloud, color="black", point_size=6, render_points_as_spheres=True)
+        return
+    tra = np.asarray(tra.toarray() if hasattr(tra, "toarray") else tra, float)
+    chanpos = sensors.get("chanpos")
+    chanori = sensors.get("chanori")
+    pos_w = np.abs(tra) / np.maximum(np.abs(tra).sum(1, keepdims=True), 1e-30)
+    chanpos = np.asarray(chanpos, float) if chanpos is not None else pos_w @ coilpos
+    chanori = np.asarray(chanori, float) if chanori is not None else pos_w @ coilori
+    types = np.array(chantype)
+    mag = types == "megmag"
+    if mag.any():
+        plotter.add_mesh(pv.PolyData(chanpos[mag]), color="black", point_size=8,
+                         render_points_as_spheres=True)
+    planar = np.flatnonzero(types == "megplanar")
+    if planar.size:
+        pos = (tra[planar] > 0).astype(float)
+        neg = (tra[planar] < 0).astype(float)
+        direction = (pos @ coilpos / np.maximum(pos.sum(1, keepdims=True), 1)
+                     - neg @ coilpos / np.maximum(neg.sum(1, keepdims=True), 1))
+        half = 15.0 * unit_scale
+        squares = []
+        for c, d, o in zip(chanpos[planar], direction, chanori[planar]):
+            o = _unit(o) if np.linalg.norm(o) > 0 else np.array([0.0, 0.0, 1.0])
+            u = d - np.dot(d, o) * o
+            if np.linalg.norm(u) == 0:
+                u = np.cross(o, [1.0, 0.0, 0.0] if abs(o[0]) < 0.9 else [0.0, 1.0, 0.0])
+            u = _unit(u)
+            w = np.cross(o, u)
+            squares.append(pv.Rectangle([c - half * u - half * w, c + half * u - half * w,
+                                         c + half * u + half * w]))
+        plotter.add_mesh(pv.merge(squares), color=(0.2, 0.4, 0.9), opacity=0.6)
+    other = np.flatnonzero(np.isin(types, ["meg", "meggrad", "opm"]))
+    if other.size:
+        discs = [pv.Disc(center=c, normal=o if np.linalg.norm(o) > 0 else (0, 0, 1),
+                         inner=0.0, outer=5 * unit_scale, c_res=16)
+                 for c, o in zip(chanpos[other], chanori[other])]
+        plotter.add_mesh(pv.merge(discs), color=(0.1, 0.1, 0.5))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def verify_coregistration(
+    data_file: str | os.PathLike,
+    surf_set: Any,
+    layer_name: str | None = None,
+    stage: str = "ds",
+    orientation: str = "link_vector",
+    fixed: bool = True,
+    inversion_idx: int = 0,
+    fid_coords: dict | None = None,
+    display_3d_scan: bool = False,
+    camera_view: Any = None,
+    screenshot: str | os.PathLike | None = None,
+):
+    """Show a dataset's co-registration: sensors, head surfaces, fiducials and cortex.
+
+    Reads the forward model stored in ``D.other.inv{inversion_idx + 1}`` (sensors and cortical
+    mesh in the MEG head frame), estimates the similarity transform from the ``surf_set`` mesh
+    (MRI mm) to that cortical mesh, and draws the MRI-space surfaces (pial ``combined`` mesh,
+    scalp and skull meshes of ``surf_set.load_head_mesh``, ``fid_coords``, optionally
+    ``surf/face_3d.gii``) transformed into the sensor frame, with :func:`plot_coregistration`.
+
+    Parameters
+    ----------
+    data_file : str or path-like
+        Co-registered SPM dataset.
+    surf_set : LayerSurfaceSet
+    layer_name, stage, orientation, fixed
+        Mesh the forward model was built on (``surf_set.get_mesh_path`` arguments).
+    inversion_idx : int
+        0-based index of the forward model.
+    fid_coords : dict, optional
+        Fiducials in MRI scanner-RAS mm.
+    display_3d_scan : bool
+        Also draw ``surf/face_3d.gii``.
+    camera_view, screenshot
+        As :func:`render_mesh`.
+
+    Returns
+    -------
+    pyvista.Plotter
+    """
+    import nibabel as nib
+
+    from ..io.spm_meeg import load_meeg
+
+    meeg = load_meeg(data_file)
+    inv = meeg.inv
+    if len(inv) <= inversion_idx:
+        raise LamegValueError(
+            f"{Path(data_file).name} has {len(inv)} forward model(s); run coregister() for "
+            f"inversion_idx={inversion_idx} first"
+        )
+    forward = inv[inversion_idx]["forward"]
+    if isinstance(forward, list):
+        forward = forward[0]
+    sensors = forward["sensors"]
+    fmesh = forward["mesh"]
+    fvert = np.asarray(fmesh["vert"], float)
+    mesh_path = surf_set.get_mesh_path(layer_name=layer_name, stage=stage,
+                                       orientation=orientation, fixed=fixed)
+    sv, sf = _gifti_mesh(nib.load(mesh_path))
+    if sv.shape[0] != fvert.shape[0]:
+        raise LamegValueError(
+            f"the forward model mesh has {fvert.shape[0]} vertices but {Path(mesh_path).name} "
+            f"has {sv.shape[0]}: pass the layer_name/stage/orientation used by coregister()"
+        )
+    affine, rmse = _similarity_transform(sv, fvert)
+    scale = float(np.cbrt(abs(np.linalg.det(affine[:3, :3]))))
+    logger.info("MRI -> MEG similarity transform: scale %.4g, RMSE %.3g", scale, rmse)
+
+    def xf(p):
+        return np.asarray(p, float) @ affine[:3, :3].T + affine[:3, 3]
+
+    try:
+        pv_, pf_ = _gifti_mesh(surf_set.load("pial", stage="combined"))
+        cortex = (xf(pv_), pf_)
+    except (FileNotFoundError, OSError):
+        cortex = (fvert, np.asarray(fmesh["face"], np.int64) - 1)
+    heads = {}
+    for kind in ("scalp", "iskull", "oskull"):
+        try:
+            hv, hf = _mesh_tuple(surf_set.load_head_mesh(kind))
+            heads[kind] = (xf(hv), hf)
+        except (FileNotFoundError, OSError, LamegFileNotFoundError):
+            continue
+    if display_3d_scan:
+        face = Path(surf_set.surf_dir) / "face_3d.gii"
+        if face.exists():
+            fv, ff = _gifti_mesh(nib.load(face))
+            heads["face_3d"] = (xf(fv), ff)
+    fids = {k: xf(v) for k, v in (fid_coords or {}).items()}
+    return plot_coregistration(sensors, cortex=cortex, head_meshes=heads, fiducials=fids,
+                               unit_scale=scale, camera_view=camera_view,
+                               screenshot=screenshot)
+
+
+def _mesh_tuple(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) from a GIfTI image, a pyvista mesh or a (v, f) pair."""
+    if hasattr(mesh, "darrays"):
+        return _gifti_mesh(mesh)
+    if hasattr(mesh, "points") and hasattr(mesh, "faces"):
+        return np.asarray(mesh.points), np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
+    v, f = mesh
+    return np.asarray(v, float), np.asarray(f, np.int64)
