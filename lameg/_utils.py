@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -30,9 +31,25 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     The temporary file lives in the destination folder (same file system, so the
     final :func:`os.replace` is atomic). If the body raises, the temporary file is
-    removed and ``path`` is untouched.
+    removed and ``path`` is untouched. A replaced file keeps its permission bits (a new one
+    gets the umask's); a read-only file is not replaced (:class:`LamegPermissionError`).
+    Temporary files are named ``.<name>.<random><suffix>`` so that an interrupted write can be
+    recognised and removed later.
     """
     path = Path(path)
+    mode = None
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if not mode & stat.S_IWUSR:
+            from .exceptions import LamegPermissionError
+
+            raise LamegPermissionError(
+                f"{path} is read-only; lameg does not replace read-only files. Make it "
+                f"writable (chmod u+w) if it should be updated")
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
@@ -42,6 +59,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

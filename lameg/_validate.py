@@ -256,15 +256,18 @@ def check_window_ms(woi, name: str = "woi", *, time_ms: np.ndarray | None = None
         raise LamegValueError(f"{name} must have start < end (ms), got {w.tolist()}")
     if time_ms is not None and len(time_ms):
         t0, t1 = float(np.min(time_ms)), float(np.max(time_ms))
-        outside = (w[:, 1] < t0) | (w[:, 0] > t1)
-        if np.any(outside):
+        lo, hi = np.maximum(w[:, 0], t0), np.minimum(w[:, 1], t1)
+        bad = hi - lo < 1.0  # less than one ms of data inside the window
+        if np.any(bad):
+            ws = w[bad]
+            as_ms = ws * 1000.0
             hint = ""
-            ws = w[outside]
-            if np.all(np.abs(ws[np.isfinite(ws)]) <= 10) and (t1 - t0) > 20:
-                hint = " (it looks like seconds: windows are given in ms)"
+            if np.all(np.isfinite(ws)) and np.all((as_ms[:, 1] > t0) & (as_ms[:, 0] < t1)):
+                hint = (f"; it looks like seconds: windows are given in ms (e.g. "
+                        f"{as_ms[0].tolist()})")
             raise LamegValueError(
-                f"{name} {ws.tolist()} ms does not overlap the data ({t0:.1f} .. {t1:.1f} ms)"
-                f"{hint}")
+                f"{name} {ws.tolist()} ms does not overlap the data ({t0:.1f} .. {t1:.1f} ms) "
+                f"by at least one ms{hint}")
     return w
 
 

@@ -30,3 +30,17 @@ class LamegDataError(LamegError, ValueError):
 
 class LamegNotImplementedError(LamegError, NotImplementedError):
     """A documented feature that this version does not provide yet."""
+
+
+class LamegPermissionError(LamegError, PermissionError):
+    """A file lameg would replace is read-only (lameg does not override file permissions)."""
+
+
+class InversionNotFoundError(LamegValueError, KeyError):
+    """The dataset has no ``D.other.inv{k}`` (head model / inversion) at the requested index.
+
+    A ``KeyError`` as in laMEG, and a :class:`LamegValueError` like other bad arguments.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -41,12 +41,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._utils import logger
+from .backends import select_backend
 from .exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
     LamegFormatError,
     LamegValueError,
 )
+from .io.spm_inv import read_head_model
 
 __all__ = [
     "run_current_density_simulation",
@@ -358,127 +360,6 @@ def simulate_trials(gain: np.ndarray, weights, sim_signals: np.ndarray, active: 
 # ============================================================================================
 
 
-def _first(x):
-    if isinstance(x, (list, tuple)):
-        return x[0] if x else {}
-    return x
-
-
-def _inversion(D, inversion_idx: int | None) -> tuple[int, dict]:
-    invs = D.inv
-    if not invs:
-        raise LamegValueError(
-            f"{D.fname.name} holds no forward model (D.other.inv is empty): run "
-            "lameg.invert.coregister (and an inversion, as laMEG does) on the template first")
-    if inversion_idx is None:
-        val = D.val
-        inversion_idx = (val - 1) if val is not None and 1 <= val <= len(invs) else 0
-    if not 0 <= int(inversion_idx) < len(invs):
-        raise LamegValueError(f"inversion_idx {inversion_idx} is outside 0..{len(invs) - 1}")
-    inv = dict(invs[int(inversion_idx)])
-    if not isinstance(_first(inv.get("forward")), dict) or "mesh" not in inv:
-        raise LamegValueError(
-            f"D.other.inv{{{int(inversion_idx) + 1}}} of {D.fname.name} has no forward model; "
-            "run lameg.invert.coregister first")
-    return int(inversion_idx), inv
-
-
-def _gain_path(D, inv: dict, idx: int) -> Path:
-    fwd = _first(inv.get("forward"))
-    name = inv.get("gainmat") or (fwd.get("gainmat") if isinstance(fwd, dict) else None)
-    if isinstance(name, (list, tuple)):
-        name = name[0] if name else None
-    candidates = []
-    if isinstance(name, str) and name:
-        p = Path(name.replace("\\", "/"))
-        candidates += [p if p.is_absolute() else D.path / p, D.path / p.name]
-    candidates.append(D.path / f"SPMgainmatrix_{D.fname.stem}_{idx + 1}.mat")
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise LamegFileNotFoundError(
-        f"no gain matrix found for {D.fname.name} (looked for "
-        f"{', '.join(str(c) for c in dict.fromkeys(candidates))}); run "
-        "lameg.invert.coregister (and an inversion) on the template first")
-
-
-def _gain(D, inv: dict, idx: int, labels: Sequence[str]) -> np.ndarray:
-    from .io.spm_meeg import read_gainmat
-
-    path = _gain_path(D, inv, idx)
-    G, glabels = read_gainmat(path)
-    pos = {lab: i for i, lab in enumerate(glabels)}
-    missing = [c for c in labels if c not in pos]
-    if missing:
-        raise LamegFormatError(
-            f"gain matrix {path.name} lacks channels {missing[:5]}; re-run coregister")
-    G = G[[pos[c] for c in labels]]
-    fwd = _first(inv.get("forward"))
-    scale = fwd.get("scale") if isinstance(fwd, dict) else None
-    if scale is not None and np.size(scale) == 1:
-        s = float(np.asarray(scale, dtype=float).ravel()[0])
-        if np.isfinite(s) and s not in (0.0, 1.0):
-            G = G / s  # SPM: L = spm_eeg_lgainmat(D) / forward.scale
-    return G
-
-
-def _forward_mesh(D, inv: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Cortical mesh of the forward model, mm (frame irrelevant for geodesics), 0-based faces."""
-    fwd = _first(inv.get("forward"))
-    mesh = fwd.get("mesh") if isinstance(fwd, dict) else None
-    cands = []
-    if isinstance(mesh, dict) and "vert" in mesh and "face" in mesh:
-        cands.append((mesh["vert"], mesh["face"]))
-    mni = inv["mesh"].get("tess_mni") if isinstance(inv.get("mesh"), dict) else None
-    if isinstance(mni, dict) and "vert" in mni and "face" in mni:
-        cands.append((mni["vert"], mni["face"]))
-    for vert, face in cands:
-        v = np.atleast_2d(np.asarray(vert, dtype=float))
-        f = np.atleast_2d(np.asarray(face, dtype=np.int64))
-        if v.ndim != 2 or v.shape[1] != 3 or f.shape[1:] != (3,):
-            continue
-        if f.size and f.min() >= 1:
-            f = f - 1  # MATLAB 1-based
-        if np.abs(v).max() < 1.0:  # metres (forward.mesh) -> mm
-            v = v * 1000.0
-        return v, f
-    raise LamegFormatError(f"{D.fname.name}: the forward model has no cortical mesh "
-                           "(forward.mesh or mesh.tess_mni); re-run coregister")
-
-
-def _orientations(D, inv: dict, n_vertices: int) -> np.ndarray:
-    """Source orientations of the stored gain columns (MRI frame, unit vectors)."""
-    mesh = inv.get("mesh") if isinstance(inv.get("mesh"), dict) else {}
-    ctx = mesh.get("tess_ctx")
-    if isinstance(ctx, dict):
-        for key in ("normals", "vert_normals", "orientations"):
-            if key in ctx:
-                n = np.atleast_2d(np.asarray(ctx[key], dtype=float))
-                if n.shape == (n_vertices, 3):
-                    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
-    if isinstance(ctx, str) and ctx:
-        p = Path(ctx.replace("\\", "/"))
-        p = p if p.is_absolute() else D.path / p
-        if p.is_file():
-            import nibabel as nib
-
-            g = nib.load(str(p))
-            if len(g.darrays) > 2 and np.shape(g.darrays[2].data) == (n_vertices, 3):
-                n = np.asarray(g.darrays[2].data, dtype=float)
-                return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
-    from .forward.normals import spm_mesh_normals
-
-    mni = mesh.get("tess_mni", {})
-    v = np.asarray(mni.get("vert"), dtype=float)
-    f = np.asarray(mni.get("face"), dtype=np.int64)
-    if f.size and f.min() >= 1:
-        f = f - 1
-    if v.shape != (n_vertices, 3):
-        raise LamegFormatError(f"{D.fname.name}: cannot determine the source orientations")
-    logger.info("source orientations not stored; using SPM's mesh normals of tess_mni")
-    return spm_mesh_normals(v, f)
-
-
 def _as_list(x, n: int | None = None, what: str = "") -> list:
     if np.ndim(x) == 0:
         x = [x]
@@ -490,7 +371,21 @@ def _as_list(x, n: int | None = None, what: str = "") -> list:
     return out
 
 
-def _signal_channels(D) -> tuple[np.ndarray, float]:
+def signal_channels(D) -> tuple[np.ndarray, float]:
+    """Channels that receive simulated signal and the signal unit scale.
+
+    Parameters
+    ----------
+    D : lameg.io.spm_meeg.MEEG
+        The template dataset.
+
+    Returns
+    -------
+    channels : ndarray of int
+        0-based good MEG channels.
+    scale : float
+        1 for data in fT, 1e-15 for data in T (SPM sets signal and noise levels in fT).
+    """
     chan = np.asarray(D.indchantype(["MEG", "MEGPLANAR"], "GOOD"), dtype=int)
     if chan.size == 0:
         raise LamegDataError(f"{D.fname.name} has no good MEG channels to simulate on")
@@ -535,10 +430,10 @@ def _simulate_file(data_file, prefix, sim_vertices, sim_signals, moments, snr, n
     if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "/\\"):
         raise LamegValueError(f"prefix must be a non-empty file-name prefix, got {prefix!r}")
     D = load_meeg(data_file)
-    idx, inv = _inversion(D, inversion_idx)
-    chan, scale = _signal_channels(D)
+    hm = read_head_model(D, inversion_idx)
+    chan, scale = signal_channels(D)
     labels = [D.chanlabels[i] for i in chan]
-    G = _gain(D, inv, idx, labels)
+    G = hm.gain(labels)
     verts = np.atleast_1d(np.asarray(sim_vertices)).astype(np.int64).ravel()
     if verts.size == 0:
         raise LamegValueError("sim_vertices is empty")
@@ -547,7 +442,7 @@ def _simulate_file(data_file, prefix, sim_vertices, sim_signals, moments, snr, n
             f"sim_vertices must be 0-based vertices of the forward mesh (0..{G.shape[1] - 1})")
     n_src = verts.size
     moments = np.asarray(_as_list(moments, n_src, "dipole_moments"), dtype=float)
-    patterns = pattern_fn(D, inv, G, verts, moments)  # (n_chan, n_src), fT per unit signal
+    patterns = pattern_fn(hm, G, verts, moments)  # (n_chan, n_src), fT per unit signal
     active = active_samples(D.time, sim_woi)
     sig = np.asarray(sim_signals, dtype=float)
     if sig.ndim == 1 and n_src == 1:
@@ -580,6 +475,8 @@ def run_current_density_simulation(
     spm_instance: Any = None,
     seed: int | np.random.Generator | None = None,
     inversion_idx: int | None = None,
+    *,
+    backend: str | None = None,
 ) -> str:
     """Simulate current-density patches on the forward mesh of a template dataset.
 
@@ -609,23 +506,33 @@ def run_current_density_simulation(
         epoch.
     average_trials : bool
         Also write the per-condition average ``m<prefix><name>`` and return its name.
-    viz, spm_instance
-        Accepted for laMEG compatibility; unused.
+    viz : bool
+        Passed to SPM with the SPM back end; natively nothing is drawn.
+    spm_instance : object or None
+        A running SPM engine; selects the SPM back end.
     seed : int, Generator or None
         Noise source (``numpy.random.default_rng(seed)``).
     inversion_idx : int, optional
         0-based forward model to use (default: ``D.other.val``, as SPM).
+    backend : {'native', 'spm'} or None
+        Engine (None: ``'spm'`` when ``spm_instance`` is given, else ``'native'``).
 
     Returns
     -------
     str
         Path of the simulated (or averaged) ``.mat`` file.
     """
+    module, extra = select_backend(backend, spm_instance)
+    if extra:  # real SPM (spm_eeg_simulate), same arguments
+        args = dict(locals())
+        for key in ("module", "extra", "backend", "spm_instance"):
+            args.pop(key)
+        return module.run_current_density_simulation(**args, **extra)
     n_src = np.atleast_1d(np.asarray(sim_vertices)).size
     sizes = np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
 
-    def patterns(D, inv, G, verts, moments):
-        v, f = _forward_mesh(D, inv)
+    def patterns(hm, G, verts, moments):
+        v, f = 1000.0 * hm.cortex_head_m, hm.faces  # SPM: patches on forward.mesh (head, mm)
         if len(v) != G.shape[1]:
             raise LamegFormatError(
                 f"forward mesh has {len(v)} vertices but the gain matrix {G.shape[1]} columns; "
@@ -653,6 +560,8 @@ def run_dipole_simulation(
     spm_instance: Any = None,
     seed: int | np.random.Generator | None = None,
     inversion_idx: int | None = None,
+    *,
+    backend: str | None = None,
 ) -> str:
     """Simulate point dipoles with given orientations at vertices of the forward mesh.
 
@@ -672,6 +581,12 @@ def run_dipole_simulation(
     Other parameters, returns
         As :func:`run_current_density_simulation`.
     """
+    module, extra = select_backend(backend, spm_instance)
+    if extra:  # real SPM (spm_eeg_simulate), same arguments
+        args = dict(locals())
+        for key in ("module", "extra", "backend", "spm_instance"):
+            args.pop(key)
+        return module.run_dipole_simulation(**args, **extra)
     n_src = np.atleast_1d(np.asarray(sim_vertices)).size
     sizes = np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
     if np.any(~np.isfinite(sizes)) or np.any(sizes < 0):
@@ -684,8 +599,8 @@ def run_dipole_simulation(
         raise LamegValueError("dipole_orientations must be finite non-zero vectors")
     ori = ori / nrm[:, None]
 
-    def patterns(D, inv, G, verts, moments):
-        n = _orientations(D, inv, G.shape[1])[verts]
+    def patterns(hm, G, verts, moments):
+        n = hm.orientations_mri[verts]
         proj = np.einsum("ij,ij->i", ori, n)
         off = np.degrees(np.arccos(np.clip(np.abs(proj), 0, 1)))
         if np.any(off > 1.0):

@@ -180,18 +180,19 @@ class LaminarModel:
         forward : callable, optional
             See :class:`LaminarModel`; e.g. :class:`FileForward` for the file-based path.
         """
+        from .io.spm_inv import read_head_model
         from .io.spm_meeg import load_meeg
-        from .simulate import _forward_mesh, _gain, _inversion, _signal_channels
+        from .simulate import signal_channels
 
         if n_layers is None:
             if surf_set is None:
                 raise LamegValueError("give n_layers or surf_set")
             n_layers = int(surf_set.n_layers)
         D = load_meeg(data_fname)
-        idx, inv = _inversion(D, inversion_idx)
-        chan, _ = _signal_channels(D)
-        G = _gain(D, inv, idx, [D.chanlabels[i] for i in chan])
-        v, f = _forward_mesh(D, inv)
+        hm = read_head_model(D, inversion_idx)
+        chan, _ = signal_channels(D)
+        G = hm.gain([D.chanlabels[i] for i in chan])
+        v, f = hm.cortex_mm()
         fid = None
         if fid_coords is not None:
             fid = _fid_array(fid_coords)
@@ -231,18 +232,17 @@ class FileForward:
         return cls(str(new), surf_set, dict(coregister_kwargs))
 
     def __call__(self, fiducials: np.ndarray) -> np.ndarray:
-        from . import laminar
+        from .invert import coregister
+        from .io.spm_inv import read_head_model
         from .io.spm_meeg import load_meeg
-        from .simulate import _gain, _inversion, _signal_channels
+        from .simulate import signal_channels
 
         fid = _fid_array(fiducials)
-        coreg = laminar._backend()["coregister"]
-        coreg({"nas": fid[0], "lpa": fid[1], "rpa": fid[2]}, self.scratch_fname, self.surf_set,
+        coregister({"nas": fid[0], "lpa": fid[1], "rpa": fid[2]}, self.scratch_fname, self.surf_set,
               viz=False, **self.coregister_kwargs)
         D = load_meeg(self.scratch_fname)
-        idx, inv = _inversion(D, 0)
-        chan, _ = _signal_channels(D)
-        return _gain(D, inv, idx, [D.chanlabels[i] for i in chan])
+        chan, _ = signal_channels(D)
+        return read_head_model(D, 0).gain([D.chanlabels[i] for i in chan])
 
 
 # ============================================================================================
@@ -422,8 +422,8 @@ def _run_batch(ctx: dict, cells: list) -> list[dict]:
 
 
 def _run_cells(ctx: dict, cells: list) -> list[dict]:
-    from .backends.native.inverse import _spatial_modes
     from .inverse.engine import invert_classic
+    from .inverse.modes import spatial_projector
     from .simulate import simulate_trials
 
     st: SweepSettings = ctx["settings"]
@@ -449,7 +449,7 @@ def _run_cells(ctx: dict, cells: list) -> list[dict]:
         F = np.empty(n_layers)
         for e in range(n_layers):
             L = gain[:, e * nv:(e + 1) * nv]
-            A, _ = _spatial_modes(L, st.n_spatial_modes)
+            A, _ = spatial_projector(L, st.n_spatial_modes)
             Ip = np.array([cell["column"]]) if st.method == "MSP" else None
             res = invert_classic(
                 L, data, time_s, inv_type=st.method, QG=ctx["kernels"][e], trials=trials,

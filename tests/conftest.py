@@ -12,6 +12,9 @@ os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+# Caches go to the repository's ignored .lameg_cache (shared by the workers, warm across runs),
+# never to the home directory.
+os.environ.setdefault("LAMEG_CACHE_DIR", str(REPO / ".lameg_cache"))
 TEST_DATA = REPO / "test_data"
 # The SPM reference outputs sit beside the repository (``../shared``) in CI; users do not have them.
 SHARED = Path(os.environ.get("LAMEG_SHARED_DIR", REPO.parent / "shared"))

@@ -22,10 +22,16 @@ from lameg.forward.coreg import (
 )
 from lameg.forward.normals import normalize_rows
 from lameg.io.gifti import write_surf_gifti
+from lameg.io.spm_inv import read_head_model
 from lameg.io.spm_meeg import load_meeg, read_gainmat
 
 LABELS = ("nas", "lpa", "rpa")
 
+
+
+def _gain_file(data, idx):
+    """The gain file a dataset's header records (content-addressed name)."""
+    return read_head_model(data, idx).gain_path
 
 def _random_rigid(rng, angle_deg=20.0, shift=30.0):
     axis = rng.normal(size=3)
@@ -154,7 +160,7 @@ def test_coregister_mesh_reproduces_spm(spm_dataset, tmp_path):
                        scalp_fname=d["inputs"] / "scalp_fsaverage.gii",
                        forward_model_type="Single Shell", orientations="normals",
                        cache_dir=tmp_path / "cache")
-    G, labels = read_gainmat(d["dir"] / "SPMgainmatrix_base_1.mat")
+    G, labels = read_gainmat(_gain_file(d["data"], 0))
     G_spm = sio.loadmat(d["ref"] / "dataset" / "SPMgainmatrix_base_1.mat")["G"]
     # differs from SPM only by SPM's float32 rounding of the inner skull (measured 1.8e-8)
     assert np.linalg.norm(G - G_spm) / np.linalg.norm(G_spm) < 1e-7
@@ -167,7 +173,7 @@ def test_coregister_mesh_reproduces_spm(spm_dataset, tmp_path):
     np.testing.assert_allclose(inv["forward"]["mesh"]["vert"], spm_inv["forward"]["mesh"]["vert"],
                                atol=1e-12)
     assert inv["forward"]["vol"]["type"] == "singleshell"
-    assert inv["gainmat"] == "SPMgainmatrix_base_1.mat"
+    assert inv["gainmat"].startswith("SPMgainmatrix_base_1_") and inv["gainmat"].endswith(".mat")
     assert D.val == 1
     # the data file itself is untouched
     assert (d["dir"] / "base.dat").read_bytes() == (d["ref"] / "dataset" / "base.dat").read_bytes()
@@ -192,7 +198,7 @@ def test_mesh_orientations_and_sphere_models(spm_dataset, tmp_path):
     write_surf_gifti(mesh, g["pial_vert"], g["pial_face"], nrm)
     li.coregister_mesh(d["fid"], d["data"], mesh, scalp_fname=d["inputs"] / "scalp_fsaverage.gii",
                        forward_model_type="Single Sphere", orientations="mesh", cache_dir=False)
-    G, _ = read_gainmat(d["dir"] / "SPMgainmatrix_base_1.mat")
+    G, _ = read_gainmat(_gain_file(d["data"], 0))
     G_spm = sio.loadmat(d["ref"] / "dataset" / "SPMgainmatrix_base_sphere_1.mat")["G"]
     # float32 storage of the normals in the GIfTI (1e-7) dominates
     assert np.linalg.norm(G - G_spm) / np.linalg.norm(G_spm) < 1e-6
@@ -201,7 +207,7 @@ def test_mesh_orientations_and_sphere_models(spm_dataset, tmp_path):
                        forward_model_type="MEG Local Spheres", inversion_idx=1, cache_dir=False)
     D = load_meeg(d["data"])
     assert len(D.inv) == 2 and D.inv[1]["forward"]["vol"]["type"] == "localspheres"
-    G2, _ = read_gainmat(d["dir"] / "SPMgainmatrix_base_2.mat")
+    G2, _ = read_gainmat(_gain_file(d["data"], 1))
     corr = np.sum(G * G2, 0) / np.linalg.norm(G, axis=0) / np.linalg.norm(G2, axis=0)
     assert 0.7 < np.median(corr) < 0.9999  # a different, related model
     with pytest.raises(LamegValueError, match="inversion_idx"):
@@ -288,7 +294,7 @@ def test_multilayer_coregister_and_rms_diff(spm_dataset, tmp_path):
                         d["inputs"] / "scalp_fsaverage.gii")
     li.coregister(d["fid"], d["data"], surf, forward_model_type="Single Sphere",
                   cache_dir=tmp_path / "cache", viz=False)
-    G, _ = read_gainmat(d["dir"] / "SPMgainmatrix_base_1.mat")
+    G, _ = read_gainmat(_gain_file(d["data"], 0))
     assert G.shape == (274, 3 * n)
     rms = li.get_lead_field_rms_diff(d["data"], surf)
     all_rms = li.get_lead_field_rms_diff(d["data"], surf, all_layers=True)
@@ -299,11 +305,11 @@ def test_multilayer_coregister_and_rms_diff(spm_dataset, tmp_path):
     np.testing.assert_allclose(
         all_rms[1], np.sqrt(np.mean((G[:, n : 2 * n] - G[:, :n]) ** 2, axis=0)), rtol=1e-12)
     # the cache holds the gain: a second co-registration reuses it exactly
-    cached = sorted((tmp_path / "cache").glob("*.npy"))
+    cached = sorted((tmp_path / "cache").glob("*.npz"))
     assert cached
     li.coregister(d["fid"], d["data"], surf, forward_model_type="Single Sphere",
                   cache_dir=tmp_path / "cache")
-    np.testing.assert_array_equal(read_gainmat(d["dir"] / "SPMgainmatrix_base_1.mat")[0], G)
+    np.testing.assert_array_equal(read_gainmat(_gain_file(d["data"], 0))[0], G)
     # a surface set whose layer count does not match the gain matrix
     bad = _FakeSurfSet(mesh, 2, n, None, None)
     with pytest.raises(LamegDataError, match="layers"):
@@ -379,7 +385,7 @@ def test_participant_registration_and_gain(participant, tmp_path, dataset):
     assert np.max(inv["datareg"]["fid_residuals_mm"]) < 0.5
     np.testing.assert_allclose(apply_transform(verts[idx], np.linalg.inv(m1_true))[0],
                                src["pos_head_mm"], atol=1e-3)
-    G, labels = read_gainmat(tmp_path / f"SPMgainmatrix_{data.stem}_1.mat")
+    G, labels = read_gainmat(_gain_file(data, 0))
     g = G[:, idx]
     g_mne = p["gains"][f"gain_{dataset}"]
     assert len(labels) == len(g_mne)

@@ -8,14 +8,14 @@ import shutil
 import numpy as np
 import pytest
 
-from lameg.backends.native.inverse import (
+from lameg.exceptions import LamegDataError, LamegError, LamegValueError
+from lameg.invert import (
     compute_wois,
     invert,
     invert_ebb,
     invert_msp,
     invert_sliding_window_ebb,
 )
-from lameg.exceptions import LamegDataError, LamegError, LamegValueError
 from lameg.io.spm_meeg import load_meeg
 
 pytestmark = pytest.mark.spmref
@@ -36,7 +36,7 @@ def _digest(path):
 
 def test_invert_matches_spm_and_stores_inverse(dataset, spm_reference):
     dat_before = _digest(dataset.with_suffix(".dat"))
-    s = invert(dataset, "EBB", smoothing=("green", 0.6), woi=[-50, 115], foi=[0, 48],
+    s = invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[-50, 115], foi=[0, 48],
                hann_windowing=True, return_mu_matrix=True)
     ref = np.load(spm_reference / "inv_spm_eeg_invert_classic_EBB.npz")
     # same engine as tests/test_inverse_spmref.py, now reading everything from the files
@@ -55,7 +55,7 @@ def test_invert_matches_spm_and_stores_inverse(dataset, spm_reference):
 def test_geodesic_ebb_crossvalidation_is_seeded(dataset):
     a = invert_ebb(dataset, None, patch_size=5, n_folds=2, ideal_pc_test=10, seed=3,
                    n_temp_modes=4)
-    b = invert(dataset, "EBB", smoothing=("geodesic", 5), n_temp_modes=4, n_folds=2,
+    b = invert(dataset, method="EBB", smoothing=("geodesic", 5), n_temp_modes=4, n_folds=2,
                ideal_pc_test=10, seed=3, hann_windowing=False, save=False)
     assert a[0].shape == (2,) and a[1].shape == (2, 27)
     np.testing.assert_allclose(a[0], b.F, rtol=1e-12)
@@ -87,14 +87,23 @@ def test_sliding_windows(dataset):
 
 def test_bad_inputs_raise_and_leave_file_unchanged(dataset):
     before = _digest(dataset)
-    with pytest.raises(LamegDataError, match="overlap"):
-        invert(dataset, "EBB", smoothing=("green", 0.6), woi=[500, 600])
+    with pytest.raises(LamegValueError, match="overlap"):
+        invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[500, 600])
+    with pytest.raises(LamegValueError, match="seconds"):  # a window given in seconds
+        invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[-0.05, 0.1])
+    with pytest.raises(LamegValueError, match="NaN"):
+        invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[np.nan, 100])
+    for bad in (-1, 2.5, 0, "abc"):
+        with pytest.raises(LamegValueError, match="n_temp_modes"):
+            invert(dataset, method="EBB", smoothing=("green", 0.6), n_temp_modes=bad)
+    with pytest.raises(LamegValueError, match="inversion_idx"):
+        invert(dataset, method="EBB", smoothing=("green", 0.6), inversion_idx=1.5)
     with pytest.raises(LamegDataError):
-        invert(dataset, "EBB", smoothing=("green", 0.6), woi=[0, 3], n_temp_modes=4)
+        invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[0, 3], n_temp_modes=4)
     with pytest.raises(LamegValueError, match="forward model"):
-        invert(dataset, "EBB", smoothing=("green", 0.6), inversion_idx=3)
+        invert(dataset, method="EBB", smoothing=("green", 0.6), inversion_idx=3)
     with pytest.raises(LamegValueError):
-        invert(dataset, "EBB", smoothing=("cubic", 1.0))
+        invert(dataset, method="EBB", smoothing=("cubic", 1.0))
     assert _digest(dataset) == before
     # NaNs in the data
     mm = np.memmap(dataset.with_suffix(".dat"), dtype="<f4", mode="r+")
@@ -102,7 +111,7 @@ def test_bad_inputs_raise_and_leave_file_unchanged(dataset):
     mm.flush()
     del mm
     with pytest.raises(LamegDataError, match="NaN"):
-        invert(dataset, "EBB", smoothing=("green", 0.6))
+        invert(dataset, method="EBB", smoothing=("green", 0.6))
     assert _digest(dataset) == before
 
 
@@ -113,5 +122,5 @@ def test_all_channels_bad(dataset):
     D.save()
     before = _digest(dataset)
     with pytest.raises(LamegError, match="good MEG channels"):
-        invert(dataset, "EBB", smoothing=("green", 0.6))
+        invert(dataset, method="EBB", smoothing=("green", 0.6))
     assert _digest(dataset) == before

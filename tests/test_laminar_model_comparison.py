@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 
+from lameg import invert as li
 from lameg import laminar
-from lameg.backends.native import inverse as native_inverse
 from lameg.exceptions import LamegNotImplementedError, LamegValueError
 from lameg.io.spm_meeg import load_meeg, write_gainmat, write_meeg
 from lameg.simulate import run_current_density_simulation
@@ -77,9 +77,9 @@ def setup(tmp_path, model, monkeypatch):
         store_forward(data_fname, model, None if layer_name is None
                       else names.index(layer_name))
 
-    backend = {"coregister": fake_coregister, "invert_ebb": native_inverse.invert_ebb,
-               "invert_msp": native_inverse.invert_msp,
-               "invert_sliding_window_msp": native_inverse.invert_sliding_window_msp,
+    backend = {"coregister": fake_coregister, "invert_ebb": li.invert_ebb,
+               "invert_msp": li.invert_msp,
+               "invert_sliding_window_msp": li.invert_sliding_window_msp,
                "opm_headmodel": None}
     monkeypatch.setattr(laminar.comparison, "_backend", lambda: backend)
     return path, calls

@@ -24,7 +24,7 @@ def dataset(spm_reference, tmp_path):
 
 
 def test_single_window_equals_engine_projection(dataset):
-    s = invert(dataset, "EBB", smoothing=("green", 0.6), woi=[0, 100], foi=[0, 48])
+    s = invert(dataset, method="EBB", smoothing=("green", 0.6), woi=[0, 100], foi=[0, 48])
     ts, t, mu = load_source_time_series(dataset, vertices=[1025, 6451])
     w = s.results[0].windows[0]
     assert ts.shape == (2, len(w.It), 60) and len(w.It) == 61
@@ -44,7 +44,7 @@ def test_single_window_equals_engine_projection(dataset):
 
 def test_sliding_windows_average_overlaps(dataset):
     wois = [[-50, 20], [0, 60], [50, 115]]
-    s = invert(dataset, "EBB", smoothing=("green", 0.6), woi=wois, foi=[0, 48], n_temp_modes=1)
+    s = invert(dataset, method="EBB", smoothing=("green", 0.6), woi=wois, foi=[0, 48], n_temp_modes=1)
     ts, t, mu = load_source_time_series(dataset, vertices=[6451])
     assert mu is None and ts.shape == (1, 100, 60) and len(t) == 100
     res = s.results[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..exceptions import LamegValueError
+from ..exceptions import LamegDataError, LamegValueError
 
 __all__ = [
     "rigid_transform",
@@ -281,9 +281,14 @@ def register_fiducials(
     d_meg = np.linalg.norm(meg[:, None] - meg[None], axis=-1)
     d_mri = np.linalg.norm(mri[:, None] - mri[None], axis=-1)
     if np.max(np.abs(d_meg - d_mri)) > 20.0:
-        msgs.append(
+        # cm given for mm, or labels paired with the wrong landmarks: no rigid transform fits,
+        # and a head model built on it would be silently wrong
+        raise LamegDataError(
             f"inter-fiducial distances differ by up to {np.max(np.abs(d_meg - d_mri)):.1f} mm "
-            "between MEG and MRI: check that the same landmarks and units (mm) are used"
+            f"between MEG ({np.round(d_meg[np.triu_indices(len(meg), 1)], 1).tolist()}) and MRI "
+            f"({np.round(d_mri[np.triu_indices(len(mri), 1)], 1).tolist()}): check that both "
+            "are in mm and that the labels (fid_labels order nas, lpa, rpa) name the same "
+            "landmarks"
         )
     m1 = rigid_transform(meg, mri)
     used = False
@@ -298,10 +303,14 @@ def register_fiducials(
         m1 = extra @ m1
         used = True
     res = np.linalg.norm(apply_transform(meg, m1) - mri, axis=1)
-    if res.max() > max_residual_mm:
-        msgs.append(
-            f"fiducial residuals up to {res.max():.1f} mm after registration: the MEG and MRI "
-            "fiducials do not describe the same points"
+    if res.max() > max_residual_mm and used:
+        # the head shape outweighs poor fiducials: large residuals are expected
+        msgs.append(f"fiducial residuals up to {res.max():.1f} mm after the head-shape fit")
+    elif res.max() > max_residual_mm:
+        raise LamegDataError(
+            f"fiducial residuals up to {res.max():.1f} mm after registration (limit "
+            f"{max_residual_mm:g} mm): the MEG and MRI fiducials do not describe the same points; "
+            "check their labels and units"
         )
     for m in msgs:
         warnings.warn(m, stacklevel=2)

@@ -7,9 +7,9 @@ projection on the source orientation. Sources are processed in blocks (batched N
 loop over single vertices), and a content-addressed cache stores finished blocks on disk so that
 an unchanged mesh/sensor/head-model/transform combination is never recomputed.
 
-Cache location: ``cache_dir`` argument, else the ``LAMEG_CACHE_DIR`` environment variable, else
-``~/.cache/lameg/gain``. Files are ``<key>.npy`` with ``key`` a SHA-1 of the source positions and
-orientations, the sensors (coils, ``tra``, labels, units), the head model and the options.
+Cache location: the ``cache`` argument, else ``<cache root>/gain`` (:mod:`lameg._cache`). Entries
+are verified ``<key>.npz`` files, ``key`` a SHA-1 of the source positions and orientations, the
+sensors (coils, ``tra``, labels, units), the head model and the options.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from .._utils import atomic_path, hash_arrays, logger, progress
+from .._cache import load_entry, save_entry
+from .._utils import hash_arrays, logger, progress
 from ..exceptions import LamegValueError
 from .sensors import SensorArray, unit_scale
 
@@ -38,13 +39,24 @@ __all__ = [
 
 
 def default_cache_dir() -> Path:
-    """``$LAMEG_CACHE_DIR`` or ``~/.cache/lameg/gain``."""
-    env = os.environ.get("LAMEG_CACHE_DIR")
-    return Path(env) / "gain" if env else Path.home() / ".cache" / "lameg" / "gain"
+    """The gain-block cache folder, ``<cache root>/gain`` (see :mod:`lameg._cache`).
+
+    Returns
+    -------
+    Path
+    """
+    from .._cache import cache_dir
+
+    return cache_dir("gain")
 
 
 def clear_gain_cache(cache_dir: str | os.PathLike | None = None) -> int:
-    """Delete the cached gain blocks (``*.npy``) in ``cache_dir`` (default location).
+    """Delete the cached gain blocks in ``cache_dir`` (default location).
+
+    Parameters
+    ----------
+    cache_dir : path-like or None
+        The folder (default :func:`default_cache_dir`).
 
     Returns
     -------
@@ -53,7 +65,7 @@ def clear_gain_cache(cache_dir: str | os.PathLike | None = None) -> int:
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     n = 0
-    for f in folder.glob("*.npy"):
+    for f in [*folder.glob("*.npz"), *folder.glob("*.npy")]:
         f.unlink()
         n += 1
     return n
@@ -257,9 +269,8 @@ def compute_gain(
     cache_dir = None
     if cache:
         cache_dir = default_cache_dir() if cache is True else Path(cache)
-        cache_dir.mkdir(parents=True, exist_ok=True)
         common = "|".join([
-            sensors.hash(), headmodel.cache_key(), str(reducerank), ",".join(units), "v1",
+            sensors.hash(), headmodel.cache_key(), str(reducerank), ",".join(units), "v2",
         ])
 
     workers = _n_workers(n_jobs) if getattr(headmodel, "thread_safe", True) else 1
@@ -286,21 +297,13 @@ def compute_gain(
             _fill(sl)
             continue
         key = hash_arrays(pos[sl], ori[sl], extra=common)
-        fname = cache_dir / f"{key}.npy"
-        if fname.exists():
-            try:
-                blk = np.load(fname, allow_pickle=False)
-                if blk.shape == (sensors.n_channels, sl.stop - sl.start):
-                    G[:, sl] = blk
-                    continue
-            except (OSError, ValueError):
-                logger.warning("ignoring unreadable gain cache file %s", fname)
+        fname = cache_dir / f"{key}.npz"
+        entry = load_entry(fname)  # verified; a corrupted block is evicted with a warning
+        if entry is not None and entry["G"].shape == (sensors.n_channels, sl.stop - sl.start):
+            G[:, sl] = entry["G"]
+            continue
         _fill(sl)
-        try:
-            with atomic_path(fname, suffix=".npy") as tmp:
-                np.save(tmp, G[:, sl])
-        except OSError as err:  # a read-only cache must not break the computation
-            logger.warning("could not write gain cache %s: %s", fname, err)
+        save_entry(fname, G=G[:, sl])
     return G
 
 

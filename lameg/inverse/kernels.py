@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._utils import atomic_path, hash_arrays, logger, progress
+from .. import _cache
+from .._utils import hash_arrays, logger, progress
 from ..exceptions import LamegValueError
 
 
@@ -106,11 +106,6 @@ def _mean_vertex_spacing(vertices, faces) -> float:
     return float(np.mean(np.sqrt(area)))
 
 
-def _default_cache_dir() -> Path:
-    env = os.environ.get("LAMEG_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path.home() / ".cache" / "lameg" / "kernels"
 
 
 def _separated_groups(vertices: np.ndarray, sep: float) -> list[np.ndarray]:
@@ -248,7 +243,7 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
     n_layers : int
         Number of layers (``n`` must be divisible by it).
     cache_dir : path or None
-        Where kernels are cached (default ``$LAMEG_CACHE_DIR`` or ``~/.cache/lameg/kernels``).
+        Where kernels are cached (default ``<cache root>/kernels``, see :mod:`lameg._cache`).
     use_cache : bool
         Read/write the cache.
     verbose : bool
@@ -277,7 +272,7 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
             f"FWHM {fwhm} mm is incompatible with the mean vertex spacing {spacing:.3g} mm "
             "(must be within x0.01..x100); check the mesh units (mm expected)")
     key = hash_arrays(vertices, faces, extra=f"geodesic|{fwhm!r}|{n_layers}|v1")
-    cache_file = Path(cache_dir or _default_cache_dir()) / f"QG_geodesic_{key}.npz"
+    cache_file = _cache.cache_dir("kernels", cache_dir) / f"QG_geodesic_{key}.npz"
     from .cache import lookup, store
 
     mem_key = f"geodesic_kernel|{key}"
@@ -285,13 +280,11 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
         hit = lookup(mem_key)  # this process already built or read it
         if hit is not None:
             return hit.copy()
-    if use_cache and cache_file.exists():
-        try:
-            qg = sp.load_npz(cache_file).tocsc()
+    if use_cache:
+        qg = _cache.load_sparse_entry(cache_file)  # verified; corrupted entries are evicted
+        if qg is not None:
             store(mem_key, qg.copy())
             return qg
-        except (OSError, ValueError):
-            logger.warning("ignoring unreadable kernel cache %s", cache_file)
     backend = _geodesic_backend(backend)
     nv = n // n_layers
     layer_of_face = faces // nv
@@ -317,9 +310,5 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
     qg.sum_duplicates()
     if use_cache:
         store(mem_key, qg.copy())
-        try:
-            with atomic_path(cache_file, suffix=".npz") as tmp:
-                sp.save_npz(tmp, qg)
-        except OSError as exc:  # a read-only cache is not an error
-            logger.warning("could not write kernel cache %s: %s", cache_file, exc)
+        _cache.save_sparse_entry(cache_file, qg)
     return qg

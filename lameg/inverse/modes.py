@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._validate import check_int
 from ..exceptions import LamegDataError, LamegValueError
 from .svd import EPS, spm_dctmtx, spm_hanning, spm_svd, svd
 
@@ -221,3 +222,38 @@ def spatial_modes(L: np.ndarray, n_modes: int | None, *, key: str | None = None)
             f"{n_modes} spatial modes requested but the lead field has only {len(s)}; "
             "use n_spatial_modes='auto' or a smaller number")
     return np.array(u[:, :n_modes].T)
+
+
+def spatial_projector(L_train: np.ndarray, n_spatial_modes) -> tuple[np.ndarray | None, object]:
+    """laMEG's ``n_spatial_modes`` -> the spatial projector ``A`` and SPM's ``Nm`` setting.
+
+    Parameters
+    ----------
+    L_train : ndarray, shape (n_channels, n_sources)
+        Lead field of the channels used.
+    n_spatial_modes : 'auto', 'all', int or None
+        ``'auto'``/None: SPM chooses (returns ``(None, None)``); ``'all'``: identity; an
+        integer: the leading eigenvectors of ``L L'``.
+
+    Returns
+    -------
+    A : ndarray, shape (n_modes, n_channels) or None
+    nm : int or None
+    """
+    if isinstance(n_spatial_modes, str):
+        if n_spatial_modes == "all":
+            return np.eye(L_train.shape[0]), L_train.shape[0]
+        if n_spatial_modes == "auto":
+            return None, None
+        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer")
+    if n_spatial_modes is None:
+        return None, None
+    if isinstance(n_spatial_modes, (bool, np.bool_)) or not isinstance(
+            n_spatial_modes, (int, np.integer, float, np.floating)):
+        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer, "
+                              f"got {n_spatial_modes!r}")
+    nm = check_int(n_spatial_modes, "n_spatial_modes", min_value=1)
+    u, s, _ = spm_svd(L_train @ L_train.T, 1e-12)
+    if len(s) < nm:
+        raise LamegValueError(f"only {len(s)} spatial modes available, {nm} requested")
+    return u[:, :nm].T, nm

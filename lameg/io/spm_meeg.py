@@ -523,8 +523,12 @@ class MEEG:
                 f"{need} bytes for {shape[0]} channels x {shape[1]} samples x {shape[2]} trials of "
                 f"{self._dtype.name} (offset {self._offset}). Re-copy the file or fix D.data.dim"
             )
-        if size > need:
-            logger.debug("%s is larger than the header needs (%d > %d bytes)", dat, size, need)
+        if size > need:  # SPM writes exactly the header's size: anything else shifts trials
+            raise LamegFormatError(
+                f"{dat} has {size} bytes but the header ({self.fname.name}) describes {need} "
+                f"({shape[0]} channels x {shape[1]} samples x {shape[2]} trials of "
+                f"{self._dtype.name}, offset {self._offset}): D.Nsamples/D.data.dim do not "
+                "match the data file. Fix the header or re-copy the matching .mat/.dat pair")
         if n == 0:
             arr = np.zeros(shape, dtype=self._dtype)
         else:

@@ -169,19 +169,17 @@ class _StoredSourceProjector:
         self._proj = None
         if mu is None:  # sliding windows: one operator per window, no shared projection
             return
+        from ..io.spm_inv import read_inverse
         from ..io.spm_meeg import load_meeg
 
         meeg = load_meeg(data_fname)
-        inv = meeg.inv[0]["inverse"]
-        ic = np.asarray(_first_cell(inv["Ic"]), dtype=float).ravel().astype(int) - 1
-        it = np.asarray(inv["It"], dtype=float).ravel().astype(int) - 1
-        s_t = np.asarray(inv["T"], dtype=float).reshape(it.size, -1)
+        inv = read_inverse(meeg, 0)
+        ic, it, s_t = inv.channels, inv.samples, inv.temporal_basis
         y = np.asarray(meeg.data[ic], dtype=float)[:, it, :]  # (n_channels, n_times, n_trials)
         self._proj = np.einsum("cbk,bt->ctk", y, s_t @ s_t.T)
         if mu_matrix is None:
-            self._m = np.asarray(inv["M"], dtype=float)
-            u = np.asarray(_first_cell(inv["U"]), dtype=float)
-            self._u = u.reshape(-1, ic.size) if u.ndim < 2 else u
+            self._m = inv.M
+            self._u = inv.spatial_projector
 
     def __call__(self, vertices: np.ndarray) -> np.ndarray:
         """Source time series, shape (n_vertices, n_times[, n_trials]), of 0-based vertices."""
@@ -194,11 +192,6 @@ class _StoredSourceProjector:
         n_chan, n_times, n_trials = self._proj.shape
         src = (mu @ self._proj.reshape(n_chan, -1)).reshape(len(mu), n_times, n_trials)
         return src[:, :, 0] if n_trials == 1 else src
-
-
-def _first_cell(x):
-    """First element of a MATLAB cell stored as a list (SPM keeps ``U``/``Ic`` in cells)."""
-    return x[0] if isinstance(x, (list, tuple)) else x
 
 
 def roi_power_comparison(

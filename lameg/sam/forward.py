@@ -50,7 +50,7 @@ from ..exceptions import (
 )
 from ..forward.coreg import apply_transform
 from ..forward.gain import compute_gain, compute_leadfield
-from ..forward.normals import normalize_rows, spm_mesh_normals
+from ..forward.normals import normalize_rows
 from ..forward.sensors import SensorArray, length_scale
 from ..forward.singleshell import SingleShellModel, prepare_nolte
 from ..forward.sphere import LocalSpheresModel, SphereModel, fit_local_spheres, sarvas_leadfield
@@ -387,25 +387,21 @@ class SpmForwardModel:
         Parameters
         ----------
         channels : list of str
+            Row order.
         columns : ndarray of int, optional
             Mesh vertices to keep (default all).
+
+        Returns
+        -------
+        ndarray, shape (n_channels, n_columns)
         """
-        from ..io.spm_meeg import read_gainmat
+        from ..io.spm_inv import read_head_model
         from .io import _unit_scale
 
-        G, labels = read_gainmat(self.gain_path)
-        if G.shape[1] != len(self.mesh_head):
-            raise LamegDataError(
-                f"{self.gain_path.name} has {G.shape[1]} columns for {len(self.mesh_head)} mesh "
-                "vertices (free-orientation gain?); lead fields are recomputed instead")
-        pos = {lab: i for i, lab in enumerate(labels)}
-        missing = [c for c in channels if c not in pos]
-        if missing:
-            raise LamegDataError(f"the stored gain matrix has no rows for channels {missing[:5]}")
-        rows = np.array([pos[c] for c in channels])
-        G = G[rows] if columns is None else G[np.ix_(rows, columns)]
+        hm = read_head_model(self.fname, self.index)
+        G = hm.gain(channels, columns)  # data units per nA m, forward.scale undone
         unit = np.array([_unit_scale(self.chanunits.get(c, "fT") or "fT") for c in channels])
-        return G * (1e9 / self.scale) * unit[:, None]
+        return G * 1e9 * unit[:, None]
 
 
 _FORWARD_CACHE: dict = {}
@@ -443,42 +439,22 @@ def read_spm_forward(fname: str | os.PathLike, inversion_idx: int = 0) -> SpmFor
 
 
 def _read_spm_forward(fname: Path, inversion_idx: int) -> SpmForwardModel:
+    from ..io.spm_inv import read_head_model
     from ..io.spm_meeg import load_meeg
 
     meeg = load_meeg(fname)
-    inv = meeg.inv
-    k = int(inversion_idx)
-    if not 0 <= k < len(inv) or not inv[k] or "forward" not in inv[k]:
-        raise LamegValueError(
-            f"{Path(fname).name} has no head model with inversion index {inversion_idx} (it has "
-            f"{len(inv)}); run lameg.invert.coregister(..., inversion_idx={inversion_idx}) first")
-    entry = inv[k]
-    fwd = entry["forward"]
-    if isinstance(fwd, list):
-        fwd = fwd[0]
-    sensors = SensorArray.from_grad(fwd["sensors"])
-    headmodel = _stored_head_model(fwd["vol"], sensors)
-    mri_to_head = np.asarray(fwd["fromMNI"], float)
-    mesh = fwd.get("mesh") or {}
-    s = 1.0 if float(np.asarray(fwd.get("siunits", 1.0))) else 1e-3
-    vert = np.asarray(mesh.get("vert", np.zeros((0, 3))), float).reshape(-1, 3) * s
-    face = np.asarray(mesh.get("face", np.zeros((0, 3))), np.int64).reshape(-1, 3) - 1
-    if "orientations" in fwd and np.size(fwd["orientations"]) == vert.size:
-        ori = normalize_rows(np.asarray(fwd["orientations"], float).reshape(-1, 3))
-    elif len(face):  # SPM: gain along its vertex normals
-        ori = spm_mesh_normals(vert, face)
-    else:
-        ori = np.zeros_like(vert)
-    gain_path = None
-    name = entry.get("gainmat") or fwd.get("gainmat")
-    if isinstance(name, list):
-        name = name[0] if name else None
-    if isinstance(name, str) and name:
-        cand = meeg.path / Path(name.replace("\\", "/")).name
-        gain_path = cand if cand.is_file() else None
-        if gain_path is None:
-            logger.warning("gain matrix %s of %s not found; lead fields will be recomputed",
-                           cand, Path(fname).name)
+    hm = read_head_model(meeg, inversion_idx)
+    sensors = SensorArray.from_grad(hm.sensors)
+    headmodel = _stored_head_model(hm.vol, sensors)
+    vert = hm.cortex_head_m
+    ori = hm.orientations_head if len(hm.faces) or "orientations" in hm.forward \
+        else np.zeros_like(vert)
+    try:
+        gain_path = hm.gain_path
+    except LamegFileNotFoundError:
+        gain_path = None
+        logger.warning("gain matrix of %s not found; lead fields will be recomputed",
+                       Path(fname).name)
     units = dict(zip(meeg.chanlabels, meeg.chanunits))
-    return SpmForwardModel(Path(fname), k, mri_to_head, headmodel, sensors, vert, ori, gain_path,
-                           float(np.asarray(fwd.get("scale", 1.0))), units)
+    return SpmForwardModel(Path(fname), hm.index, hm.mri_to_head, headmodel, sensors, vert, ori,
+                           gain_path, hm.scale, units)

@@ -203,21 +203,11 @@ def verify_coregistration(
     """
     import nibabel as nib
 
-    from ..io.spm_meeg import load_meeg
+    from ..io.spm_inv import read_head_model
 
-    meeg = load_meeg(data_file)
-    inv = meeg.inv
-    if len(inv) <= inversion_idx:
-        raise LamegValueError(
-            f"{Path(data_file).name} has {len(inv)} forward model(s); run coregister() for "
-            f"inversion_idx={inversion_idx} first"
-        )
-    forward = inv[inversion_idx]["forward"]
-    if isinstance(forward, list):
-        forward = forward[0]
-    sensors = forward["sensors"]
-    fmesh = forward["mesh"]
-    fvert = np.asarray(fmesh["vert"], float)
+    hm = read_head_model(data_file, inversion_idx)
+    sensors = hm.sensors
+    fvert = hm.cortex_head_m
     mesh_path = surf_set.get_mesh_path(layer_name=layer_name, stage=stage,
                                        orientation=orientation, fixed=fixed)
     sv, sf = _gifti_mesh(nib.load(mesh_path))
@@ -237,7 +227,7 @@ def verify_coregistration(
         pv_, pf_ = _gifti_mesh(surf_set.load("pial", stage="combined"))
         cortex = (xf(pv_), pf_)
     except (FileNotFoundError, OSError):
-        cortex = (fvert, np.asarray(fmesh["face"], np.int64) - 1)
+        cortex = (fvert, hm.faces)
     heads = {}
     for kind in ("scalp", "iskull", "oskull"):
         try:

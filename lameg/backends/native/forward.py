@@ -38,7 +38,6 @@ import numpy as np
 from ..._utils import logger
 from ...exceptions import (
     LamegDataError,
-    LamegError,
     LamegFileNotFoundError,
     LamegNotImplementedError,
     LamegValueError,
@@ -49,26 +48,13 @@ from ...forward.normals import normalize_rows, spm_mesh_normals
 from ...forward.sensors import SensorArray, length_scale
 from ...forward.singleshell import SingleShellModel
 from ...forward.sphere import SphereModel, fit_local_spheres, fit_sphere
+from ...io.matfile import MatCell
+from ...io.spm_inv import n_inversions, write_head_model
 
-__all__ = [
-    "coregister",
-    "coregister_mesh",
-    "get_lead_field_rms_diff",
-    "load_forward_model_vertices",
-    "check_inversion_exists",
-    "InversionNotFoundError",
-    "FORWARD_MODEL_TYPES",
-]
+__all__ = ["coregister_mesh", "FORWARD_MODEL_TYPES"]
 
 #: Accepted ``forward_model_type`` values (SPM names, plus the MNE BEM).
 FORWARD_MODEL_TYPES = ("Single Shell", "Single Sphere", "MEG Local Spheres", "MNE BEM")
-
-
-class InversionNotFoundError(LamegError, KeyError):
-    """The data file has no ``D.other.inv{k}`` for the requested inversion index."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,8 +131,6 @@ def _head_model(kind: str, iskull_head, scalp_head, sensors):
                 "MEG Local Spheres are fitted to the scalp: pass scalp_fname= (or iskull_fname=)"
             )
         model = fit_local_spheres(surf[0], sensors)
-        from ...io.matfile import MatCell
-
         vol = {"o": model.origins, "r": model.radii, "label": MatCell.column(model.labels),
                "type": "localspheres", "unit": "m"}
         return model, vol
@@ -180,8 +164,6 @@ def _no_iskull_error() -> LamegFileNotFoundError:
 
 def _grad_struct(sensors: SensorArray, grad_type: str) -> dict:
     """FieldTrip grad struct in metres / tesla (SPM's ``forward.sensors``)."""
-    from ...io.matfile import MatCell
-
     out = {
         "balance": {"current": "none"},
         "chanori": sensors.chanori if sensors.chanori is not None else np.zeros((0, 3)),
@@ -198,26 +180,13 @@ def _grad_struct(sensors: SensorArray, grad_type: str) -> dict:
     return out
 
 
-def _gainmat_name(meeg, k: int) -> str:
-    return f"SPMgainmatrix_{meeg.fname.stem}_{k}.mat"
-
-
-def _inv_entry(meeg, inversion_idx: int) -> dict:
-    inv = meeg.inv
-    if inversion_idx < 0 or inversion_idx >= len(inv) or not inv[inversion_idx]:
-        raise InversionNotFoundError(
-            f"{meeg.fname.name} has no forward model / inversion with index {inversion_idx} "
-            f"(it has {len(inv)}); run lameg.invert.coregister(..., inversion_idx={inversion_idx})"
-        )
-    return inv[inversion_idx]
-
-
 # ---------------------------------------------------------------------------------------------
 # public API
 # ---------------------------------------------------------------------------------------------
 
 
 def coregister_mesh(
+    *,
     fid_coords: Mapping[str, Sequence[float]],
     data_fname: str | os.PathLike,
     mesh_fname,
@@ -226,56 +195,33 @@ def coregister_mesh(
     forward_model_type: str = "Single Shell",
     orientations: str = "mesh",
     inversion_idx: int = 0,
-    *,
     fid_labels: Sequence[str] = ("nas", "lpa", "rpa"),
     oskull_fname=None,
     useheadshape: bool = False,
     cache_dir: str | os.PathLike | bool | None = None,
+    viz: bool = False,
     verbose: bool = False,
 ) -> None:
-    """Co-register MEG and MRI, build the head model and the gain matrix of one cortical mesh.
+    """Native implementation of :func:`lameg.invert.coregister_mesh` (arguments validated there).
 
     Parameters
     ----------
-    fid_coords : dict
-        MRI fiducials in scanner RAS **mm**, e.g. ``{'nas': [x, y, z], 'lpa': ..., 'rpa': ...}``
-        (as returned by ``lameg.util.get_fiducial_coords``).
-    data_fname : str or path-like
-        SPM M/EEG ``.mat`` file with MEG sensors and fiducials. Its header is updated in place
-        (``D.other.inv{inversion_idx + 1}``); the ``.dat`` is not touched.
-    mesh_fname : str, path-like, GiftiImage or (vertices, faces[, orientations])
-        Cortical (multilayer) mesh in scanner RAS mm.
-    iskull_fname, scalp_fname, oskull_fname : optional
-        Inner skull (needed by 'Single Shell' and 'MNE BEM'), scalp (for the spheres and the
-        head-shape ICP), outer skull (stored only) -- file names, GiftiImages or tuples, MRI mm.
-    forward_model_type : {'Single Shell', 'Single Sphere', 'MEG Local Spheres', 'MNE BEM'}
-    orientations : {'mesh', 'normals'}
-        ``'mesh'``: the GIfTI ``VECTOR`` array (laMEG's dipole orientations; SPM's vertex normals
-        when the file has none, with a warning); ``'normals'``: SPM's vertex normals.
-    inversion_idx : int
-        0-based index of the head model in ``D.other.inv`` (SPM ``val = inversion_idx + 1``);
-        at most the current number of entries (appending).
-    fid_labels : sequence of str
-        Fiducials to pair; must exist in both ``fid_coords`` and the data file.
-    useheadshape : bool
-        Refine the registration with the digitised head shape (ICP onto the scalp).
-    cache_dir : path, bool or None
-        Gain cache folder; None: default location; False: no cache.
-    verbose : bool
-        Progress output.
+    fid_coords, data_fname, mesh_fname, iskull_fname, scalp_fname, forward_model_type, \
+orientations, inversion_idx, fid_labels, oskull_fname, useheadshape, cache_dir, viz, verbose
+        See :func:`lameg.invert.coregister_mesh`; ``viz`` has no effect natively.
 
     Returns
     -------
     None
-        Results are stored in the data file (laMEG semantics).
     """
+    del viz
     meeg = _load_meeg(data_fname)
-    inv = list(meeg.inv)
+    n_inv = n_inversions(meeg)
     k = int(inversion_idx)
-    if k < 0 or k > len(inv):
+    if k < 0 or k > n_inv:
         raise LamegValueError(
-            f"inversion_idx={inversion_idx}: the file has {len(inv)} head model(s); use an index "
-            f"between 0 and {len(inv)}"
+            f"inversion_idx={inversion_idx}: the file has {n_inv} head model(s); use an index "
+            f"between 0 and {n_inv}"
         )
     if orientations not in ("mesh", "normals"):
         raise LamegValueError("orientations must be 'mesh' or 'normals'")
@@ -367,15 +313,6 @@ def coregister_mesh(
     G = compute_gain(cortex_head, ori_head, sensors, model, chanunits=data_units, cache=cache,
                      verbose=verbose)
     G, scale = spm_cond_units(G, siunits=True)
-    val = k + 1
-    gain_name = _gainmat_name(meeg, val)
-    from ...io.matfile import MatCell
-    from ...io.spm_meeg import write_gainmat
-
-    # uncompressed MAT-5 (zlib would spend seconds per 100 MB on incompressible doubles);
-    # HDF5-based v7.3 beyond MAT-5's 2 GB limit
-    write_gainmat(meeg.path / gain_name, G, labels,
-                  version="7.3" if G.nbytes > 2**31 - 2**20 else "6")
 
     # ---- D.other.inv{k} (SPM layout) -------------------------------------------------------
     scalp_mm = scalp[0] if scalp is not None else np.zeros((0, 3))
@@ -420,7 +357,6 @@ def coregister_mesh(
         "fromMNI": from_mni_m,
         "channels": MatCell.column(labels),
         "scale": float(scale),
-        "gainmat": gain_name,
         "orientations": ori_head,
     }
     entry = {
@@ -429,193 +365,6 @@ def coregister_mesh(
         "comment": f"lameg native head model ({forward_model_type})",
         "datareg": datareg,
         "forward": forward,
-        "gainmat": gain_name,
         "method": "Imaging",
     }
-    if k == len(inv):
-        inv.append(entry)
-    else:
-        inv[k] = entry
-    meeg.save_inv(inv, val=val)
-
-
-def coregister(
-    fid_coords: Mapping[str, Sequence[float]],
-    data_fname: str | os.PathLike,
-    surf_set,
-    layer_name: str | None = None,
-    stage: str = "ds",
-    orientation: str = "link_vector",
-    fixed: bool = True,
-    fid_labels: Sequence[str] = ("nas", "lpa", "rpa"),
-    iskull_fname=None,
-    oskull_fname=None,
-    scalp_fname=None,
-    forward_model_type: str = "Single Shell",
-    inversion_idx: int = 0,
-    viz: bool = True,
-    spm_instance=None,
-    *,
-    useheadshape: bool = False,
-    cache_dir: str | os.PathLike | bool | None = None,
-    verbose: bool = False,
-) -> None:
-    """Co-register MEG with the participant's MRI and compute the forward model (laMEG API).
-
-    The cortical mesh is ``surf_set.get_mesh_path(layer_name, stage=stage,
-    orientation=orientation, fixed=fixed)`` (the multilayer mesh when ``layer_name`` is None),
-    with its stored dipole orientations. The inner skull and scalp default to
-    ``surf_set.load_head_mesh('iskull' / 'scalp')`` when not given.
-
-    Parameters
-    ----------
-    fid_coords : dict
-        MRI fiducials, scanner RAS mm (``lameg.util.get_fiducial_coords``).
-    data_fname : str or path-like
-        SPM M/EEG ``.mat`` file (header updated in place).
-    surf_set : lameg.surf.LayerSurfaceSet
-    layer_name, stage, orientation, fixed
-        Select the mesh (see ``LayerSurfaceSet.get_mesh_path``).
-    fid_labels : sequence of str
-        Fiducial labels (``('nas', 'lpa', 'rpa')``).
-    iskull_fname, oskull_fname, scalp_fname : str, optional
-        Head meshes in scanner RAS mm (GIfTI).
-    forward_model_type : {'Single Shell', 'Single Sphere', 'MEG Local Spheres', 'MNE BEM'}
-    inversion_idx : int
-        0-based head-model index (SPM ``val - 1``).
-    viz, spm_instance
-        Accepted for compatibility; ignored (no SPM runtime is used).
-    useheadshape : bool
-        Refine with the digitised head shape (ICP onto the scalp).
-    cache_dir : path, bool or None
-        Gain cache (see :func:`coregister_mesh`).
-    verbose : bool
-
-    Returns
-    -------
-    None
-    """
-    del viz, spm_instance
-    mesh_fname = surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
-                                        fixed=fixed)
-    if not Path(mesh_fname).is_file():
-        raise LamegFileNotFoundError(
-            f"mesh {mesh_fname} does not exist; run surf_set.create() (or check layer_name, stage, "
-            "orientation and fixed)"
-        )
-
-    def _head(kind, given):
-        if given is not None:
-            return given
-        try:
-            return surf_set.load_head_mesh(kind)
-        except (FileNotFoundError, OSError, LamegError):
-            return None
-
-    iskull = _head("iskull", iskull_fname)
-    scalp = _head("scalp", scalp_fname)
-    if iskull is None and forward_model_type in ("Single Shell", "MNE BEM"):
-        raise _no_iskull_error()
-    coregister_mesh(
-        fid_coords, data_fname, mesh_fname, iskull_fname=iskull, scalp_fname=scalp,
-        forward_model_type=forward_model_type, orientations="mesh", inversion_idx=inversion_idx,
-        fid_labels=fid_labels, oskull_fname=oskull_fname, useheadshape=useheadshape,
-        cache_dir=cache_dir, verbose=verbose,
-    )
-
-
-def check_inversion_exists(data_file: str | os.PathLike, inversion_idx: int = 0) -> bool:
-    """True when ``D.other.inv{inversion_idx + 1}`` exists; ``KeyError`` otherwise (laMEG).
-
-    Raises
-    ------
-    InversionNotFoundError
-        (a ``KeyError``) when ``D.other.inv`` is missing or too short.
-    """
-    meeg = _load_meeg(data_file)
-    _inv_entry(meeg, int(inversion_idx))
-    return True
-
-
-def load_forward_model_vertices(data_file: str | os.PathLike, inversion_idx: int = 0) -> np.ndarray:
-    """Source positions of a head model: ``D.other.inv{k}.mesh.tess_mni.vert`` (n, 3), mm.
-
-    With the native pipeline these are the cortical mesh vertices in MRI (scanner RAS) mm; for
-    files made by SPM they are SPM's MNI-warped cortex.
-    """
-    meeg = _load_meeg(data_file)
-    entry = _inv_entry(meeg, int(inversion_idx))
-    try:
-        vert = entry["mesh"]["tess_mni"]["vert"]
-    except (KeyError, TypeError):
-        raise InversionNotFoundError(
-            f"{meeg.fname.name}: D.other.inv{{{inversion_idx + 1}}} has no mesh.tess_mni; "
-            "run coregister first"
-        ) from None
-    return np.asarray(vert, dtype=float).reshape(-1, 3)
-
-
-def _gain_path(meeg, entry: Mapping, inversion_idx: int) -> Path:
-    name = entry.get("gainmat") or (entry.get("forward") or {}).get("gainmat")
-    if isinstance(name, (list, tuple)):
-        name = name[0] if name else None
-    candidates = []
-    if isinstance(name, str) and name:
-        candidates += [meeg.path / Path(name.replace("\\", "/")).name, Path(name)]
-    candidates.append(meeg.path / _gainmat_name(meeg, inversion_idx + 1))
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise LamegFileNotFoundError(
-        f"gain matrix for inversion {inversion_idx} of {meeg.fname.name} not found (looked for "
-        f"{[str(c) for c in candidates]}); run coregister first"
-    )
-
-
-def get_lead_field_rms_diff(
-    data_file: str | os.PathLike,
-    surf_set,
-    inversion_idx: int = 0,
-    *,
-    all_layers: bool = False,
-    orientation: str = "link_vector",
-    fixed: bool = True,
-) -> np.ndarray:
-    """RMS over channels of the lead-field difference between deep layers and the pial layer.
-
-    ``rms_l[v] = sqrt(mean_c (G[c, l V + v] - G[c, v])^2)`` on the layer-major multilayer gain
-    matrix (``V`` vertices per layer, layer 0 = pial).
-
-    Parameters
-    ----------
-    data_file : str or path-like
-        SPM M/EEG file with a multilayer head model.
-    surf_set : lameg.surf.LayerSurfaceSet
-        Gives ``n_layers`` and the vertices per layer.
-    inversion_idx : int
-    all_layers : bool
-        Return every layer (shape (n_layers, V); row 0 is zero) instead of the deepest one.
-    orientation, fixed
-        Mesh variant used to count the vertices per layer (laMEG always used the defaults).
-
-    Returns
-    -------
-    ndarray, shape (V,) or (n_layers, V)
-        In the gain units (fT per nA m).
-    """
-    from ...io.spm_meeg import read_gainmat
-
-    meeg = _load_meeg(data_file)
-    entry = _inv_entry(meeg, int(inversion_idx))
-    G, _ = read_gainmat(_gain_path(meeg, entry, int(inversion_idx)))
-    n_layers = int(surf_set.n_layers)
-    n_per = int(surf_set.get_vertices_per_layer(orientation=orientation, fixed=fixed))
-    if G.shape[1] != n_layers * n_per:
-        raise LamegDataError(
-            f"the gain matrix has {G.shape[1]} sources, not {n_layers} layers x {n_per} vertices; "
-            "was the head model computed on this surface set's multilayer mesh?"
-        )
-    layers = G.reshape(G.shape[0], n_layers, n_per)
-    diff = layers - layers[:, :1, :]
-    rms = np.sqrt(np.mean(diff * diff, axis=0))  # (n_layers, V)
-    return rms if all_layers else rms[-1]
+    write_head_model(meeg, k, entry, G, labels)

@@ -16,24 +16,26 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..._utils import logger
-from ...exceptions import (
-    LamegDataError,
-    LamegFileNotFoundError,
-    LamegFormatError,
-    LamegValueError,
+from ..._validate import (
+    check_band_hz,
+    check_finite_data,
+    check_float,
+    check_int,
+    check_option,
+    check_path,
+    check_window_ms,
 )
+from ...exceptions import LamegDataError, LamegFormatError, LamegValueError
 from ...inverse.crossval import crossval_error, draw_test_channels
 from ...inverse.engine import invert_classic, invert_standard
 from ...inverse.kernels import geodesic_kernel, green_kernel
-from ...inverse.modes import truncate_woi
+from ...inverse.modes import spatial_projector, truncate_woi
 from ...inverse.results import InversionResult
-from ...inverse.svd import spm_svd
+from ...io.spm_inv import write_inverse
 
 __all__ = ["invert", "invert_ebb", "invert_ebb_layer", "invert_msp",
            "invert_sliding_window_ebb", "invert_sliding_window_ebb_layer",
@@ -71,71 +73,6 @@ def _first(x):
     return x
 
 
-def _forward_model(D, inversion_idx: int) -> dict:
-    invs = D.inv
-    if inversion_idx < 0 or inversion_idx >= len(invs):
-        raise LamegValueError(
-            f"{D.fname.name} has no forward model at inversion_idx={inversion_idx} "
-            f"({len(invs)} stored); run lameg.invert.coregister first")
-    inv = dict(invs[inversion_idx])
-    fwd = _first(inv.get("forward"))
-    if not isinstance(fwd, dict) or not fwd or "mesh" not in inv:
-        raise LamegValueError(
-            f"D.other.inv{{{inversion_idx + 1}}} of {D.fname.name} has no forward model; "
-            "run lameg.invert.coregister first")
-    return inv
-
-
-def _gain(D, inv: dict, channels: list[str]) -> np.ndarray:
-    from ...io.spm_meeg import read_gainmat
-
-    fwd = _first(inv.get("forward"))
-    name = inv.get("gainmat") or (fwd.get("gainmat") if isinstance(fwd, dict) else None)
-    if not name:
-        raise LamegFileNotFoundError(
-            f"no gain matrix recorded for {D.fname.name}; run lameg.invert.coregister first")
-    path = Path(str(name))
-    if not path.is_absolute():
-        path = D.fname.parent / path
-    if not path.exists():
-        raise LamegFileNotFoundError(f"gain matrix {path} not found; re-run coregister")
-    G, labels = read_gainmat(path)
-    pos = {lab: i for i, lab in enumerate(labels)}
-    missing = [c for c in channels if c not in pos]
-    if missing:
-        raise LamegFormatError(
-            f"gain matrix {path.name} lacks channels {missing[:5]}; re-run coregister")
-    G = G[[pos[c] for c in channels]]
-    scale = fwd.get("scale") if isinstance(fwd, dict) else None
-    if scale is not None and np.size(scale) == 1 and float(np.asarray(scale)) not in (0.0, 1.0):
-        logger.debug("gain matrix conditioned by forward.scale = %s", scale)
-    return G
-
-
-def _mesh(D, inv: dict, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    mesh = inv["mesh"]
-    mni = mesh.get("tess_mni", {})
-    faces = np.asarray(mni.get("face"), dtype=np.int64)
-    verts = np.asarray(mni.get("vert"), dtype=float)
-    if faces.size and faces.min() >= 1:
-        faces = faces - 1  # MATLAB 1-based
-    if kind == "geodesic":
-        ctx = mesh.get("tess_ctx")
-        if isinstance(ctx, str) and ctx:
-            p = Path(ctx)
-            p = p if p.is_absolute() else D.fname.parent / p
-            if p.exists():
-                import nibabel as nib
-
-                g = nib.load(str(p))
-                v = np.asarray(g.darrays[0].data, dtype=float)
-                f = np.asarray(g.darrays[1].data, dtype=np.int64)
-                if v.shape == verts.shape:
-                    return v, f
-        logger.warning("cortical mesh (tess_ctx) not readable; using tess_mni for kernels")
-    return verts, faces
-
-
 def _trials(D) -> list[np.ndarray]:
     conds = np.asarray(D.conditions)
     bad = set(D.badtrials.tolist())
@@ -146,25 +83,6 @@ def _trials(D) -> list[np.ndarray]:
     if sum(len(t) for t in out) == 0:
         raise LamegDataError(f"{D.fname.name} has no good trials")
     return out
-
-
-def _spatial_modes(L_train: np.ndarray, n_spatial_modes) -> tuple[np.ndarray | None, object]:
-    """laMEG's ``n_spatial_modes`` -> (A or None, SPM's Nm setting)."""
-    if isinstance(n_spatial_modes, str):
-        if n_spatial_modes == "all":
-            return np.eye(L_train.shape[0]), L_train.shape[0]
-        if n_spatial_modes == "auto":
-            return None, None
-        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer")
-    if n_spatial_modes is None:
-        return None, None
-    nm = int(n_spatial_modes)
-    if nm <= 0:
-        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer")
-    u, s, _ = spm_svd(L_train @ L_train.T, 1e-12)
-    if len(s) < nm:
-        raise LamegValueError(f"only {len(s)} spatial modes available, {nm} requested")
-    return u[:, :nm].T, nm
 
 
 def _to_mat_index(x) -> np.ndarray:
@@ -221,17 +139,30 @@ def _inverse_dict(D, res: InversionResult, Ic: np.ndarray, method: str, smooth: 
     return inv
 
 
-def _check_scalar_int(x, name):
-    if int(x) != x or x < 0:
-        raise LamegValueError(f"{name} must be a non-negative integer, got {x}")
-    return int(x)
+#: Source priors of :func:`invert`.
+INVERSION_METHODS = ("EBB", "EBBlayer", "MSP", "GS", "ARD", "IID", "COH")
 
 
-def invert(data_fname: str | os.PathLike, method: str = "EBB", n_layers: int = 1,
+def _check_smoothing(smoothing) -> tuple[str, float]:
+    if (not isinstance(smoothing, (tuple, list)) or len(smoothing) != 2
+            or smoothing[0] not in ("geodesic", "green")):
+        raise LamegValueError(
+            f"smoothing must be ('geodesic', fwhm_mm) or ('green', s), got {smoothing!r}")
+    return smoothing[0], check_float(smoothing[1], "patch_size" if smoothing[0] == "geodesic"
+                                     else "smoothing", min_value=0, strict_min=True)
+
+
+def _check_priors(priors) -> np.ndarray:
+    p = np.atleast_1d(np.asarray(priors, dtype=object)).ravel()
+    return np.asarray([check_int(v, "priors (0-based vertex indices)", min_value=0) for v in p],
+                      dtype=np.int64)
+
+
+def invert(data_fname: str | os.PathLike, *, method: str = "EBB", n_layers: int = 1,
            smoothing=("geodesic", 5.0), n_spatial_modes="auto", n_temp_modes=None,
            foi=None, woi=None, hann_windowing: bool = True, priors=None, n_folds: int = 1,
            ideal_pc_test: float = 0, inversion_idx: int = 0, seed=None,
-           engine: str = "classic", return_mu_matrix: bool = False, *,
+           engine: str = "classic", return_mu_matrix: bool = False,
            sum_pair_topk: int = 2, diff_pair_topk: int = 2, diag_vertex=None,
            kernel_cache_dir=None, verbose: bool = False, save: bool = True
            ) -> InversionSummary:
@@ -282,35 +213,38 @@ def invert(data_fname: str | os.PathLike, method: str = "EBB", n_layers: int = 1
     -------
     InversionSummary
     """
+    from ...io.spm_inv import read_head_model
     from ...io.spm_meeg import load_meeg
 
-    data_fname = Path(data_fname)
-    if not data_fname.exists():
-        raise LamegFileNotFoundError(f"dataset {data_fname} not found")
-    inversion_idx = _check_scalar_int(inversion_idx, "inversion_idx")
-    if engine not in ("classic", "standard"):
-        raise LamegValueError("engine must be 'classic' or 'standard'")
+    data_fname = check_path(data_fname, "data_fname")
+    inversion_idx = check_int(inversion_idx, "inversion_idx", min_value=0)
+    check_option(engine, ("classic", "standard"), "engine")
+    check_option(method, INVERSION_METHODS, "method")
+    n_layers = check_int(n_layers, "n_layers", min_value=1)
+    if n_temp_modes is not None:
+        n_temp_modes = check_int(n_temp_modes, "n_temp_modes", min_value=1)
+    n_folds = check_int(n_folds, "n_folds", min_value=1)
+    ideal_pc_test = check_float(ideal_pc_test, "ideal_pc_test", min_value=0, max_value=99.999)
+    kind, value = _check_smoothing(smoothing)
+    foi = check_band_hz([0, 256] if foi is None else foi, "foi")
+    lpf, hpf = float(np.fix(foi.min())), float(np.fix(foi.max()))
     D = load_meeg(data_fname)
-    inv = _forward_model(D, inversion_idx)
+    time_s = np.asarray(D.time, dtype=float)
+    woi = [-np.inf, np.inf] if woi is None else woi
+    check_window_ms(woi, "woi", time_ms=1000.0 * time_s)
+    wois = truncate_woi(woi, time_s)
+    if np.any(wois[:, 0] >= wois[:, 1]):
+        raise LamegValueError(
+            f"woi {np.asarray(woi).tolist()} ms is shorter than one ms after SPM's truncation "
+            f"to integer ms (data {1000 * time_s[0]:.1f} .. {1000 * time_s[-1]:.1f} ms); "
+            "windows are given in ms")
+    hm = read_head_model(D, inversion_idx)
     Ic = np.asarray(D.indchantype("MEGANY", "GOOD"), dtype=int)
     if Ic.size == 0:
         raise LamegDataError(f"{data_fname.name} has no good MEG channels (all marked bad?)")
     labels = [D.chanlabels[i] for i in Ic]
-    L = _gain(D, inv, labels)
-    time_s = np.asarray(D.time, dtype=float)
-    foi = [0, 256] if foi is None else foi
-    foi = np.asarray(foi, dtype=float).ravel()
-    if foi.size != 2 or np.any(foi < 0):
-        raise LamegValueError(f"foi must be [low, high] in Hz, got {foi}")
-    lpf, hpf = float(np.fix(foi.min())), float(np.fix(foi.max()))
-    woi = [-np.inf, np.inf] if woi is None else woi
-    wois = truncate_woi(woi, time_s)
-    if np.any(wois[:, 0] >= wois[:, 1]):
-        raise LamegDataError(
-            f"woi {np.asarray(woi).tolist()} ms does not overlap the data "
-            f"({1000 * time_s[0]:.1f} .. {1000 * time_s[-1]:.1f} ms)")
-    kind, value = smoothing
-    verts, faces = _mesh(D, inv, kind)
+    L = hm.gain(labels)
+    verts, faces = hm.cortex_mm()
     nd = L.shape[1]
     if len(verts) != nd:
         raise LamegFormatError(f"mesh has {len(verts)} vertices but the gain matrix {nd} "
@@ -322,17 +256,16 @@ def invert(data_fname: str | os.PathLike, method: str = "EBB", n_layers: int = 1
     elif kind == "green":
         QG = green_kernel(faces, nd, float(value))
         smooth = float(value)
-    else:
-        raise LamegValueError("smoothing must be ('geodesic', fwhm_mm) or ('green', s)")
     Ip = None
     if priors is not None:
-        Ip = np.atleast_1d(np.asarray(priors, dtype=int)).ravel()
+        Ip = _check_priors(priors)
         if Ip.size == 0 or Ip.min() < 0 or Ip.max() >= nd:
             raise LamegValueError(f"priors must be 0-based vertex indices in 0..{nd - 1}")
     elif method in ("MSP", "GS", "ARD"):
         Ip = np.ceil(np.arange(1, 513) * nd / 512).astype(int) - 1  # laMEG: 512 patches
     data = D.data
     trials = _trials(D)
+    check_finite_data(data[Ic][:, :, np.concatenate(trials)], f"{data_fname.name}: MEG data")
     testchans, pc = draw_test_channels(len(Ic), n_folds, ideal_pc_test, seed)
     results, crossF, crosserr = [], [], []
     all_idx = np.arange(len(Ic))
@@ -341,7 +274,7 @@ def invert(data_fname: str | os.PathLike, method: str = "EBB", n_layers: int = 1
         train = np.setdiff1d(all_idx, test)
         ytrain = np.asarray(data[Ic[train]])
         L_tr = L[train]
-        A, nm = _spatial_modes(L_tr, n_spatial_modes)
+        A, nm = spatial_projector(L_tr, n_spatial_modes)
         if engine == "classic":
             res = invert_classic(
                 L_tr, ytrain, time_s, inv_type=method, QG=QG, trials=trials, woi=wois,
@@ -387,78 +320,112 @@ def invert(data_fname: str | os.PathLike, method: str = "EBB", n_layers: int = 1
         xval = testchans.astype(float) + 1 if testchans.size else np.zeros((n_folds, 0))
         inverse = _inverse_dict(D, last, last.Ic, method, smooth, n_layers, crossF,
                                 crosserr, xval, settings)
-        invs = [dict(x) for x in D.inv]
-        invs[inversion_idx] = dict(invs[inversion_idx], inverse=inverse, method="Imaging")
-        D.save_inv(invs, val=inversion_idx + 1)
+        write_inverse(hm, inverse)
     return InversionSummary(F=np.squeeze(crossF), cv_err=np.squeeze(crosserr), wois=wois,
                             mu_matrix=mu, results=results)
 
 
-# --- laMEG 0.2.1 façades -----------------------------------------------------------------
+# --- laMEG 0.2.1 operations (validated and documented in lameg.invert) -------------------
 
 
-def _mesh_layers(surf_set, layer_name):
+def _n_layers(surf_set, layer_name) -> int:
     if surf_set is None:
         return 1
     return surf_set.n_layers if layer_name is None else 1
 
 
-def _spatial(n_spatial_modes):
-    return n_spatial_modes
-
-
-def _ret(summary: InversionSummary, return_mu_matrix: bool):
+def _ret(summary: InversionSummary, return_mu_matrix: bool) -> list:
     out = [summary.F, summary.cv_err]
     if return_mu_matrix:
-        out.append(summary.mu_matrix)
+        out.append(sp.csc_matrix(summary.mu_matrix))
     return out
 
 
-def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
-               orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
+def invert_ebb(*, data_fname, surf_set=None, layer_name=None, patch_size=5, n_temp_modes=4,
                n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False, n_folds=1,
-               ideal_pc_test=0, inversion_idx=0, viz=True, return_mu_matrix=False,
-               spm_instance=None, seed=None, verbose=False):
-    """Empirical Bayes beamformer inversion (laMEG 0.2.1 signature).
+               ideal_pc_test=0, inversion_idx=0, return_mu_matrix=False, seed=None,
+               verbose=False, **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_ebb`.
 
-    The mesh is the forward model's (``surf_set``, ``layer_name``, ``stage``, ``orientation``
-    and ``fixed`` only set the number of layers); ``viz`` and ``spm_instance`` are accepted for
-    compatibility and ignored. Returns ``[free_energy, cv_err]`` (+ ``mu_matrix``).
+    Parameters
+    ----------
+    data_fname, surf_set, layer_name, patch_size, n_temp_modes, n_spatial_modes, foi, woi, \
+hann_windowing, n_folds, ideal_pc_test, inversion_idx, return_mu_matrix, seed, verbose
+        See :func:`lameg.invert.invert_ebb`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy, cv_err]`` (+ ``mu_matrix``).
     """
-    s = invert(data_fname, "EBB", _mesh_layers(surf_set, layer_name), ("geodesic", patch_size),
-               n_spatial_modes, n_temp_modes, foi, woi, hann_windowing, None, n_folds,
-               ideal_pc_test, inversion_idx, seed, "classic", return_mu_matrix,
-               verbose=verbose)
+    s = invert(data_fname, method="EBB", n_layers=_n_layers(surf_set, layer_name),
+               smoothing=("geodesic", patch_size), n_spatial_modes=n_spatial_modes,
+               n_temp_modes=n_temp_modes, foi=foi, woi=woi, hann_windowing=hann_windowing,
+               n_folds=n_folds, ideal_pc_test=ideal_pc_test, inversion_idx=inversion_idx,
+               seed=seed, return_mu_matrix=return_mu_matrix, verbose=verbose)
     return _ret(s, return_mu_matrix)
 
 
-def invert_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
-                     orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
-                     n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False,
-                     n_folds=1, ideal_pc_test=0, diag_vertex=None, sum_pair_topk=2,
-                     diff_pair_topk=2, inversion_idx=0, viz=True, return_mu_matrix=False,
-                     spm_instance=None, seed=None, verbose=False):
-    """Laminar EBB inversion (laMEG 0.2.1 signature; needs a multilayer forward model)."""
-    n_layers = _mesh_layers(surf_set, layer_name)
+def invert_ebb_layer(*, data_fname, surf_set=None, layer_name=None, patch_size=5,
+                     n_temp_modes=4, n_spatial_modes="auto", foi=None, woi=None,
+                     hann_windowing=False, n_folds=1, ideal_pc_test=0, diag_vertex=None,
+                     sum_pair_topk=2, diff_pair_topk=2, inversion_idx=0,
+                     return_mu_matrix=False, seed=None, verbose=False, **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_ebb_layer`.
+
+    Parameters
+    ----------
+    data_fname, surf_set, layer_name, patch_size, n_temp_modes, n_spatial_modes, foi, woi, \
+hann_windowing, n_folds, ideal_pc_test, diag_vertex, sum_pair_topk, diff_pair_topk, \
+inversion_idx, return_mu_matrix, seed, verbose
+        See :func:`lameg.invert.invert_ebb_layer`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy, cv_err]`` (+ ``mu_matrix``).
+    """
+    n_layers = _n_layers(surf_set, layer_name)
     if n_layers < 2:
         raise LamegValueError("invert_ebb_layer needs a multilayer mesh (surf_set with >= 2 "
                               "layers and layer_name=None)")
-    s = invert(data_fname, "EBBlayer", n_layers, ("geodesic", patch_size), n_spatial_modes,
-               n_temp_modes, foi, woi, hann_windowing, None, n_folds, ideal_pc_test,
-               inversion_idx, seed, "classic", return_mu_matrix, sum_pair_topk=sum_pair_topk,
+    s = invert(data_fname, method="EBBlayer", n_layers=n_layers,
+               smoothing=("geodesic", patch_size), n_spatial_modes=n_spatial_modes,
+               n_temp_modes=n_temp_modes, foi=foi, woi=woi, hann_windowing=hann_windowing,
+               n_folds=n_folds, ideal_pc_test=ideal_pc_test, inversion_idx=inversion_idx,
+               seed=seed, return_mu_matrix=return_mu_matrix, sum_pair_topk=sum_pair_topk,
                diff_pair_topk=diff_pair_topk, diag_vertex=diag_vertex, verbose=verbose)
     return _ret(s, return_mu_matrix)
 
 
-def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
-               orientation="link_vector", fixed=True, priors=None, patch_size=5,
+def invert_msp(*, data_fname, surf_set=None, layer_name=None, priors=None, patch_size=5,
                n_temp_modes=4, n_spatial_modes="auto", foi=None, woi=None,
-               hann_windowing=False, n_folds=1, ideal_pc_test=0, inversion_idx=0, viz=True,
-               return_mu_matrix=False, spm_instance=None, seed=None, verbose=False):
-    """Multiple sparse priors inversion (GS + ARD; laMEG 0.2.1 signature)."""
-    s = invert(data_fname, "MSP", _mesh_layers(surf_set, layer_name), ("geodesic", patch_size),
-               n_spatial_modes, n_temp_modes, foi, woi, hann_windowing, priors, n_folds,
-               ideal_pc_test, inversion_idx, seed, "classic", return_mu_matrix,
+               hann_windowing=False, n_folds=1, ideal_pc_test=0, inversion_idx=0,
+               return_mu_matrix=False, seed=None, verbose=False, **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_msp`.
+
+    Parameters
+    ----------
+    data_fname, surf_set, layer_name, priors, patch_size, n_temp_modes, n_spatial_modes, foi, \
+woi, hann_windowing, n_folds, ideal_pc_test, inversion_idx, return_mu_matrix, seed, verbose
+        See :func:`lameg.invert.invert_msp`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy, cv_err]`` (+ ``mu_matrix``).
+    """
+    s = invert(data_fname, method="MSP", n_layers=_n_layers(surf_set, layer_name),
+               smoothing=("geodesic", patch_size), n_spatial_modes=n_spatial_modes,
+               n_temp_modes=n_temp_modes, foi=foi, woi=woi, hann_windowing=hann_windowing,
+               priors=priors, n_folds=n_folds, ideal_pc_test=ideal_pc_test,
+               inversion_idx=inversion_idx, seed=seed, return_mu_matrix=return_mu_matrix,
                verbose=verbose)
     return _ret(s, return_mu_matrix)
 
@@ -486,48 +453,94 @@ def compute_wois(time_ms: np.ndarray, wois=None, win_size: float = 50, win_overl
     return np.stack([edges[:-1], edges[1:]], axis=1)
 
 
-def _sliding(method, data_fname, surf_set, layer_name, patch_size, n_temp_modes,
+def _sliding(method: str, *, data_fname, surf_set, layer_name, patch_size, n_temp_modes,
              n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing, inversion_idx,
-             priors=None, verbose=False, **kw):
+             priors=None, verbose=False, **kw) -> list:
     from ...io.spm_meeg import load_meeg
 
     D = load_meeg(data_fname)
     w = compute_wois(1000.0 * np.asarray(D.time), wois, win_size, win_overlap, n_temp_modes)
-    s = invert(data_fname, method, _mesh_layers(surf_set, layer_name), ("geodesic", patch_size),
-               n_spatial_modes, n_temp_modes, foi, w, hann_windowing, priors, 1, 0,
-               inversion_idx, None, "classic", False, verbose=verbose, **kw)
+    s = invert(data_fname, method=method, n_layers=_n_layers(surf_set, layer_name),
+               smoothing=("geodesic", patch_size), n_spatial_modes=n_spatial_modes,
+               n_temp_modes=n_temp_modes, foi=foi, woi=w, hann_windowing=hann_windowing,
+               priors=priors, inversion_idx=inversion_idx, verbose=verbose, **kw)
     return [np.atleast_1d(s.F), w]
 
 
-def invert_sliding_window_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
-                              orientation="link_vector", fixed=True, patch_size=5,
+def invert_sliding_window_ebb(*, data_fname, surf_set=None, layer_name=None, patch_size=5,
                               n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
                               win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
-                              viz=True, spm_instance=None, verbose=False):
-    """EBB in sliding windows -> ``[free_energy (n_windows,), wois (n_windows, 2)]``."""
-    return _sliding("EBB", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
-                    n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
-                    inversion_idx, verbose=verbose)
+                              verbose=False, **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_sliding_window_ebb`.
+
+    Parameters
+    ----------
+    data_fname, surf_set, layer_name, patch_size, n_temp_modes, n_spatial_modes, wois, \
+win_size, win_overlap, foi, hann_windowing, inversion_idx, verbose
+        See :func:`lameg.invert.invert_sliding_window_ebb`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy (n_windows,), wois (n_windows, 2)]``.
+    """
+    return _sliding("EBB", data_fname=data_fname, surf_set=surf_set, layer_name=layer_name,
+                    patch_size=patch_size, n_temp_modes=n_temp_modes,
+                    n_spatial_modes=n_spatial_modes, wois=wois, win_size=win_size,
+                    win_overlap=win_overlap, foi=foi, hann_windowing=hann_windowing,
+                    inversion_idx=inversion_idx, verbose=verbose)
 
 
-def invert_sliding_window_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
-                                    orientation="link_vector", fixed=True, patch_size=5,
-                                    n_temp_modes=1, n_spatial_modes="auto", wois=None,
-                                    win_size=50, win_overlap=True, foi=None,
-                                    hann_windowing=True, inversion_idx=0, viz=True,
-                                    spm_instance=None, verbose=False):
-    """Laminar EBB in sliding windows -> ``[free_energy, wois]``."""
-    return _sliding("EBBlayer", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
-                    n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
-                    inversion_idx, verbose=verbose)
+def invert_sliding_window_ebb_layer(*, data_fname, surf_set=None, layer_name=None,
+                                    patch_size=5, n_temp_modes=1, n_spatial_modes="auto",
+                                    wois=None, win_size=50, win_overlap=True, foi=None,
+                                    hann_windowing=True, inversion_idx=0, verbose=False,
+                                    **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_sliding_window_ebb_layer`.
+
+    Parameters
+    ----------
+    data_fname, surf_set, layer_name, patch_size, n_temp_modes, n_spatial_modes, wois, \
+win_size, win_overlap, foi, hann_windowing, inversion_idx, verbose
+        See :func:`lameg.invert.invert_sliding_window_ebb_layer`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy (n_windows,), wois (n_windows, 2)]``.
+    """
+    return _sliding("EBBlayer", data_fname=data_fname, surf_set=surf_set,
+                    layer_name=layer_name, patch_size=patch_size, n_temp_modes=n_temp_modes,
+                    n_spatial_modes=n_spatial_modes, wois=wois, win_size=win_size,
+                    win_overlap=win_overlap, foi=foi, hann_windowing=hann_windowing,
+                    inversion_idx=inversion_idx, verbose=verbose)
 
 
-def invert_sliding_window_msp(prior, data_fname, surf_set=None, layer_name=None, stage="ds",
-                              orientation="link_vector", fixed=True, patch_size=5,
-                              n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
-                              win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
-                              viz=True, spm_instance=None, verbose=False):
-    """MSP with one fixed prior vertex (0-based) in sliding windows -> ``[F, wois]``."""
-    return _sliding("MSP", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
-                    n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
-                    inversion_idx, priors=[int(prior)], verbose=verbose)
+def invert_sliding_window_msp(*, prior, data_fname, surf_set=None, layer_name=None,
+                              patch_size=5, n_temp_modes=1, n_spatial_modes="auto", wois=None,
+                              win_size=50, win_overlap=True, foi=None, hann_windowing=True,
+                              inversion_idx=0, verbose=False, **_mesh) -> list:
+    """Native :func:`lameg.invert.invert_sliding_window_msp`.
+
+    Parameters
+    ----------
+    prior, data_fname, surf_set, layer_name, patch_size, n_temp_modes, n_spatial_modes, wois, \
+win_size, win_overlap, foi, hann_windowing, inversion_idx, verbose
+        See :func:`lameg.invert.invert_sliding_window_msp`.
+    **_mesh
+        ``stage``, ``orientation``, ``fixed``, ``viz``: checked by the façade.
+
+    Returns
+    -------
+    list
+        ``[free_energy (n_windows,), wois (n_windows, 2)]``.
+    """
+    return _sliding("MSP", data_fname=data_fname, surf_set=surf_set, layer_name=layer_name,
+                    patch_size=patch_size, n_temp_modes=n_temp_modes,
+                    n_spatial_modes=n_spatial_modes, wois=wois, win_size=win_size,
+                    win_overlap=win_overlap, foi=foi, hann_windowing=hann_windowing,
+                    inversion_idx=inversion_idx, priors=[int(prior)], verbose=verbose)

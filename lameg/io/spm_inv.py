@@ -1,0 +1,922 @@
+"""SPM's stored head models and inversions (``D.other.inv{k}``): the one reader and writer.
+
+Modelled on MNE-Python's ``Forward``/``InverseOperator``:
+
+* :class:`HeadModel` is ``D.other.inv{k}`` minus its inverse: the cortical mesh in MRI mm with
+  0-based faces, source orientations, the co-registration transforms, the sensors, the volume
+  conductor and -- through :meth:`HeadModel.gain` -- the lead field. :meth:`HeadModel.gain` is the
+  only place that knows where the gain file is, which rows belong to which channel and how
+  ``forward.scale`` (SPM's conditioning factor, ``spm_cond_units``) is undone, so simulations,
+  inversions, SAM and the lead-field predictors all see the same lead field, in data units per
+  nA m.
+* :class:`StoredInverse` is ``D.other.inv{k}.inverse`` exactly as SPM lays it out (``M`` dense or
+  MATLAB-sparse, ``U``, ``Ic``, ``It``, ``T``, ...) plus lameg's factored sliding-window storage;
+  :func:`apply_inverse` projects sensor data through it.
+* :func:`write_head_model` and :func:`write_inverse` update a dataset as one transaction: under a
+  per-dataset lock, the gain file is written first under a content-addressed name, the header --
+  which records the gain file's name, size and hash -- is renamed into place last (the commit
+  point), then files no longer referenced and debris of interrupted writes are removed. A reader
+  verifies the gain it loads against the header.
+
+Indices are 0-based in Python (``inversion_idx``, faces, channels, samples) and 1-based in the
+file, converted here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PureWindowsPath
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._utils import logger
+from ..exceptions import (
+    InversionNotFoundError,
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegFormatError,
+    LamegValueError,
+)
+
+__all__ = [
+    "HeadModel",
+    "StoredInverse",
+    "read_head_model",
+    "write_head_model",
+    "read_inverse",
+    "write_inverse",
+    "apply_inverse",
+    "n_inversions",
+    "dataset_lock",
+    "gain_file_name",
+]
+
+#: How long a writer waits for another process holding the dataset lock (s).
+LOCK_TIMEOUT_S = float(os.environ.get("LAMEG_LOCK_TIMEOUT", "600"))
+_GAIN_RE = re.compile(r"^SPMgainmatrix_(?P<base>.+)_(?P<val>\d+)(?:_(?P<hash>[0-9a-f]{12}))?\.mat$")
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _first(x):
+    """MATLAB struct arrays of length 1 come back as lists: take the element."""
+    if isinstance(x, (list, tuple)):
+        return x[0] if x else {}
+    return x
+
+
+def _str(x) -> str:
+    x = _first(x)
+    if isinstance(x, np.ndarray):
+        x = x.tolist()
+        x = x[0] if isinstance(x, list) and x else x
+    return x if isinstance(x, str) else ""
+
+
+def _float(x, default: float) -> float:
+    try:
+        a = np.asarray(x, dtype=float).ravel()
+    except (TypeError, ValueError):
+        return default
+    return float(a[0]) if a.size == 1 and np.isfinite(a[0]) else default
+
+
+def _faces0(face) -> np.ndarray:
+    """MATLAB 1-based faces -> 0-based int64 (SPM always stores them 1-based)."""
+    f = np.asarray(face, dtype=np.int64).reshape(-1, 3)
+    return f - 1 if f.size else f
+
+
+def _labels(x) -> list[str]:
+    if x is None:
+        return []
+    if isinstance(x, str):
+        return [x]
+    return [_str(v) if not isinstance(v, str) else v for v in np.ravel(np.asarray(x, dtype=object))]
+
+
+def _load(dataset):
+    from .spm_meeg import MEEG, load_meeg
+
+    if isinstance(dataset, MEEG):
+        return dataset
+    path = Path(dataset)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"MEG dataset not found: {path}")
+    return load_meeg(path)
+
+
+def _entry(meeg, inversion_idx: int) -> dict:
+    invs = meeg.inv
+    if not 0 <= inversion_idx < len(invs) or not invs[inversion_idx]:
+        raise InversionNotFoundError(
+            f"{meeg.fname.name} has no head model (forward model) / inversion with inversion_idx="
+            f"{inversion_idx} (it has {len(invs)}); run lameg.invert.coregister(..., "
+            f"inversion_idx={inversion_idx}) first")
+    return dict(invs[inversion_idx])
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def gain_file_name(meeg, inversion_idx: int, digest: str | None = None) -> str:
+    """SPM's gain-file name ``SPMgainmatrix_<base>_<val>[_<hash>].mat``.
+
+    Parameters
+    ----------
+    meeg : lameg.io.spm_meeg.MEEG
+        The dataset.
+    inversion_idx : int
+        0-based head-model index (the file carries SPM's 1-based ``val``).
+    digest : str or None
+        Content hash; its first 12 characters make the name content-addressed.
+
+    Returns
+    -------
+    str
+    """
+    tail = f"_{digest[:12]}" if digest else ""
+    return f"SPMgainmatrix_{meeg.fname.stem}_{inversion_idx + 1}{tail}.mat"
+
+
+# ---------------------------------------------------------------------------------------------
+# HeadModel
+# ---------------------------------------------------------------------------------------------
+
+# verified gain files of this process: (path, size, mtime, inode) -> digest
+_VERIFIED: dict[tuple, str] = {}
+
+
+@dataclass(eq=False)
+class HeadModel:
+    """A stored forward model, ``D.other.inv{index + 1}`` without its inverse.
+
+    Create with :func:`read_head_model`.
+
+    Attributes
+    ----------
+    dataset : Path
+        The dataset header (``.mat``).
+    index : int
+        0-based position in ``D.other.inv``.
+    entry : dict
+        The raw SPM struct (read-only use).
+    """
+
+    dataset: Path
+    index: int
+    entry: dict
+
+    # -- geometry ---------------------------------------------------------------------------
+
+    @property
+    def forward(self) -> dict:
+        """``D.other.inv{k}.forward`` (the first modality)."""
+        fwd = _first(self.entry.get("forward"))
+        return fwd if isinstance(fwd, Mapping) else {}
+
+    @property
+    def mesh(self) -> dict:
+        """``D.other.inv{k}.mesh``."""
+        m = self.entry.get("mesh")
+        return m if isinstance(m, Mapping) else {}
+
+    @property
+    def vertices_mm(self) -> np.ndarray:
+        """Source positions, ``mesh.tess_mni.vert``, shape (n_sources, 3), mm.
+
+        MRI (scanner RAS) space for head models made by lameg and by SPM's custom-mesh route;
+        SPM's template-warped cortex otherwise (see :attr:`is_mri_space`).
+        """
+        mni = self.mesh.get("tess_mni")
+        if not isinstance(mni, Mapping) or "vert" not in mni:
+            raise InversionNotFoundError(
+                f"{self.dataset.name}: D.other.inv{{{self.index + 1}}} has no mesh.tess_mni; "
+                "run lameg.invert.coregister first")
+        return np.asarray(mni["vert"], dtype=float).reshape(-1, 3)
+
+    @property
+    def faces(self) -> np.ndarray:
+        """Triangles of the source mesh, 0-based, shape (n_faces, 3)."""
+        mni = self.mesh.get("tess_mni") or {}
+        if "face" in mni:
+            return _faces0(mni["face"])
+        fmesh = self.forward.get("mesh") or {}
+        return _faces0(fmesh.get("face", np.zeros((0, 3))))
+
+    @property
+    def n_sources(self) -> int:
+        """Number of sources (gain columns)."""
+        return len(self.vertices_mm)
+
+    @property
+    def is_mri_space(self) -> bool:
+        """True when ``tess_mni`` holds the cortex in the participant's MRI space (no warp)."""
+        affine = np.asarray(self.mesh.get("Affine", np.eye(4)), dtype=float)
+        template = _float(self.mesh.get("template", 0.0), 0.0)
+        return affine.shape == (4, 4) and np.allclose(affine, np.eye(4)) and template == 0.0
+
+    def cortex_mm(self) -> tuple[np.ndarray, np.ndarray]:
+        """The source mesh in the participant's MRI space, mm, with 0-based faces.
+
+        For lameg's head models (and SPM's custom-mesh route) this is ``tess_mni``; for SPM's
+        template route the native mesh ``tess_ctx`` is read when it is present beside the dataset
+        (or at its stored path) with the same number of vertices.
+
+        Returns
+        -------
+        vertices : ndarray, shape (n_sources, 3)
+        faces : ndarray, shape (n_faces, 3)
+        """
+        v, f = self.vertices_mm, self.faces
+        if self.is_mri_space:
+            return v, f
+        ctx = _str(self.mesh.get("tess_ctx"))
+        if ctx:
+            p = Path(ctx.replace("\\", "/"))
+            for cand in dict.fromkeys([self.dataset.parent / p.name,
+                                       p if p.is_absolute() else self.dataset.parent / p]):
+                if cand.is_file():
+                    from .gifti import read_surf_gifti
+
+                    cv, cf, _ = read_surf_gifti(cand)
+                    if cv.shape == v.shape:
+                        return cv, cf
+        logger.warning("%s: native cortical mesh (tess_ctx) not readable; using tess_mni",
+                       self.dataset.name)
+        return v, f
+
+    @property
+    def mri_to_head(self) -> np.ndarray:
+        """MRI mm -> MEG head frame **m** (``forward.fromMNI``), shape (4, 4)."""
+        m = self.forward.get("fromMNI")
+        if m is None:
+            reg = _first(self.entry.get("datareg")) or {}
+            mm = np.asarray(reg.get("fromMNI", np.eye(4)), dtype=float)
+            return np.diag([1e-3, 1e-3, 1e-3, 1.0]) @ mm
+        return np.asarray(m, dtype=float).reshape(4, 4)
+
+    @property
+    def mri_to_head_mm(self) -> np.ndarray:
+        """MRI mm -> MEG head frame mm (``datareg.fromMNI``), shape (4, 4)."""
+        return np.diag([1e3, 1e3, 1e3, 1.0]) @ self.mri_to_head
+
+    @property
+    def cortex_head_m(self) -> np.ndarray:
+        """Source positions in the MEG head frame, m, shape (n_sources, 3)."""
+        mesh = self.forward.get("mesh")
+        if isinstance(mesh, Mapping) and "vert" in mesh:
+            s = 1.0 if _float(self.forward.get("siunits", 1.0), 1.0) else 1e-3
+            return np.asarray(mesh["vert"], dtype=float).reshape(-1, 3) * s
+        from ..forward.coreg import apply_transform
+
+        return apply_transform(self.vertices_mm, self.mri_to_head)
+
+    def _rotation(self) -> np.ndarray:
+        rot = self.mri_to_head[:3, :3]
+        return rot / np.cbrt(np.linalg.det(rot))
+
+    @property
+    def orientations_head(self) -> np.ndarray:
+        """Unit source orientations the gain was computed with, head frame, (n_sources, 3)."""
+        from ..forward.normals import normalize_rows, spm_mesh_normals
+
+        ori = self.forward.get("orientations")
+        v = self.cortex_head_m
+        if ori is not None and np.size(ori) == v.size:
+            return normalize_rows(np.asarray(ori, dtype=float).reshape(-1, 3))
+        return spm_mesh_normals(v, self.faces)  # SPM: the gain is along its vertex normals
+
+    @property
+    def orientations_mri(self) -> np.ndarray:
+        """Unit source orientations in the MRI frame, (n_sources, 3)."""
+        from ..forward.normals import normalize_rows
+
+        return normalize_rows(self.orientations_head @ self._rotation())
+
+    def to_head(self, positions_mm: np.ndarray, orientations=None):
+        """MRI mm positions (and orientations) -> head frame m (and unit vectors).
+
+        Parameters
+        ----------
+        positions_mm : ndarray, shape (n, 3)
+            Positions in MRI mm.
+        orientations : ndarray, shape (n, 3), optional
+            Orientations in the MRI frame.
+
+        Returns
+        -------
+        positions_m : ndarray, shape (n, 3)
+        orientations : ndarray, shape (n, 3) or None
+        """
+        from ..forward.coreg import apply_transform
+        from ..forward.normals import normalize_rows
+
+        pos = apply_transform(np.asarray(positions_mm, float), self.mri_to_head)
+        if orientations is None:
+            return pos, None
+        return pos, normalize_rows(np.asarray(orientations, float) @ self._rotation().T)
+
+    # -- sensors and conductor ----------------------------------------------------------------
+
+    @property
+    def sensors(self) -> dict:
+        """FieldTrip ``grad`` struct of the forward model (head frame; ``forward.sensors``)."""
+        s = self.forward.get("sensors")
+        if not isinstance(s, Mapping):
+            reg = _first(self.entry.get("datareg")) or {}
+            s = reg.get("sensors")
+        if not isinstance(s, Mapping):
+            raise LamegFormatError(f"{self.dataset.name}: the head model has no sensors")
+        return dict(s)
+
+    @property
+    def vol(self) -> dict:
+        """The volume conductor struct (``forward.vol``)."""
+        vol = _first(self.forward.get("vol"))
+        return dict(vol) if isinstance(vol, Mapping) else {}
+
+    @property
+    def voltype(self) -> str:
+        """SPM's head-model name (``'Single Shell'``, ``'Single Sphere'``, ...)."""
+        return _str(self.forward.get("voltype"))
+
+    @property
+    def channels(self) -> list[str]:
+        """Channels of the forward model (``forward.channels``)."""
+        return _labels(self.forward.get("channels"))
+
+    @property
+    def scale(self) -> float:
+        """SPM's conditioning factor of the stored gain (``forward.scale``; 1 when absent)."""
+        s = _float(self.forward.get("scale", 1.0), 1.0)
+        return s if s > 0 else 1.0
+
+    # -- gain --------------------------------------------------------------------------------
+
+    @property
+    def gain_name(self) -> str:
+        """File name of the gain matrix recorded in the header ('' when none)."""
+        return _str(self.entry.get("gainmat")) or _str(self.forward.get("gainmat"))
+
+    @property
+    def gain_path(self) -> Path:
+        """The gain file, beside the dataset.
+
+        Raises
+        ------
+        LamegFileNotFoundError
+            When the header records no gain file or it is missing.
+        """
+        name = self.gain_name
+        folder = self.dataset.parent
+        cands = []
+        if name:
+            base = PureWindowsPath(name).name if "\\" in name else Path(name).name
+            cands.append(folder / base)
+        else:
+            cands.append(folder / f"SPMgainmatrix_{self.dataset.stem}_{self.index + 1}.mat")
+        for c in cands:
+            if c.is_file():
+                return c
+        raise LamegFileNotFoundError(
+            f"gain matrix of {self.dataset.name} (inversion_idx={self.index}) not found: looked "
+            f"for {', '.join(str(c) for c in cands)}; re-run lameg.invert.coregister")
+
+    def _verify_gain(self, path: Path) -> None:
+        """Check the gain file against the size and hash recorded by :func:`write_head_model`."""
+        want_size = _float(self.entry.get("gainmat_bytes", -1), -1)
+        want_hash = _str(self.entry.get("gainmat_hash"))
+        if want_size < 0 and not want_hash:
+            return  # written by SPM: nothing recorded to check against
+        st = path.stat()
+        if want_size >= 0 and st.st_size != int(want_size):
+            raise LamegDataError(
+                f"gain matrix {path.name} has {st.st_size} bytes but {self.dataset.name} records "
+                f"{int(want_size)}: the file was damaged or replaced; re-run coregister")
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if want_hash and _VERIFIED.get(key) != want_hash:
+            got = _digest_file(path)
+            if got != want_hash:
+                raise LamegDataError(
+                    f"gain matrix {path.name} does not match the checksum recorded in "
+                    f"{self.dataset.name}: the file was damaged or replaced; re-run coregister")
+            _VERIFIED[key] = got
+
+    def gain(self, channels: Sequence[str] | None = None,
+             columns: np.ndarray | None = None) -> np.ndarray:
+        """The lead field, in data units per nA m (``forward.scale`` undone).
+
+        Parameters
+        ----------
+        channels : sequence of str or None
+            Row order (default: the file's).
+        columns : ndarray of int or None
+            0-based sources to keep (default all).
+
+        Returns
+        -------
+        ndarray, shape (n_channels, n_columns)
+        """
+        from .spm_meeg import read_gainmat
+
+        path = self.gain_path
+        self._verify_gain(path)
+        G, labels = read_gainmat(path)
+        if G.shape[1] != self.n_sources:
+            raise LamegDataError(
+                f"gain matrix {path.name} has {G.shape[1]} sources but the head model's mesh "
+                f"{self.n_sources}; re-run coregister")
+        if channels is not None:
+            pos = {lab: i for i, lab in enumerate(labels)}
+            missing = [c for c in channels if c not in pos]
+            if missing:
+                raise LamegFormatError(
+                    f"gain matrix {path.name} lacks channels {missing[:5]}; re-run coregister")
+            rows = np.fromiter((pos[c] for c in channels), dtype=np.int64, count=len(channels))
+        else:
+            rows = slice(None)
+        G = G[rows] if columns is None else G[rows][:, np.asarray(columns, dtype=np.int64)]
+        s = self.scale
+        return G / s if s != 1.0 else G
+
+    def gain_labels(self) -> list[str]:
+        """Channel labels of the stored gain's rows.
+
+        Returns
+        -------
+        list of str
+        """
+        from .spm_meeg import read_gainmat
+
+        return read_gainmat(self.gain_path)[1]
+
+    @property
+    def has_inverse(self) -> bool:
+        """True when an inversion is stored with this head model."""
+        inv = self.entry.get("inverse")
+        return isinstance(_first(inv), Mapping) and bool(_first(inv))
+
+    def __repr__(self) -> str:
+        return (f"<HeadModel {self.dataset.name}[{self.index}] {self.voltype or '?'}, "
+                f"{self.n_sources} sources, {len(self.channels)} channels>")
+
+
+def n_inversions(dataset) -> int:
+    """Number of entries of ``D.other.inv``.
+
+    Parameters
+    ----------
+    dataset : path-like or MEEG
+        The dataset.
+
+    Returns
+    -------
+    int
+    """
+    return len(_load(dataset).inv)
+
+
+def read_head_model(dataset, inversion_idx: int | None = 0) -> HeadModel:
+    """Read the head model ``D.other.inv{inversion_idx + 1}`` of a dataset.
+
+    Parameters
+    ----------
+    dataset : path-like or lameg.io.spm_meeg.MEEG
+        The dataset header.
+    inversion_idx : int or None
+        0-based index; None means SPM's current one (``D.other.val``).
+
+    Returns
+    -------
+    HeadModel
+
+    Raises
+    ------
+    InversionNotFoundError
+        (a ``KeyError`` and ``ValueError``) when there is no head model at that index.
+    """
+    from .._validate import check_int
+
+    meeg = _load(dataset)
+    if inversion_idx is None:
+        val = meeg.val
+        n = len(meeg.inv)
+        inversion_idx = val - 1 if val is not None and 1 <= val <= n else 0
+    k = check_int(inversion_idx, "inversion_idx", min_value=0)
+    entry = _entry(meeg, k)
+    fwd = _first(entry.get("forward"))
+    if not isinstance(fwd, Mapping) or not fwd or "mesh" not in entry:
+        raise InversionNotFoundError(
+            f"D.other.inv{{{k + 1}}} of {meeg.fname.name} has no forward model; run "
+            "lameg.invert.coregister first")
+    return HeadModel(meeg.fname, k, entry)
+
+
+# ---------------------------------------------------------------------------------------------
+# StoredInverse
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class StoredInverse:
+    """An inversion, ``D.other.inv{index + 1}.inverse``, as SPM stores it.
+
+    Create with :func:`read_inverse`. 1-based MATLAB indices are returned 0-based.
+
+    Attributes
+    ----------
+    dataset : Path
+        The dataset header it was read from.
+    index : int
+        0-based position in ``D.other.inv``.
+    fields : dict
+        The raw ``inverse`` struct.
+    """
+
+    dataset: Path
+    index: int
+    fields: dict
+
+    def _get(self, name: str):
+        if name not in self.fields:
+            raise LamegFormatError(f"{self.dataset.name}: inverse.{name} is missing")
+        return self.fields[name]
+
+    @property
+    def method(self) -> str:
+        """Prior type (``inverse.type``: ``'EBB'``, ``'MSP'``, ...)."""
+        return _str(self.fields.get("type"))
+
+    @property
+    def n_sources(self) -> int:
+        """``inverse.Nd``."""
+        return int(_float(self._get("Nd"), 0))
+
+    @property
+    def channels(self) -> np.ndarray:
+        """0-based channel indices of the inversion (``inverse.Ic``)."""
+        return np.asarray(_first(self._get("Ic")), dtype=float).ravel().astype(np.int64) - 1
+
+    @property
+    def samples(self) -> np.ndarray:
+        """0-based samples of the (first) window (``inverse.It``)."""
+        return np.asarray(self._get("It"), dtype=float).ravel().astype(np.int64) - 1
+
+    @property
+    def spatial_projector(self) -> np.ndarray:
+        """``A`` (``inverse.U{1}``), shape (n_modes, n_channels)."""
+        a = _first(self._get("U"))
+        a = a.toarray() if sp.issparse(a) else np.asarray(a, dtype=float)
+        return a.reshape(-1, self.channels.size) if a.ndim < 2 else a
+
+    @property
+    def temporal_basis(self) -> np.ndarray:
+        """``S`` (``inverse.T``), shape (n_samples, n_temporal_modes)."""
+        return np.asarray(self._get("T"), dtype=float).reshape(self.samples.size, -1)
+
+    @property
+    def M(self):
+        """MAP projector ``inverse.M`` (sources x modes), dense or sparse as stored."""
+        m = self._get("M")
+        return m if sp.issparse(m) else np.asarray(m, dtype=float)
+
+    @property
+    def woi(self) -> np.ndarray:
+        """Window(s) inverted, ms, shape (n_windows, 2)."""
+        return np.atleast_2d(np.asarray(self._get("woi"), dtype=float))
+
+    @property
+    def free_energy(self) -> np.ndarray:
+        """``inverse.F`` (one per window)."""
+        return np.atleast_1d(np.asarray(self._get("F"), dtype=float)).ravel()
+
+    @property
+    def is_windowed(self) -> bool:
+        """True for lameg's factored sliding-window storage (one operator per window)."""
+        return _str(self.fields.get("M_win_storage")) == "lameg_factored_v1"
+
+    def _window_q(self, w: int):
+        nd = self.n_sources
+        f = self.fields
+        if "M_win_qdiag" in f:
+            qd = np.asarray(f["M_win_qdiag"], dtype=float).reshape(nd, -1)
+            return sp.diags(qd[:, w])
+        ptr = np.asarray(f["M_win_q_ptr"], dtype=float).astype(np.int64).ravel()
+        sl = slice(ptr[w], ptr[w + 1])
+        r = np.asarray(f["M_win_q_row"]).ravel()[sl].astype(np.int64) - 1
+        c = np.asarray(f["M_win_q_col"]).ravel()[sl].astype(np.int64) - 1
+        v = np.asarray(f["M_win_q_val"], dtype=float).ravel()[sl]
+        return sp.csr_matrix((v, (r, c)), shape=(nd, nd))
+
+    def operator(self, vertices: np.ndarray | None = None, window: int = 0) -> np.ndarray:
+        """The source operator ``M A`` (sources x channels) of one window.
+
+        Parameters
+        ----------
+        vertices : ndarray of int or None
+            0-based sources (rows) to return (default all).
+        window : int
+            0-based window (factored sliding-window storage only).
+
+        Returns
+        -------
+        ndarray, shape (n_vertices, n_channels)
+        """
+        A = self.spatial_projector
+        if self.is_windowed:
+            icy = np.asarray(self.fields["M_win_iCy"], dtype=float)
+            icy = icy[None] if icy.ndim == 2 else icy
+            L = np.asarray(self._get("L"), dtype=float)
+            q = self._window_q(window).tocsr()
+            if vertices is not None:
+                q = q[np.asarray(vertices, dtype=np.int64)]
+            return np.asarray(q @ (L.T @ icy[window])) @ A
+        M = self.M
+        if vertices is not None:
+            M = M[np.asarray(vertices, dtype=np.int64)]
+        out = M @ A
+        return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+    def __repr__(self) -> str:
+        return (f"<StoredInverse {self.dataset.name}[{self.index}] {self.method}, "
+                f"{self.n_sources} sources, {self.channels.size} channels, "
+                f"{len(self.woi)} window(s)>")
+
+
+def read_inverse(dataset, inversion_idx: int = 0) -> StoredInverse:
+    """Read the inversion ``D.other.inv{inversion_idx + 1}.inverse`` of a dataset.
+
+    Parameters
+    ----------
+    dataset : path-like or lameg.io.spm_meeg.MEEG
+        The dataset header.
+    inversion_idx : int
+        0-based index.
+
+    Returns
+    -------
+    StoredInverse
+
+    Raises
+    ------
+    InversionNotFoundError
+        When there is no inversion at that index.
+    """
+    from .._validate import check_int
+
+    meeg = _load(dataset)
+    k = check_int(inversion_idx, "inversion_idx", min_value=0)
+    entry = _entry(meeg, k)
+    inv = _first(entry.get("inverse"))
+    if not isinstance(inv, Mapping) or not inv:
+        raise InversionNotFoundError(
+            f"{meeg.fname.name} has no inversion at inversion_idx={k}; run an inversion "
+            "(e.g. lameg.invert.invert_ebb) first")
+    return StoredInverse(meeg.fname, k, dict(inv))
+
+
+def apply_inverse(inverse: StoredInverse, data: np.ndarray, time_s: np.ndarray,
+                  fsample: float, vertices: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Project sensor data through a stored inversion.
+
+    One window: ``J = (M A) Y (S S')`` on the inversion's channels and samples (no Hanning
+    weighting), as laMEG. Several windows: each window's operator is applied to the samples of
+    that window and overlapping windows are averaged sample-wise; samples outside every window
+    are 0.
+
+    Parameters
+    ----------
+    inverse : StoredInverse
+        The inversion.
+    data : ndarray, shape (n_channels_total, n_samples, n_trials)
+        Sensor data of the whole dataset (all channels; rows picked by ``inverse.channels``).
+    time_s : ndarray, shape (n_samples,)
+        Time axis, s.
+    fsample : float
+        Sampling rate, Hz.
+    vertices : ndarray of int or None
+        0-based sources to return (default all).
+
+    Returns
+    -------
+    source : ndarray, shape (n_vertices, n_times, n_trials)
+        Source time series (source units of the gain: nA m).
+    time_ms : ndarray, shape (n_times,)
+        Their time axis, ms.
+    """
+    from ..inverse.modes import woi_samples
+
+    nd = inverse.n_sources
+    verts = np.arange(nd) if vertices is None else np.asarray(vertices, dtype=np.int64).ravel()
+    if verts.size and (verts.min() < 0 or verts.max() >= nd):
+        raise LamegValueError(f"vertices must be 0-based sources in 0..{nd - 1}")
+    ic = inverse.channels
+    if ic.size and ic.max() >= data.shape[0]:
+        raise LamegFormatError("the inversion's channels do not exist in this dataset")
+    y = np.asarray(data[ic], dtype=float)
+    if inverse.is_windowed:
+        wois = inverse.woi
+        out = np.zeros((verts.size, y.shape[1], y.shape[2]))
+        count = np.zeros(y.shape[1])
+        for w in range(len(wois)):
+            it = woi_samples(wois[w], time_s, fsample)
+            mu = inverse.operator(verts, window=w)
+            out[:, it, :] += np.einsum("vc,ctk->vtk", mu, y[:, it, :])
+            count[it] += 1
+        out[:, count > 0] /= count[count > 0][None, :, None]
+        return out, 1000.0 * np.asarray(time_s, dtype=float)
+    it = inverse.samples
+    S = inverse.temporal_basis
+    mu = inverse.operator(verts)
+    yt = np.einsum("cbk,bt->ctk", y[:, it, :], S @ S.T)
+    src = np.einsum("vc,ctk->vtk", mu, yt)
+    return src, 1000.0 * np.asarray(time_s, dtype=float)[it]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: one transaction per update
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dataset_lock(fname: str | os.PathLike, timeout: float | None = None) -> Iterator[None]:
+    """Hold the per-dataset write lock (``.<name>.lock`` beside the header).
+
+    Writers of the same dataset (``coregister``, inversions, model comparisons) take it around
+    their read-modify-write of the header, so a second writer waits for the first and its
+    update is applied to the first one's result instead of overwriting it.
+
+    Parameters
+    ----------
+    fname : path-like
+        The dataset header.
+    timeout : float or None
+        Seconds to wait (default ``$LAMEG_LOCK_TIMEOUT`` or 600).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(fname).resolve()
+    lock = FileLock(str(path.parent / f".{path.name}.lock"))
+    t = LOCK_TIMEOUT_S if timeout is None else float(timeout)
+    try:
+        lock.acquire(timeout=t)
+    except Timeout:
+        raise LamegDataError(
+            f"{path.name} is being written by another process (lock {lock.lock_file} held for "
+            f"more than {t:g} s); wait for it to finish, or raise LAMEG_LOCK_TIMEOUT") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _cleanup(meeg) -> None:
+    """Remove gain files no entry references and temporary files of interrupted writes.
+
+    Called with the dataset lock held, so no other lameg writer of this dataset is mid-write.
+    """
+    folder = meeg.path
+    stem = meeg.fname.stem
+    referenced = set()
+    for entry in meeg.inv:
+        name = _str(entry.get("gainmat")) or _str((_first(entry.get("forward")) or {})
+                                                   .get("gainmat"))
+        if name:
+            referenced.add(Path(name.replace("\\", "/")).name)
+    for p in folder.glob(f"SPMgainmatrix_{stem}_*.mat"):
+        m = _GAIN_RE.match(p.name)
+        if m and m.group("base") == stem and m.group("hash") and p.name not in referenced:
+            p.unlink(missing_ok=True)
+    for name in (meeg.fname.name, f"SPMgainmatrix_{stem}_"):
+        for p in folder.glob(f".{name}*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str]
+                ) -> tuple[str, int, str]:
+    """Write the gain under a content-addressed name; returns (name, size, file digest)."""
+    from .spm_meeg import write_gainmat
+
+    key = hashlib.blake2b(np.ascontiguousarray(G).view(np.uint8), digest_size=16)
+    key.update("\n".join(labels).encode())
+    name = gain_file_name(meeg, inversion_idx, key.hexdigest())
+    path = meeg.path / name
+    # always (re)written: an existing file of that name may be damaged. Uncompressed MAT-5 (zlib
+    # spends seconds per 100 MB on incompressible doubles); HDF5-based v7.3 beyond MAT-5's 2 GB
+    write_gainmat(path, G, labels, version="7.3" if G.nbytes > 2**31 - 2**20 else "6")
+    st = path.stat()
+    digest = _digest_file(path)
+    _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
+    return name, int(st.st_size), digest
+
+
+def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarray,
+                     channels: Sequence[str]) -> HeadModel:
+    """Store a head model and its gain matrix as ``D.other.inv{inversion_idx + 1}``.
+
+    One transaction: the gain file is written first (content-addressed name), the header
+    recording its name, size and hash is renamed into place last, then unreferenced gain files
+    and debris of interrupted writes are removed; all under the dataset lock. Any inversion
+    previously stored at that index is replaced (it belonged to the old head model).
+
+    Parameters
+    ----------
+    dataset : path-like or MEEG
+        The dataset header; its ``.dat`` is never touched.
+    inversion_idx : int
+        0-based index, at most the current number of entries (then the entry is appended).
+    entry : dict
+        ``mesh``, ``datareg``, ``forward``, ... in SPM's layout (``gainmat`` is filled here).
+    gain : ndarray, shape (n_channels, n_sources)
+        The stored gain (SPM's conditioned units, i.e. physical units x ``forward.scale``).
+    channels : sequence of str
+        Row labels of ``gain``.
+
+    Returns
+    -------
+    HeadModel
+        The stored head model.
+    """
+    from .spm_meeg import load_meeg
+
+    meeg0 = _load(dataset)
+    with dataset_lock(meeg0.fname):
+        meeg = load_meeg(meeg0.fname)  # re-read under the lock: another writer may have run
+        invs = [dict(v) for v in meeg.inv]
+        k = int(inversion_idx)
+        if not 0 <= k <= len(invs):
+            raise LamegValueError(
+                f"inversion_idx={k}: {meeg.fname.name} has {len(invs)} head model(s); use an "
+                f"index between 0 and {len(invs)}")
+        _cleanup(meeg)
+        name, size, digest = _store_gain(meeg, k, np.asarray(gain, dtype=float),
+                                         [str(c) for c in channels])
+        new = dict(entry)
+        new.pop("inverse", None)
+        new["gainmat"] = name
+        new["gainmat_bytes"] = float(size)
+        new["gainmat_hash"] = digest
+        fwd = dict(_first(new.get("forward")) or {})
+        fwd["gainmat"] = name
+        new["forward"] = fwd
+        if k == len(invs):
+            invs.append(new)
+        else:
+            invs[k] = new
+        meeg.save_inv(invs, val=k + 1)  # the commit point
+        _cleanup(meeg)
+        return HeadModel(meeg.fname, k, new)
+
+
+def write_inverse(head_model: HeadModel, inverse: Mapping) -> None:
+    """Store an inversion with the head model it was computed from.
+
+    Under the dataset lock the header is re-read, the head model at ``head_model.index`` is
+    checked to be the one the inversion used (a concurrent ``coregister`` makes the inversion
+    stale: an error, not a silent mix), and only that entry's ``inverse`` is replaced, so
+    inversions written concurrently at other indices are kept.
+
+    Parameters
+    ----------
+    head_model : HeadModel
+        The head model the inversion used (from :func:`read_head_model`).
+    inverse : dict
+        SPM's ``inverse`` struct.
+    """
+    from .spm_meeg import load_meeg
+
+    with dataset_lock(head_model.dataset):
+        meeg = load_meeg(head_model.dataset)
+        k = head_model.index
+        invs = [dict(v) for v in meeg.inv]
+        if k >= len(invs):
+            raise LamegDataError(
+                f"{meeg.fname.name}: the head model at inversion_idx={k} was removed while "
+                "the inversion ran; re-run coregister and the inversion")
+        cur = invs[k]
+        same = (_str(cur.get("gainmat")) == head_model.gain_name
+                and _str(cur.get("gainmat_hash")) == _str(head_model.entry.get("gainmat_hash")))
+        if not same:
+            raise LamegDataError(
+                f"{meeg.fname.name}: the head model at inversion_idx={k} was replaced (by a "
+                "concurrent coregister?) while the inversion ran; its result was not stored. "
+                "Re-run the inversion")
+        invs[k] = dict(cur, inverse=dict(inverse), method="Imaging")
+        meeg.save_inv(invs, val=k + 1)
+        _cleanup(meeg)
