@@ -86,7 +86,7 @@ def test_bad_keys_name_file_and_line(given, why):
         ("Mu * 2", "Mu", MuSpec("mul", 2.0)),
         ("PropMu 0.5", "PropMu", 0.5),
         ("Model SingleSphere 0 0 4", "Model", ModelSpec("SingleSphere", (0.0, 0.0, 4.0))),
-        ("Model Nolte", "Model", ModelSpec("Nolte", order=20)),  # documented default order
+        ("Model Nolte", "Model", ModelSpec("Nolte", order=16)),  # SAMsrcV5 default order (Params->Order = 16)
         ("Model nolte 12", "Model", ModelSpec("Nolte", order=12)),
         ("Model MultiSphere", "Model", ModelSpec("MultiSphere")),
         ("ImageMetric Power", "ImageMetric", MetricSpec("Power")),
@@ -164,8 +164,8 @@ def test_first_setting_wins_and_comments():
 def test_defaults_and_derived():
     p = parse_param_text("CovBand 2 40\n")
     assert p["ImageBand"] == (2.0, 40.0) and p["OrientBand"] == (2.0, 40.0)
-    assert p["Hz"] == 60.0 and p["FilterType"] == "FFT" and p["PrefixLength"] == 8
-    assert p["MRIPattern"] == "%M/%P/%s" and p["Order"] == 20
+    assert p["Hz"] == 60.0 and p["FilterType"] == "FFT" and p["PrefixLength"] == "_"
+    assert p["MRIPattern"] == "%M/%P/%s" and p["Order"] == 16 and p["MRIDirectory"] == "mri"
     assert "Hz" not in p and "CovBand" in p and len(p) == 1
     with pytest.raises(KeyError):
         p["Mu"]

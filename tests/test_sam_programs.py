@@ -10,6 +10,7 @@ from test_sam_sim import ORIGIN, helmet, point_magnetometer_info, simulate
 from lameg.exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
+    LamegFormatError,
     LamegNotImplementedError,
     LamegValueError,
 )
@@ -51,6 +52,9 @@ Model SingleSphere 0 0 4
 # --------------------------------------------------------------------------------------------
 
 def test_fft_filter_band_and_bandwidth():
+    """SAMsrcV5's FFT filter: bin i < N/2 gets g(i fs/N); the same gain sits at index N-1-i (one
+    bin off the mirror frequency), so the real output of a sinusoid on bin k has amplitude
+    (g(k) + g(k-1))/2. Checked on exact FFT bins (1e-9)."""
     fs, n = 500.0, 5000
     t = np.arange(n) / fs
     x = np.sin(2 * np.pi * 10 * t) + np.sin(2 * np.pi * 60 * t) + np.sin(2 * np.pi * 150 * t)
@@ -59,15 +63,18 @@ def test_fft_filter_band_and_bandwidth():
     amp = np.abs(np.fft.rfft(y)) / (n / 2)
     freqs = np.fft.rfftfreq(n, 1 / fs)
     a = {hz: amp[np.argmin(abs(freqs - hz))] for hz in (10, 60, 150)}
-    # order-20 Butterworth magnitude about fc = 52.5 Hz, fw = 95 Hz (exact on FFT bins)
-    assert a[10] == pytest.approx(1 / np.sqrt(1 + (2 * 42.5 / 95) ** 40), abs=1e-9)
+
+    def g(hz):  # order-20 Butterworth magnitude about fc = 52.5 Hz, fw = 95 Hz
+        return 1 / np.sqrt(1 + (2 * (hz - 52.5) / 95) ** 40)
+
+    assert a[10] == pytest.approx((g(10) + g(9.9)) / 2, abs=1e-9)
     assert a[60] == pytest.approx(1, abs=1e-9) and a[150] < 1e-6
-    # effective bandwidth = integral of the amplitude gain (independent quadrature, 0.1 %: the
-    # library sums on a 0.01 Hz grid)
+    # effective bandwidth = sum of the bin gains below N/2 times the bin width (SAMsrcV5)
+    df = fs / n
+    assert f.bandwidth_for(n) == pytest.approx(g(np.arange(n // 2) * df).sum() * df, rel=1e-12)
     from scipy.integrate import quad
 
-    ref = quad(lambda hz: (1 + (2 * (hz - 52.5) / 95) ** 40) ** -0.5, 0, 250, limit=200,
-               points=[5, 100])[0]
+    ref = quad(g, 0, 250, limit=200, points=[5, 100])[0]
     assert f.bandwidth == pytest.approx(ref, rel=1e-3) and 97 < ref < 99
     notch = BandFilter(fs, 5, 100, mains=60.0)
     assert list(notch.notches) == [60.0]
@@ -75,8 +82,11 @@ def test_fft_filter_band_and_bandwidth():
     amp = np.abs(np.fft.rfft(y)) / (n / 2)
     assert amp[np.argmin(abs(freqs - 60))] < 1e-6
     assert amp[np.argmin(abs(freqs - 10))] == pytest.approx(a[10], abs=1e-6)
-    # the power-complementary notch removes ~ its 4 Hz width (amplitude-gain integral)
-    assert 3 < f.bandwidth - notch.bandwidth < 5
+    # SAMsrcV5's bandwidth is that of the band filter alone; the notch (1 Hz half width) is not
+    # subtracted
+    assert notch.bandwidth_for(n) == f.bandwidth_for(n)
+    # harmonics 1..20 inside the covariance band
+    assert list(BandFilter(1000.0, 1, 400, mains=50.0).notches) == [50.0 * k for k in range(1, 9)]
     iir = BandFilter(fs, 5, 100, kind="IIR")
     y = iir.apply(x)
     amp = np.abs(np.fft.rfft(y)) / (n / 2)
@@ -119,24 +129,27 @@ def test_sam_cov_definitions(sim, tmp_path):
     xc = x - x.mean(1, keepdims=True)
     flat = xc.reshape(sd.n_channels, -1)
     np.testing.assert_allclose(covs["Global"].C, flat @ flat.T / flat.shape[1], rtol=1e-12)
-    # marker 'post' = samples [0, 0.4 s) after each event, per segment demeaned
+    # marker 'post' = the 100 samples from 0 s after each event, demeaned by SAMsrcV5's segment
+    # mean (sum of samples TS..TE inclusive divided by TT = TE - TS)
     i0 = int(round((0 - sd.time[0]) * sd.fs))
     seg = x[:, i0:i0 + 100, :]
-    seg = seg - seg.mean(1, keepdims=True)
+    seg = seg - x[:, i0:i0 + 101, :].sum(1, keepdims=True) / 100
     ref = np.einsum("mtk,ntk->mn", seg, seg) / (100 * sd.n_trials)
     np.testing.assert_allclose(covs["post"].C, ref, rtol=1e-12)
     assert covs["post"].n_samples == 100 * sd.n_trials
     np.testing.assert_allclose(covs["Sum"].C, covs["post"].C, rtol=1e-12)  # only post is TRUE
     assert covs["Orient"].band == (15.0, 25.0) and covs["Noise"].band == (60.0, 120.0)
-    assert covs["Global"].noise == noise_floor(np.linalg.eigvalsh(covs["Global"].C))
+    assert covs["Global"].noise == noise_floor(np.linalg.svd(covs["Global"].C, compute_uv=False))
     # files: SAMsrcV5 .cov binary round trip
-    folder = tmp_path / "SAM,5-45Hz"
+    folder = tmp_path / "cmdline,5-45Hz"  # no parameter file: SAMsrcV5's 'cmdline' name
     d = read_cov(folder / "Global.cov")
     np.testing.assert_array_equal(d["C"], covs["Global"].C)
     assert d["band"] == (5.0, 45.0) and d["noise"] == covs["Global"].noise
     assert (folder.stat().st_size >= 0) and (tmp_path / "sam_cov.param").is_file()
-    back = read_covariances(folder)
+    back = read_covariances(folder, sd.chan_names)
     assert back["post"].chan_names == sd.chan_names
+    np.testing.assert_array_equal(back["post"].chan_index, np.arange(sd.n_channels))
+    assert back["post"].cov_type == 5 and back["pre"].cov_type == 4 and back["Sum"].cov_type == 1
 
 
 def test_orient_band_equal_to_cov_band_copies_global(sim):
@@ -147,24 +160,26 @@ def test_orient_band_equal_to_cov_band_copies_global(sim):
 
 def test_marker_errors(sim):
     sd, _ = sim
-    with pytest.raises(LamegDataError, match="m.param:2: marker 'nope' matches no event.*available: stim"):
+    with pytest.raises(LamegDataError, match="m.param:2: marker 'nope' not found.*markers: stim"):
         sam_cov(parse_param_text("CovBand 5 45\nMarker nope 0 1 TRUE\n", "m.param"), sd,
                 write=False)
-    with pytest.raises(LamegDataError, match="no segment of marker 'stim' lies inside"):
+    with pytest.raises(LamegDataError, match="'stim': no valid segments"):
         sam_cov(parse_param_text("CovBand 5 45\nMarker stim 2 3 TRUE\n"), sd, write=False)
-    with pytest.raises(LamegValueError, match="must lie inside CovBand"):
-        sam_cov(parse_param_text("CovBand 5 45\nImageBand 2 30\n"), sd, write=False)
 
 
 def test_segfile_marker(sim, tmp_path):
     sd, _ = sim
-    (tmp_path / "segs.txt").write_text("0 0.0 0.2\n1 0.1 0.3\n# comment\n")
+    (tmp_path / "segs.txt").write_text("0 0.0 0.2\n1 0.1 0.3\n")
     (tmp_path / "s.param").write_text("CovBand 5 45\nSegFile burst segs.txt TRUE\n")
     from lameg.sam import read_params
 
     p = read_params(tmp_path / "s.param", (), {}, cwd=tmp_path, home=tmp_path)
     covs = sam_cov(p, sd, write=False)
     assert covs["burst"].n_segments == 2 and covs["burst"].n_samples == 100
+    # SAMsrcV5 reads every line as 'trial t0 t1' (no comments): a comment line is an error
+    (tmp_path / "segs.txt").write_text("0 0.0 0.2\n# comment\n")
+    with pytest.raises(LamegFormatError, match="segs.txt:2: expected 'trial T0 T1'"):
+        sam_cov(p, sd, write=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,8 +254,10 @@ def test_regularisation():
     Cr, nz = regularise(C, 1.0, 100.0, MuSpec("add", 10.0))
     np.testing.assert_allclose(np.diag(Cr), [4, 2, 1] + np.full(3, (10e-15) ** 2 * 100))
     assert nz == 1.0 + (10e-15) ** 2 * 100
+    # Mu *MU adds MU x noise floor to the diagonal and to the noise (SAMsrcV5's sam_wts)
     Cr, nz = regularise(C, 1.0, 100.0, MuSpec("mul", 2.0))
-    np.testing.assert_allclose(np.diag(Cr), [8, 4, 2]) and nz == 2.0
+    np.testing.assert_allclose(np.diag(Cr), [6, 4, 3])
+    assert nz == 3.0
     Cr, nz = regularise(C, 1.0, 100.0, None, 0.5)
     np.testing.assert_allclose(np.diag(Cr), [4.5, 2.5, 1.5])
     assert nz == 1.5
@@ -271,12 +288,12 @@ def test_sam_wts_grid_outputs(grid_run):
     np.testing.assert_allclose(s.grid_origin, [-0.055, -0.055, -0.015])
     r = np.linalg.norm(s.positions - ORIGIN, axis=1)
     assert np.all((r > 0.005) & (r < 0.12))
-    back = load_weights(out / "SAM,5-45Hz")
+    back = load_weights(out / "cmdline,5-45Hz")
     np.testing.assert_array_equal(back.weights["Global"], w.weights["Global"])
     np.testing.assert_array_equal(back.sources.grid_mask, s.grid_mask)
     import nibabel as nib
 
-    img = nib.load(out / "SAM,5-45Hz" / "Global.nii")
+    img = nib.load(out / "cmdline,5-45Hz" / "Global.nii")
     assert img.shape == (12, 12, 12, sd.n_channels)
     # SAM's sform: world (R, A, S) = (-y, x, z) in mm
     v = np.flatnonzero(s.grid_mask)[7]
@@ -468,7 +485,7 @@ def test_laminar_sam_pial_vs_white(tmp_path, layer):
     assert (contrast[col] > 0) == (layer == 0)
     gii = [f for f in im.files if f.name.endswith("post,3D_PWR,Mean.gii")][0]
     np.testing.assert_allclose(nib.load(gii).darrays[0].data, im[("post", "Mean")], rtol=1e-6)
-    wg = nib.load(tmp_path / "SAM,5-45Hz" / "Global.gii").darrays[0]
+    wg = nib.load(tmp_path / "cmdline,5-45Hz" / "Global.gii").darrays[0]
     assert wg.data.shape == (600, sd.n_channels)
     # Unconstrained (documented): orientations are solved instead of taken from the atlas
     pu = p.copy(Unconstrained=True)

@@ -33,7 +33,6 @@ from .._utils import logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
 from .filters import BandFilter
 from .io import (
-    COV_TYPES,
     SamData,
     as_sam_data,
     band_folder,
@@ -68,8 +67,13 @@ class SamCovariance:
         Noise-floor estimate, T^2.
     n_segments, n_samples : int
     chan_names : list of str
-    segments : list of (trial, start, stop)
-        Sample ranges used (stop exclusive).
+    segments : list of (trial, TS, TE)
+        SAMsrcV5 segments (samples ``TS .. TE - 1``; see :func:`segment_covariance`).
+    singular_values : ndarray or None
+        Singular values of C, decreasing (T^2).
+    cov_type : int
+        SAMsrcV5's covariance type code: 0 Global, 1 Sum, 2 Orient, 3 Noise, 4 + i for the
+        i-th marker of the parameters.
     """
 
     name: str
@@ -81,11 +85,15 @@ class SamCovariance:
     n_samples: int
     chan_names: list[str] = field(default_factory=list)
     segments: list[tuple[int, int, int]] = field(default_factory=list)
+    singular_values: np.ndarray | None = None
+    cov_type: int = 0
 
     @property
     def eigenvalues(self) -> np.ndarray:
-        """Eigenvalues of C in decreasing order, T^2."""
-        return np.linalg.eigvalsh(self.C)[::-1]
+        """Singular values (= eigenvalues) of C in decreasing order, T^2."""
+        if self.singular_values is None:
+            self.singular_values = np.linalg.svd(self.C, compute_uv=False)
+        return self.singular_values
 
 
 def noise_floor(eigenvalues: np.ndarray, ndim: int = 3) -> float:
@@ -111,180 +119,252 @@ def noise_floor(eigenvalues: np.ndarray, ndim: int = 3) -> float:
 
 
 def make_band_filter(params: SamParams, band: tuple[float, float], fs: float) -> BandFilter:
-    """The filter for a pass band with the parameters' FilterType, Notch and Hz."""
+    """The filter for a pass band with the parameters' FilterType, Notch and Hz.
+
+    The notch (FFT filters only) removes the mains harmonics inside ``CovBand``, whatever the
+    band, as SAMsrcV5 does.
+    """
     mains = float(params["Hz"]) if params.get("Notch", False) else None
-    return BandFilter(fs, float(band[0]), float(band[1]), params["FilterType"], mains)
+    cov_band = params.get("CovBand") or band
+    return BandFilter(fs, float(band[0]), float(band[1]), params["FilterType"], mains,
+                      (float(cov_band[0]), float(cov_band[1])))
+
+
+def _read_segfile(path: Path, data: SamData, origin: str) -> list[tuple[int, int, int]]:
+    fs, pre = data.fs, data.pre_trig
+    segs = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        toks = line.split()
+        try:
+            trial, t0, t1 = int(toks[0]), float(toks[1]), float(toks[2])
+        except (ValueError, IndexError):
+            raise LamegFormatError(f"{path}:{lineno}: expected 'trial T0 T1', got {line!r}"
+                                   ) from None
+        ts = int(np.rint(fs * t0)) + pre
+        te = int(np.rint(fs * t1)) + pre
+        segs.append((trial, ts, te))
+    n = data.data.shape[1]
+    for k, (trial, ts, te) in enumerate(segs):
+        if not (0 <= trial < data.n_trials and ts >= 0 and te < n and te - ts > 0):
+            raise LamegValueError(f"{origin}: invalid segment {k} in SegFile {path} (trial {trial}"
+                                  f", samples {ts}-{te}; the trials have {data.n_trials} x {n} "
+                                  "samples)")
+    return segs
 
 
 def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: Path | None = None
                     ) -> list[tuple[int, int, int]]:
-    """Sample ranges ``(trial, start, stop)`` of a marker (stop exclusive)."""
+    """SAMsrcV5's segments ``(trial, TS, TE)`` of a marker (samples ``TS .. TE - 1`` are used).
+
+    ``TS = rint((latency + T0) fs) + pre_trigger``, ``TE`` likewise with ``T1``; segments in bad
+    trials or not satisfying ``0 <= TS < TE < n_samples`` are skipped. ``DataSegment`` (when given)
+    replaces ``T0 T1``. ``SegFile`` paths are relative to the dataset folder.
+    """
     n = data.data.shape[1]
-    t_first = float(data.time[0])
-    fs = data.fs
-    segs = []
+    fs, pre = data.fs, data.pre_trig
     if marker.seg_file is not None:
         path = Path(os.path.expanduser(marker.seg_file))
-        if not path.is_absolute() and base_dir is not None and (base_dir / path).is_file():
-            path = base_dir / path
+        if not path.is_absolute():
+            cands = ([Path(data.fname) / path] if data.fname is not None and
+                     Path(data.fname).is_dir() else [])
+            cands += [base_dir / path] if base_dir is not None else []
+            cands += [path]
+            path = next((c for c in cands if c.is_file()), cands[0])
         if not path.is_file():
-            raise LamegFileNotFoundError(f"{marker.origin}: SegFile {marker.seg_file} not found")
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            toks = line.split("#", 1)[0].split()
-            if not toks:
-                continue
-            try:
-                trial, t0, t1 = int(toks[0]), float(toks[1]), float(toks[2])
-            except (ValueError, IndexError):
-                raise LamegFormatError(f"{path}:{lineno}: expected 'trial T0 T1'") from None
-            if not 0 <= trial < data.n_trials:
-                raise LamegValueError(f"{path}:{lineno}: trial {trial} does not exist "
-                                      f"({data.n_trials} trials, 0-based)")
-            segs.append((trial, int(round((t0 - t_first) * fs)), int(round((t1 - t_first) * fs))))
-    else:
-        t0, t1 = data_segment if data_segment is not None else (marker.t0, marker.t1)
-        evs = [e for e in data.events if e[2] == marker.name]
-        if not evs:
-            names = sorted({e[2] for e in data.events})
-            raise LamegDataError(
-                f"{marker.origin}: marker {marker.name!r} matches no event of the dataset "
-                f"(available: {', '.join(names) or 'none'})")
-        for trial, lat, _ in evs:
-            segs.append((trial, int(round((lat + t0 - t_first) * fs)),
-                         int(round((lat + t1 - t_first) * fs))))
-    kept = [s for s in segs if 0 <= s[1] < s[2] <= n]
-    if len(kept) < len(segs):
-        logger.info("marker %s: %d of %d segments outside their trial dropped", marker.name,
-                    len(segs) - len(kept), len(segs))
-    if not kept:
-        raise LamegDataError(f"{marker.origin}: no segment of marker {marker.name!r} lies inside "
-                             "the trials; check T0/T1 or DataSegment")
-    return kept
+            raise LamegFileNotFoundError(f"{marker.origin}: SegFile {marker.seg_file} not found "
+                                         f"(looked for {path})")
+        return _read_segfile(path, data, marker.origin)
+    t0, t1 = data_segment if data_segment is not None else (marker.t0, marker.t1)
+    evs = [e for e in data.events if e[2] == marker.name]
+    if not evs:
+        names = sorted({e[2] for e in data.events})
+        raise LamegDataError(
+            f"{marker.origin}: marker {marker.name!r} not found in the dataset; there are no "
+            f"segments for it (markers: {', '.join(names) or 'none'})")
+    segs = []
+    for trial, lat, _ in evs:
+        if not data.epoch_ok[trial]:
+            continue
+        ts = int(np.rint((lat + t0) * fs)) + pre
+        te = int(np.rint((lat + t1) * fs)) + pre
+        if ts >= 0 and te < n and te - ts > 0:
+            segs.append((trial, ts, te))
+    if not segs:
+        raise LamegDataError(f"{marker.origin}: marker {marker.name!r}: no valid segments found "
+                             "within sample limits; check T0/T1 or DataSegment")
+    return segs
 
 
 def segment_covariance(x: np.ndarray, segments) -> tuple[np.ndarray, int]:
-    """Sum of per-segment demeaned outer products divided by the total number of samples.
+    """SAMsrcV5's covariance of segments ``(trial, TS, TE)``; ``x`` is (n_ch, n_samp, n_trials).
 
-    ``x`` is (n_channels, n_samples, n_trials); returns (C, n_samples_total).
+    Each segment contributes the ``TT = TE - TS`` samples ``TS .. TE - 1``, demeaned by
+    ``sum(x[TS .. TE]) / TT`` -- the sum includes sample ``TE`` when ``TE`` is a sample of the trial
+    (marker segments), as SAMsrcV5 computes it; whole trials (``TE = n_samples``) use their plain
+    mean. ``C = sum_segments X X' / sum TT``. Returns (C, total samples).
     """
-    m = x.shape[0]
+    m, n = x.shape[0], x.shape[1]
     acc = np.zeros((m, m))
     total = 0
-    lengths = {s[2] - s[1] for s in segments}
-    if len(lengths) == 1:  # equal-length segments: one batched product
-        L = lengths.pop()
-        trials = np.array([s[0] for s in segments])
-        starts = np.array([s[1] for s in segments])
-        for chunk in range(0, len(segments), 256):
-            tr, st = trials[chunk:chunk + 256], starts[chunk:chunk + 256]
+    groups: dict[int, list] = {}
+    for seg in segments:
+        groups.setdefault(seg[2] - seg[1], []).append(seg)
+    for L, segs in groups.items():
+        trials = np.array([s[0] for s in segs])
+        starts = np.array([s[1] for s in segs])
+        ends = np.array([s[2] for s in segs])
+        for c in range(0, len(segs), 256):
+            tr, st, en = trials[c:c + 256], starts[c:c + 256], ends[c:c + 256]
             idx = st[:, None] + np.arange(L)[None, :]
             seg = x[:, idx, tr[:, None]]  # (m, nseg, L)
-            seg = seg - seg.mean(-1, keepdims=True)
+            tot = seg.sum(-1)
+            inside = en < n
+            if inside.any():
+                tot[:, inside] += x[:, en[inside], tr[inside]]
+            seg = seg - (tot / L)[:, :, None]
             flat = seg.reshape(m, -1)
             acc += flat @ flat.T
-        total = L * len(segments)
-    else:
-        for trial, a, b in segments:
-            seg = x[:, a:b, trial]
-            seg = seg - seg.mean(1, keepdims=True)
-            acc += seg @ seg.T
-            total += b - a
+        total += L * len(segs)
     return acc / total, total
 
 
-def _whole_trials(x: np.ndarray) -> np.ndarray:
-    xc = x - x.mean(1, keepdims=True)
-    flat = xc.reshape(x.shape[0], -1)
-    return flat @ flat.T / flat.shape[1]
-
-
-def _finish(name, C, band, filt, nseg, nsamp, data, segments, ndim) -> SamCovariance:
+def _finish(name, C, band, bw, nseg, nsamp, data, segments, ndim, svd="exact") -> SamCovariance:
     m = C.shape[0]
     if nsamp < m:
-        raise LamegDataError(f"covariance {name}: too few samples ({nsamp}) for {m} channels; "
-                             "use longer segments or more trials")
-    ev = np.linalg.eigvalsh(C)[::-1]
-    eff = 2 * filt.bandwidth * nsamp / data.fs / m
+        raise LamegDataError(f"covariance {name}: too few samples ({nsamp}) for {m} channels -- "
+                             "the covariance is singular; use longer segments or more trials")
+    if svd == "gsl":
+        from .gsl import jacobi_svd
+
+        sv = jacobi_svd(C)
+    else:
+        sv = np.linalg.svd(C, compute_uv=False)
+    eff = 2 * bw * nsamp / data.fs / m
     if eff < 3:
-        logger.warning("covariance %s: only %.1f effective samples per channel", name, eff)
-    if ev[0] > 0 and ev[-1] / ev[0] < 1e-15:
-        logger.warning("covariance %s is nearly singular (condition > 1e15)", name)
-    dead = np.sqrt(np.clip(np.diag(C), 0, None) / filt.bandwidth) * 1e15 < 1
+        logger.warning("covariance %s: only %.3f effective samples per channel; too few for a "
+                       "reliable SAM analysis", name, eff)
+    if sv[0] > 0 and (sv[-1] / sv[0] < 1e-15 or np.sqrt(sv[-1] / bw) < 5e-16):
+        logger.warning("covariance %s appears to be degenerate (condition %.3e)", name,
+                       sv[0] / max(sv[-1], 1e-300))
+    dead = np.sqrt(np.clip(np.diag(C), 0, None) / bw) * 1e15 < 1
     if dead.any():
         logger.warning("covariance %s: %d dead channel(s) (< 1 fT/sqrt(Hz)): %s", name,
                        dead.sum(), ", ".join(np.array(data.chan_names)[dead][:10]))
-    return SamCovariance(name, C, (float(band[0]), float(band[1])), filt.bandwidth,
-                         noise_floor(ev, ndim), nseg, nsamp, list(data.chan_names), segments)
+    return SamCovariance(name, C, (float(band[0]), float(band[1])), float(bw),
+                         noise_floor(sv, ndim), nseg, nsamp, list(data.chan_names),
+                         list(segments), singular_values=sv)
 
 
-def compute_covariances(params: SamParams, data: SamData, base_dir: Path | None = None
-                        ) -> dict[str, SamCovariance]:
-    """All covariances of ``sam_cov`` (see the module docstring), without writing files."""
+def _check_band(name: str, band, data: SamData) -> None:
+    if data.analog_band is None:
+        return
+    hp, lp = data.analog_band
+    if band[0] < hp:
+        raise LamegValueError(f"{name} highpass cutoff {band[0]:g} Hz is out of the recorded "
+                              f"range ({hp:g}-{lp:g} Hz)")
+    if band[1] > lp:
+        raise LamegValueError(f"{name} lowpass cutoff {band[1]:g} Hz is out of the recorded "
+                              f"range ({hp:g}-{lp:g} Hz)")
+
+
+def compute_covariances(params: SamParams, data: SamData, base_dir: Path | None = None,
+                        svd: str = "exact") -> dict[str, SamCovariance]:
+    """All covariances of ``sam_cov`` (see the module docstring), without writing files.
+
+    The result is ordered as SAMsrcV5 numbers its covariance types (``CovType``): Global, Sum,
+    Orient, Noise, then the markers in parameter order (a marker whose covariance name repeats an
+    earlier one replaces it, as the later file overwrites the earlier one in SAMsrcV5).
+    """
     band = params.require("CovBand", "cov")
     fs = data.fs
     ndim = params.get("Pinv", 0) or 3
-    img = params["ImageBand"]
-    if img[0] < band[0] or img[1] > band[1]:
-        raise LamegValueError(f"ImageBand {img[0]:g}-{img[1]:g} Hz must lie inside CovBand "
-                              f"{band[0]:g}-{band[1]:g} Hz")
+    _check_band("CovBand", band, data)
+    if params.is_set("ImageBand"):
+        _check_band("ImageBand", params["ImageBand"], data)
+    n, E = data.data.shape[1], data.n_trials
     cov_filter = make_band_filter(params, band, fs)
+    bw = cov_filter.bandwidth_for(n)
     x = cov_filter.apply(data.data, axis=1)
-    whole = [(k, 0, data.data.shape[1]) for k in range(data.n_trials)]
-    nall = data.data.shape[1] * data.n_trials
-    out: dict[str, SamCovariance] = {}
-    out["Global"] = _finish("Global", _whole_trials(x), band, cov_filter, data.n_trials, nall,
-                            data, whole, ndim)
-    if params.is_set("OrientBand") and tuple(params["OrientBand"]) != tuple(band):
-        of = make_band_filter(params, params["OrientBand"], fs)
-        out["Orient"] = _finish("Orient", _whole_trials(of.apply(data.data, axis=1)),
-                                params["OrientBand"], of, data.n_trials, nall, data, whole, ndim)
+    whole = [(k, 0, n) for k in range(E)]
+    nall = n * E
+    res: dict[str, SamCovariance] = {}
+    res["Global"] = _finish("Global", segment_covariance(x, whole)[0], band, bw, E, nall, data,
+                            whole, ndim, svd)
+    covtype = {"Global": 0}
+    ob = tuple(params["OrientBand"]) if params.is_set("OrientBand") else tuple(band)
+    if ob[0] != band[0] and ob[1] != band[1]:  # SAMsrcV5 re-filters only when both edges differ
+        _check_band("OrientBand", ob, data)
+        of = make_band_filter(params, ob, fs)
+        xo = of.apply(data.data, axis=1)
+        orient = _finish("Orient", segment_covariance(xo, whole)[0], ob, of.bandwidth_for(n), E,
+                         nall, data, whole, ndim, svd)
     else:
-        g = out["Global"]
-        out["Orient"] = SamCovariance("Orient", g.C.copy(), g.band, g.bandwidth, g.noise,
-                                      g.n_segments, g.n_samples, g.chan_names, g.segments)
+        g = res["Global"]
+        orient = SamCovariance("Orient", g.C.copy(), (float(ob[0]), float(ob[1])), g.bandwidth,
+                               g.noise, g.n_segments, g.n_samples, g.chan_names, g.segments,
+                               singular_values=g.singular_values)
+    noise = None
     if params.is_set("NoiseBand"):
-        nf = make_band_filter(params, params["NoiseBand"], fs)
-        out["Noise"] = _finish("Noise", _whole_trials(nf.apply(data.data, axis=1)),
-                               params["NoiseBand"], nf, data.n_trials, nall, data, whole, ndim)
+        nb = tuple(params["NoiseBand"])
+        _check_band("NoiseBand", nb, data)
+        if not (nb[0] > 0 and nb[1] > 0):
+            raise LamegValueError("NoiseBand edges must both be > 0 Hz (SAMsrcV5 would write an "
+                                  "all-zero Noise covariance)")
+        nf = make_band_filter(params, nb, fs)
+        noise = _finish("Noise", segment_covariance(nf.apply(data.data, axis=1), whole)[0], nb,
+                        nf.bandwidth_for(n), E, nall, data, whole, ndim, svd)
     dseg = params.get("DataSegment")
-    by_cov: dict[str, list] = {}
+    markers = []
     sum_segs: list = []
     for mk in params.markers:
         if mk.cov_name in RESERVED:
             raise LamegValueError(f"{mk.origin}: covariance name {mk.cov_name!r} is reserved; "
                                   "give the marker another COVNAME")
         segs = marker_segments(data, mk, dseg, base_dir)
-        by_cov.setdefault(mk.cov_name, []).extend(segs)
+        markers.append((mk, segs))
         if mk.in_sum:
             sum_segs.extend(segs)
-    for name, segs in by_cov.items():
-        segs = sorted(set(segs))
-        C, n = segment_covariance(x, segs)
-        out[name] = _finish(name, C, band, cov_filter, len(segs), n, data, segs, ndim)
     if sum_segs:
-        segs = sorted(set(sum_segs))
-        C, n = segment_covariance(x, segs)
-        out["Sum"] = _finish("Sum", C, band, cov_filter, len(segs), n, data, segs, ndim)
-    return out
+        C, ns = segment_covariance(x, sum_segs)
+        res["Sum"] = _finish("Sum", C, band, bw, len(sum_segs), ns, data, sum_segs, ndim, svd)
+        covtype["Sum"] = 1
+    res["Orient"] = orient
+    covtype["Orient"] = 2
+    if noise is not None:
+        res["Noise"] = noise
+        covtype["Noise"] = 3
+    for i, (mk, segs) in enumerate(markers):
+        C, ns = segment_covariance(x, segs)
+        res.pop(mk.cov_name, None)
+        res[mk.cov_name] = _finish(mk.cov_name, C, band, bw, len(segs), ns, data, segs, ndim, svd)
+        covtype[mk.cov_name] = 4 + i
+    for name, c in res.items():
+        c.cov_type = covtype[name]
+    return res
 
 
 def sam_cov(params: SamParams, data=None, *, output_dir: str | os.PathLike | None = None,
-            write: bool = True) -> dict[str, SamCovariance]:
-    """Compute (and write) the covariance set of a SAM analysis.
+            write: bool = True, svd: str = "exact") -> dict[str, SamCovariance]:
+    """Compute (and write) the covariance set of a SAM analysis, as SAMsrcV5's ``sam_cov``.
 
     Parameters
     ----------
     params : SamParams
         Needs ``CovBand``; uses ``OrientBand``, ``NoiseBand``, ``ImageBand`` (range check),
-        ``FilterType``, ``Notch``, ``Hz``, ``DataSegment``, ``Pinv``, markers, ``CovName``.
+        ``FilterType``, ``Notch``, ``Hz``, ``DataSegment``, ``Pinv``, markers, ``OutName`` /
+        ``CovName`` (default: the parameter file's name), ``OutputSAMDirectory``.
     data : SamData, MEEG, MNE Raw/Epochs or path, optional
         The sensor data; default: the dataset named by ``DataSet``.
     output_dir : path-like, optional
-        SAM folder (default ``<dataset folder>/<stem>_SAM``).
+        SAM folder (default ``OutputSAMDirectory``, else ``<dataset>.ds/SAM`` for CTF datasets
+        and ``<dataset folder>/<stem>_SAM`` otherwise).
     write : bool
         Write ``<SAM>/<CovName>,<lo>-<hi>Hz/<Name>.cov`` (SAMsrcV5 binary), ``<Name>_Noise``,
-        ``<Name>_Eigenvalues``, ``SAMcov-Segments``, ``channels.txt`` and append
-        ``<SAM>/sam_cov.param``.
+        ``<Name>_Eigenvalues``, ``SAMcov-Segments`` and ``<SAM>/sam_cov.param``.
+    svd : {'exact', 'gsl'}
+        How the singular values (eigenvalue files, noise floor) are computed: exact (LAPACK), or
+        GSL's Jacobi SVD as SAMsrcV5 does, whose early stop leaves them off by up to a few per
+        cent (see :mod:`lameg.sam.gsl`); 'gsl' reproduces SAMsrcV5's noise files.
 
     Returns
     -------
@@ -292,45 +372,112 @@ def sam_cov(params: SamParams, data=None, *, output_dir: str | os.PathLike | Non
     """
     data = _get_data(params, data)
     base = params.param_file.parent if params.param_file else None
-    covs = compute_covariances(params, data, base)
+    if svd not in ("exact", "gsl"):
+        raise LamegValueError(f"svd must be 'exact' or 'gsl', not {svd!r}")
+    covs = compute_covariances(params, data, base, svd)
     if write:
-        samdir = Path(output_dir) if output_dir else sam_directory(data.fname)
-        folder = band_folder(samdir, params.get("CovName", "SAM"), params["CovBand"])
+        samdir = output_sam_dir(params, data, output_dir)
+        name = cov_set_name(params)
+        folder = band_folder(samdir, name, params["CovBand"])
         folder.mkdir(parents=True, exist_ok=True)
+        spec = name if params.param_file is not None else "NONE"
+        n = data.data.shape[1]
         seg_lines = []
-        for name, c in covs.items():
-            ctype = COV_TYPES.get(name, 4 + list(covs).index(name) - len(RESERVED))
-            write_cov(folder / f"{name}.cov", c.C, set_name=str(data.fname or ""), spec_name=name,
-                      band=c.band, bandwidth=c.bandwidth, noise=c.noise,
-                      n_segments=c.n_segments, n_samples=c.n_samples, cov_type=ctype)
-            write_text(folder / f"{name}_Noise", f"{c.noise:e}\n")
-            ev = c.eigenvalues
-            write_text(folder / f"{name}_Eigenvalues",
-                       f"{name}\n{c.n_segments}\n{c.n_samples}\n"
-                       + "".join(f"{v:e}\n" for v in ev)
-                       + f"Tolerance {ev[-1] / ev[0]:e}\nCondition {ev[0] / max(ev[-1], 1e-300):e}\n")
-            seg_lines += [f"{name} {t} {a} {b}" for t, a, b in c.segments]
+        for cname, c in covs.items():
+            write_cov(folder / f"{cname}.cov", c.C, set_name=data.set_name or "NONE",
+                      spec_name=spec, band=c.band, bandwidth=c.bandwidth, noise=c.noise,
+                      n_segments=c.n_segments, n_samples=c.n_samples, cov_type=c.cov_type,
+                      chan_index=data.chan_index)
+            write_text(folder / f"{cname}_Noise", f"{c.noise:e}\n")
+            sv = c.eigenvalues
+            tol = sv[-1] / sv[0] if sv[0] != 0 else 0.0
+            write_text(folder / f"{cname}_Eigenvalues",
+                       f"Covariance File: '{cname}'\nNumber of Segments: {c.n_segments}\n"
+                       f"Number of Samples: {c.n_samples}\nSingular Values:\n"
+                       + "".join(f"{v:e}\n" for v in sv)
+                       + f"Tolerance={tol:e}\nCondition={1 / tol if tol else np.inf:e}\n")
+
+        def block(title, segs, whole=False):
+            seg_lines.append(f"'{title}' segments:")
+            seg_lines.extend(f"\t{len(segs) if whole else k}: e={t}, start={a}, "
+                             f"end={min(b, n - 1)}" for k, (t, a, b) in enumerate(segs))
+
+        block("Global", covs["Global"].segments, True)
+        block("Orient", covs["Orient"].segments, True)
+        for mk in params.markers:
+            if mk.cov_name in covs:
+                block(mk.name, covs[mk.cov_name].segments)
+        if "Sum" in covs:
+            block("Sum", covs["Sum"].segments)
+        if "Noise" in covs:
+            block("Noise", covs["Noise"].segments, True)
         write_text(folder / "SAMcov-Segments", "\n".join(seg_lines) + "\n")
-        write_text(folder / "channels.txt", "\n".join(data.chan_names) + "\n")
         params.write_log(samdir / "sam_cov.param", "cov")
     return covs
 
 
-def read_covariances(folder: str | os.PathLike) -> dict[str, SamCovariance]:
-    """Read every ``.cov`` of a covariance folder written by :func:`sam_cov`."""
+def cov_set_name(params: SamParams) -> str:
+    """Name of the covariance folder: ``CovName``, else ``OutName``, else the parameter file's
+    name (``cmdline`` when every parameter came from the command line)."""
+    for key in ("CovName", "OutName"):
+        if params.is_set(key):
+            return str(params[key])
+    if params.param_file is not None:
+        return params.param_file.stem if params.param_file.suffix == ".param" else \
+            params.param_file.name
+    return "cmdline"
+
+
+def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:
+    """The SAM folder outputs go to (``output_dir``, ``OutputSAMDirectory`` or the default)."""
+    if output_dir:
+        return Path(output_dir)
+    if params.is_set("OutputSAMDirectory"):
+        return Path(os.path.expanduser(str(params["OutputSAMDirectory"])))
+    return sam_directory(data.fname)
+
+
+def input_sam_dir(params: SamParams, data: SamData, input_dir=None) -> Path:
+    """The SAM folder inputs come from (``input_dir``, ``InputSAMDirectory`` or the default)."""
+    if input_dir:
+        return Path(input_dir)
+    if params.is_set("InputSAMDirectory"):
+        return Path(os.path.expanduser(str(params["InputSAMDirectory"])))
+    return sam_directory(data.fname)
+
+
+def read_covariances(folder: str | os.PathLike, chan_names: list[str] | None = None
+                     ) -> dict[str, SamCovariance]:
+    """Read every ``.cov`` of a covariance folder (written by lameg or SAMsrcV5).
+
+    Parameters
+    ----------
+    folder : path-like
+        ``<SAM>/<CovName>,<lo>-<hi>Hz``.
+    chan_names : list of str, optional
+        Names of the channels (the files store only their dataset indices); default
+        ``'ch<index>'``.
+
+    Returns
+    -------
+    dict of str -> SamCovariance
+        Keyed by file name; ``noise`` from the header (SAMsrcV5's ``_Noise`` files hold the same
+        value).
+    """
     folder = Path(folder)
     files = sorted(folder.glob("*.cov"))
     if not files:
-        raise LamegFileNotFoundError(f"no covariance files in {folder}; run 'lameg-sam cov' first")
-    chans_file = folder / "channels.txt"
-    chans = chans_file.read_text().split() if chans_file.is_file() else []
+        raise LamegFileNotFoundError(f"no covariance files in {folder}; run sam_cov first")
     out = {}
     for f in files:
         d = read_cov(f)
-        names = chans if len(chans) == d["C"].shape[0] else [f"MEG{i:03d}" for i in
-                                                             range(d["C"].shape[0])]
-        out[f.stem] = SamCovariance(f.stem, d["C"], d["band"], d["bandwidth"], d["noise"],
-                                    d["n_segments"], d["n_samples"], names)
+        m = d["C"].shape[0]
+        names = list(chan_names) if chan_names is not None and len(chan_names) == m else [
+            f"ch{i}" for i in d["chan_index"]]
+        c = SamCovariance(f.stem, d["C"], d["band"], d["bandwidth"], d["noise"],
+                          d["n_segments"], d["n_samples"], names, cov_type=d["cov_type"])
+        c.chan_index = d["chan_index"]
+        out[f.stem] = c
     return out
 
 

@@ -1,17 +1,22 @@
 """Zero-phase band filters used by the SAM programs (FFT and IIR) and the mains notch.
 
-* **FFT** (default): the frequency-domain magnitude of an order-20 Butterworth filter applied with
-  zero phase: band-pass gain ``g(f) = 1/sqrt(1 + (2 (f - fc)/fw)**40)`` with ``fc = (hp + lp)/2``,
-  ``fw = lp - hp``; low-pass ``g(f) = 1/sqrt(1 + (f/lp)**40)`` when ``hp == 0``.
+* **FFT** (default), as SAMsrcV5's ``Butterworth``/``FFTfilter``: for a trial of ``N`` samples the
+  gain of bin ``i < N/2`` (frequency ``i fs / N``) is that of an order-20 Butterworth magnitude,
+  band-pass ``g = 1/sqrt(1 + (2 (f - fc)/fw)**40)`` with ``fc = (hp + lp)/2``, ``fw = lp - hp``, or
+  low-pass ``g = 1/sqrt(1 + (f/lp)**40)`` when ``hp == 0``. SAMsrcV5 stores the gain of bin ``i``
+  also at index ``N - 1 - i`` (one bin off the mirror frequency ``N - i``), leaves the middle bin of
+  an odd ``N`` unfiltered and keeps the real part of the inverse transform; this module does the
+  same, so filtered data agree with the real programs to rounding.
 * **IIR**: a 4th-order Butterworth band-pass (low-pass when ``hp == 0``) run forwards and
-  backwards (zero phase), so its amplitude gain is ``|H(f)|**2``.
-* **Notch** (documented behaviour): up to 6 mains harmonics ``n * Hz`` inside the pass band, each
-  removed by a power-complementary order-20 band-stop of width 4 Hz (-3 dB at ``fn +/- 2`` Hz),
-  applied in the frequency domain for either filter type.
+  backwards (zero phase), so its amplitude gain is ``|H(f)|**2``. (SAMsrcV5 designs its own IIR
+  coefficients; the two agree in the pass band but not to rounding -- see the differences page.)
+* **Notch** (SAMsrcV5's ``mknotch``): every mains harmonic ``n * Hz`` (n = 1..20) inside the
+  *covariance* band ``[CovHP, CovLP]`` is removed by an order-20 band-reject of half width 1 Hz,
+  ``g = 1/sqrt(1 + (1/(f - fn))**40)``, applied after the band filter (FFT filters only).
 
-The *effective bandwidth* of a filter is ``sum_f gain(f) * df`` over ``0 <= f < fs/2`` (a sum of
-amplitude gains, as SAMsrcV5 computes it); it scales the additive ``Mu`` regularisation and the
-projected noise.
+The *effective bandwidth* of a filter is ``sum_{i < N/2} gain(i fs/N) fs/N`` (a sum of amplitude
+gains over the bins of one trial, as SAMsrcV5 computes it); it scales the additive ``Mu``
+regularisation and the projected noise.
 """
 
 from __future__ import annotations
@@ -23,36 +28,56 @@ from scipy import signal
 
 from ..exceptions import LamegValueError
 
-__all__ = ["BandFilter", "fft_gain", "notch_frequencies"]
+__all__ = ["BandFilter", "fft_gain", "notch_frequencies", "sam_gain_array"]
 
 FFT_ORDER = 20
 IIR_ORDER = 4
-NOTCH_WIDTH = 4.0  # Hz
-MAX_NOTCHES = 6
-_BW_DF = 0.01  # Hz, grid step of the effective-bandwidth sum
+NOTCH_HALF_WIDTH = 1.0  # Hz
+MAX_NOTCHES = 20
+_BW_DF = 0.01  # Hz, grid step of the effective-bandwidth sum when no trial length is known
 
 
-def notch_frequencies(hp: float, lp: float, mains: float, fs: float) -> np.ndarray:
-    """Mains harmonics (Hz) inside ``[hp, lp]`` and below Nyquist, at most 6."""
-    n = np.arange(1, MAX_NOTCHES + 1)
-    f = n * mains
-    return f[(f >= hp) & (f <= lp) & (f < fs / 2)]
+def notch_frequencies(hp: float, lp: float, mains: float, fs: float | None = None) -> np.ndarray:
+    """Mains harmonics ``n * mains`` (n = 1..20) inside ``[hp, lp]`` (Hz)."""
+    f = np.arange(1, MAX_NOTCHES + 1) * float(mains)
+    return f[(f >= hp) & (f <= lp)]
 
 
-def fft_gain(freqs: np.ndarray, hp: float, lp: float, notches=(), order: int = FFT_ORDER
-             ) -> np.ndarray:
-    """Amplitude gain of the FFT filter at ``freqs`` (Hz), shape of ``freqs``."""
-    f = np.abs(np.asarray(freqs, float))
-    with np.errstate(over="ignore"):
+def _band_gain(f: np.ndarray, hp: float, lp: float, order: int = FFT_ORDER) -> np.ndarray:
+    f = np.abs(np.asarray(f, float))
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         if hp <= 0:
             g = 1.0 / np.sqrt(1.0 + (f / lp) ** (2 * order))
         else:
             fc, fw = 0.5 * (hp + lp), lp - hp
             g = 1.0 / np.sqrt(1.0 + (2.0 * (f - fc) / fw) ** (2 * order))
-        for fn in notches:
-            x = (2.0 * (f - fn) / NOTCH_WIDTH) ** (2 * order)
-            g = g * np.sqrt(x / (1.0 + x))
     return np.nan_to_num(g)
+
+
+def _notch_gain(f: np.ndarray, notches, order: int = FFT_ORDER) -> np.ndarray:
+    f = np.abs(np.asarray(f, float))
+    g = np.ones_like(f)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for fn in notches:
+            ratio = NOTCH_HALF_WIDTH / (f - fn)
+            g = g * np.nan_to_num(1.0 / np.sqrt(1.0 + ratio ** (2 * order)))
+    return g
+
+
+def fft_gain(freqs: np.ndarray, hp: float, lp: float, notches=(), order: int = FFT_ORDER
+             ) -> np.ndarray:
+    """Amplitude gain of the FFT filter (band and notches) at ``freqs`` (Hz)."""
+    return _band_gain(freqs, hp, lp, order) * _notch_gain(freqs, notches, order)
+
+
+def sam_gain_array(n: int, fs: float, hp: float, lp: float, notches=()) -> np.ndarray:
+    """The length-``n`` multiplier SAMsrcV5's ``FFTfilter`` applies to a full complex spectrum."""
+    half = n // 2
+    g = fft_gain(np.arange(half) * fs / n, hp, lp, notches)
+    m = np.ones(n)
+    m[:half] = g
+    m[n - 1 - np.arange(half)] = g
+    return m
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,9 @@ class BandFilter:
         Filter type.
     mains : float or None
         Mains frequency (Hz) whose harmonics are notched, or None for no notch.
+    notch_band : (float, float) or None
+        Band whose mains harmonics are notched (SAMsrcV5 uses ``CovBand`` for every covariance);
+        default ``(hp, lp)``.
     """
 
     fs: float
@@ -76,6 +104,7 @@ class BandFilter:
     lp: float
     kind: str = "FFT"
     mains: float | None = None
+    notch_band: tuple[float, float] | None = None
 
     def __post_init__(self):
         if not (self.fs > 0 and 0 <= self.hp < self.lp):
@@ -90,10 +119,11 @@ class BandFilter:
 
     @property
     def notches(self) -> np.ndarray:
-        """Notched frequencies, Hz."""
-        if self.mains is None:
+        """Notched frequencies, Hz (FFT filters only, as in SAMsrcV5)."""
+        if self.mains is None or self.kind != "FFT":
             return np.zeros(0)
-        return notch_frequencies(self.hp, self.lp, self.mains, self.fs)
+        lo, hi = self.notch_band if self.notch_band is not None else (self.hp, self.lp)
+        return notch_frequencies(lo, hi, self.mains)
 
     def _sos(self):
         nyq_lp = min(self.lp, 0.999 * self.fs / 2)
@@ -106,13 +136,31 @@ class BandFilter:
         if self.kind == "FFT":
             return fft_gain(freqs, self.hp, self.lp, self.notches)
         _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
-        return np.abs(h) ** 2 * fft_gain(freqs, 0.0, np.inf, self.notches)
+        return np.abs(h) ** 2
+
+    def band_gain(self, freqs: np.ndarray) -> np.ndarray:
+        """Gain of the band filter alone (no notch), as used for the effective bandwidth."""
+        if self.kind == "FFT":
+            return _band_gain(freqs, self.hp, self.lp)
+        _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
+        return np.abs(h) ** 2
+
+    def bandwidth_for(self, n: int | None) -> float:
+        """Effective bandwidth (Hz) for trials of ``n`` samples (SAMsrcV5's bin sum).
+
+        Without ``n`` the sum runs on a fine frequency grid (the limit of long trials).
+        """
+        if n is None or self.kind == "IIR":
+            f = np.arange(0.0, self.fs / 2, _BW_DF)
+            return float(self.band_gain(f).sum() * _BW_DF)
+        n = int(n)
+        df = self.fs / n
+        return float(self.band_gain(np.arange(n // 2) * df).sum() * df)
 
     @property
     def bandwidth(self) -> float:
-        """Effective bandwidth ``sum_f gain(f) df`` over ``[0, fs/2)``, Hz."""
-        f = np.arange(0.0, self.fs / 2, _BW_DF)
-        return float(self.gain(f).sum() * _BW_DF)
+        """Effective bandwidth ``sum_f gain(f) df`` on a fine grid over ``[0, fs/2)``, Hz."""
+        return self.bandwidth_for(None)
 
     @property
     def nominal_bandwidth(self) -> float:
@@ -126,13 +174,12 @@ class BandFilter:
         n = x.shape[axis]
         if self.kind == "IIR":
             padlen = min(n - 1, 3 * (2 * len(self._sos()) + 1))
-            x = signal.sosfiltfilt(self._sos(), x, axis=axis, padlen=padlen)
-            if self.mains is None or len(self.notches) == 0:
-                return x
-            g = fft_gain(np.fft.rfftfreq(n, 1 / self.fs), 0.0, np.inf, self.notches)
-        else:
-            g = self.gain(np.fft.rfftfreq(n, 1 / self.fs))
+            return signal.sosfiltfilt(self._sos(), x, axis=axis, padlen=padlen)
+        m = sam_gain_array(n, self.fs, self.hp, self.lp)
         shape = [1] * x.ndim
-        shape[axis] = g.size
-        spec = np.fft.rfft(x, axis=axis) * g.reshape(shape)
-        return np.fft.irfft(spec, n=n, axis=axis)
+        shape[axis] = n
+        y = np.fft.ifft(np.fft.fft(x, axis=axis) * m.reshape(shape), axis=axis).real
+        if len(self.notches):
+            notch = sam_gain_array(n, self.fs, 0.0, np.inf, self.notches)
+            y = np.fft.ifft(np.fft.fft(y, axis=axis) * notch.reshape(shape), axis=axis).real
+        return y

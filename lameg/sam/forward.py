@@ -162,7 +162,7 @@ def model_spec(params):
     order = int(params["Order"]) if params.is_set("Order") else None
     if model is None:
         if params.get("doNolte", False):
-            model = ModelSpec("Nolte", order=order or int(params.get("Order", 20)))
+            model = ModelSpec("Nolte", order=order or int(params.get("Order", 16)))
         elif params.get("doMultiSphere", False):
             model = ModelSpec("MultiSphere")
     elif model.kind == "Nolte" and order is not None:
@@ -201,7 +201,7 @@ def sam_head_model(model, sensors: SensorArray, hull: tuple[np.ndarray, np.ndarr
     if model.kind == "MultiSphere":
         return fit_local_spheres(pts, sensors)
     if model.kind == "Nolte":
-        order = int(model.order or 20)
+        order = int(model.order or 16)
         need = (order + 1) ** 2 - 1
         if len(pts) < need:
             raise LamegDataError(f"the hull has {len(pts)} points; Nolte order {order} needs at "

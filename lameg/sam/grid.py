@@ -20,7 +20,7 @@ from scipy.spatial import cKDTree
 from .._utils import logger
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
 
-__all__ = ["SourceSet", "make_grid", "read_hull", "mri_path", "grid_from_params"]
+__all__ = ["SourceSet", "make_grid", "read_hull", "write_hull", "mri_path", "grid_from_params"]
 
 
 @dataclass
@@ -93,11 +93,21 @@ def make_grid(xb, yb, zb, step: float, inside=None) -> SourceSet:
 
 
 def read_hull(path) -> tuple[np.ndarray, np.ndarray]:
-    """Hull vertices (m) and outward unit normals from a GIfTI/FreeSurfer mesh (mm) or a SAM
-    shape file (optional count line, then ``x y z nx ny nz`` per line, cm)."""
+    """Hull vertices (m) and outward unit normals.
+
+    Reads SAM's ``hull.shape`` (written by ``orthohull``/``meshnorm``): the vertex count, then
+    ``x y z nx ny nz`` per vertex in **metres** (head frame), then a triangle section (count and
+    ``i j k`` lines), which is not needed here. Vertices with zero-length normals are dropped, as
+    SAMsrcV5 does (more than 100 of them means a corrupted file). GIfTI/FreeSurfer meshes (mm) are
+    also accepted; their normals are computed.
+
+    Raises
+    ------
+    LamegFileNotFoundError, LamegFormatError
+    """
     path = Path(path)
     if not path.is_file():
-        raise LamegFileNotFoundError(f"hull {path} not found (set HullName)")
+        raise LamegFileNotFoundError(f"hull {path} not found (set HullName / MRIDirectory)")
     if path.suffix == ".gii" or path.name.endswith((".surf", "skull", "inner_skull")):
         import nibabel as nib
 
@@ -107,24 +117,44 @@ def read_hull(path) -> tuple[np.ndarray, np.ndarray]:
         else:
             v, f = nib.freesurfer.read_geometry(str(path))
         return v * 1e-3, _outward_normals(v, f)
-    rows = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        toks = line.split("#", 1)[0].split()
-        if not toks or (len(toks) == 1 and lineno == 1):
-            continue
-        if len(toks) < 6:
-            raise LamegFormatError(f"{path}:{lineno}: expected 'x y z nx ny nz' (cm)")
-        try:
-            rows.append([float(t) for t in toks[:6]])
-        except ValueError:
-            raise LamegFormatError(f"{path}:{lineno}: non-numeric hull line") from None
-    a = np.asarray(rows)
-    if a.size == 0:
-        raise LamegFormatError(f"{path}: empty hull")
+    toks = path.read_text(errors="replace").split()
+    try:
+        nv = int(toks[0])
+    except (IndexError, ValueError):
+        raise LamegFormatError(f"{path}: a hull.shape starts with its vertex count") from None
+    if nv <= 0 or len(toks) < 1 + 6 * nv:
+        raise LamegFormatError(f"{path}: expected {nv} vertex lines 'x y z nx ny nz' (m)")
+    try:
+        a = np.asarray(toks[1:1 + 6 * nv], float).reshape(nv, 6)
+    except ValueError:
+        raise LamegFormatError(f"{path}: non-numeric vertex line") from None
+    if np.any(a[:, :3] > 0.2):
+        raise LamegFormatError(f"{path}: vertex > 20 cm from the origin -- a corrupted hull.shape"
+                               " (or a hull in cm/mm: hull.shape is in metres)")
     n = a[:, 3:]
     nrm = np.linalg.norm(n, axis=1, keepdims=True)
     keep = nrm[:, 0] > 0
-    return a[keep, :3] * 0.01, n[keep] / nrm[keep]
+    if keep.sum() < nv - 100:
+        raise LamegFormatError(f"{path}: more than 100 zero-length normals -- a corrupted "
+                               "hull.shape")
+    return a[keep, :3], n[keep] / nrm[keep]
+
+
+def write_hull(path, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray,
+               decimals: int = 6) -> Path:
+    """Write a SAM ``hull.shape`` (vertices and normals in m, then triangles), as ``meshnorm``
+    does (``decimals=6``, i.e. micrometres; SAMsrcV5 reads any number of decimals)."""
+    from .._utils import atomic_path
+
+    v = np.asarray(vertices, float)
+    n = np.asarray(normals, float)
+    f = np.asarray(faces, int)
+    fmt = " ".join([f"{{:.{int(decimals)}f}}"] * 6)
+    lines = [f"{len(v)}"] + [fmt.format(*a, *b) for a, b in zip(v, n)]
+    lines += [f"{len(f)}"] + [f"{i} {j} {k}" for i, j, k in f]
+    with atomic_path(path, suffix=".tmp") as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n")
+    return Path(path)
 
 
 def _outward_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -161,52 +191,66 @@ def sphere_inside(origin_m, r_min=0.005, r_max=0.120):
 
 
 def mri_path(params, name: str, dataset: str | None) -> Path:
-    """Resolve an MRI-derived file name with ``MRIDirectory``, ``MRIPattern`` and ``PrefixLength``.
+    """Resolve an MRI-derived file name as SAMsrcV5's ``GetMRIPath``.
 
-    An absolute name, a name starting with ``~`` or containing ``%`` bypasses the pattern. Without
-    ``MRIDirectory`` the file is looked for next to the dataset (then in the working directory).
+    A name that is absolute, starts with ``~`` or contains ``%`` is itself the pattern; otherwise
+    ``MRIPattern`` (default ``%M/%P/%s``) is expanded with ``%M`` = ``MRIDirectory`` (default
+    ``mri``, relative to the working directory), ``%P`` = the dataset prefix (``PrefixLength``),
+    ``%s`` = the name, ``%d`` = the dataset name, and ``%H %S %D %R`` = the ``_``-separated
+    fields of the dataset name.
     """
     from .io import dataset_prefix
 
-    ds = Path(dataset).name if dataset else ""
-    fields = Path(ds).stem.split("_")
+    ds = str(dataset).rstrip("/").rsplit("/", 1)[-1] if dataset else ""
+    fields = (ds.split("_") + ["", "", "", ""])[:4]
+    fields[3] = "_".join(ds.split("_")[3:]) if len(ds.split("_")) > 3 else fields[3]
 
-    def expand(pat: str) -> str:
-        subs = {"%M": str(params.get("MRIDirectory", "")), "%P": dataset_prefix(ds, params[
-            "PrefixLength"]) if ds else "", "%s": name, "%d": Path(ds).stem,
-            "%H": fields[0] if fields else "", "%S": fields[1] if len(fields) > 1 else "",
-            "%D": fields[2] if len(fields) > 2 else "", "%R": fields[3] if len(fields) > 3 else ""}
-        out = pat
-        for k, v in subs.items():
-            out = out.replace(k, v)
-        return os.path.expanduser(out)
+    def expand(pat: str, name_sub: str) -> str:
+        out, i = [], 0
+        if pat.startswith("~"):
+            out.append(os.path.expanduser("~"))
+            i = 1
+        subs = {"M": str(params["MRIDirectory"]), "P": dataset_prefix(ds, params["PrefixLength"]),
+                "s": name_sub, "d": str(dataset or ""), "H": fields[0], "S": fields[1],
+                "D": fields[2], "R": fields[3]}
+        while i < len(pat):
+            if pat[i] == "%" and i + 1 < len(pat):
+                out.append(subs.get(pat[i + 1], ""))
+                i += 2
+            else:
+                out.append(pat[i])
+                i += 1
+        return "".join(out)
 
-    if os.path.isabs(name) or name.startswith("~"):
-        return Path(os.path.expanduser(name))
-    if "%" in name:
-        return Path(expand(name))
-    if "MRIDirectory" in params:
-        if params["PrefixLength"] == 0:
-            return Path(os.path.expanduser(params["MRIDirectory"])) / name
-        return Path(expand(params["MRIPattern"]))
-    if dataset:
-        cand = Path(dataset).parent / name
-        if cand.exists():
-            return cand
-    return Path(name)
+    if "%" in name or name.startswith(("/", "~")):
+        return Path(expand(name, ""))
+    return Path(expand(str(params["MRIPattern"]), name))
 
 
 def grid_from_params(params, dataset: str | None, origin_m=None) -> SourceSet:
-    """The ROI grid of ``XBounds/YBounds/ZBounds/ImageStep``, masked by the hull."""
+    """The ROI grid of ``XBounds/YBounds/ZBounds/ImageStep`` and its voxels inside the head.
+
+    As SAMsrcV5: with ``Model SingleSphere`` a voxel is used when it lies between 5 and 120 mm
+    from the sphere origin; with ``MultiSphere``/``Nolte`` when it is inside the hull
+    (``HullName``, default ``hull.shape`` under ``MRIDirectory``), which is then required. Without
+    a ``Model`` the hull is used when found.
+    """
+    from .forward import model_spec
+
     for k in ("XBounds", "YBounds", "ZBounds", "ImageStep"):
         params.require(k, "wts")
+    model = model_spec(params)
     inside = None
     hull_name = params["HullName"]
     hull = mri_path(params, hull_name, dataset)
-    if hull.is_file():
+    if model is not None and model.kind == "SingleSphere":
+        inside = sphere_inside(np.asarray(model.origin_cm, float) * 0.01)
+    elif hull.is_file():
         inside = hull_inside(*read_hull(hull))
-    elif params.is_set("HullName"):
-        raise LamegFileNotFoundError(f"hull {hull} not found (HullName {hull_name})")
+    elif model is not None or params.is_set("HullName"):
+        raise LamegFileNotFoundError(
+            f"hull {hull} not found (HullName {hull_name}); Model {model.kind if model else ''} "
+            "needs the hull (MRIDirectory/MRIPattern/PrefixLength locate it)")
     elif origin_m is not None:
         inside = sphere_inside(origin_m)
     else:

@@ -76,6 +76,11 @@ class SamData:
     conditions: list[str] = field(default_factory=list)
     fname: Path | None = None
     sensors: dict | None = None
+    epoch_ok: np.ndarray | None = None
+    chan_index: np.ndarray | None = None
+    set_name: str | None = None
+    analog_band: tuple[float, float] | None = None
+    ctf: Any = None
 
     def __post_init__(self):
         d = np.asarray(self.data)
@@ -95,6 +100,17 @@ class SamData:
             raise LamegValueError(f"sampling rate must be positive, got {self.fs}")
         if not self.conditions:
             self.conditions = ["Global"] * d.shape[2]
+        if self.epoch_ok is None:
+            self.epoch_ok = np.ones(d.shape[2], bool)
+        if self.chan_index is None:
+            self.chan_index = np.arange(d.shape[0])
+        if self.set_name is None:
+            self.set_name = _set_name(self.fname)
+
+    @property
+    def pre_trig(self) -> int:
+        """Samples before the trial's time zero (``-time[0] * fs``, rounded)."""
+        return int(np.rint(-self.time[0] * self.fs))
 
     @property
     def n_channels(self) -> int:
@@ -120,6 +136,19 @@ class SamData:
             events = [(k, 0.0, c) for k, c in enumerate(conditions)] if conditions else []
         return cls(data, float(fs), np.asarray(time, float), chan_names, list(events), conditions,
                    Path(fname) if fname else None, sensors)
+
+    @classmethod
+    def from_ctf(cls, path) -> SamData:
+        """From a CTF ``.ds`` dataset, read exactly as SAMsrcV5 reads it (:mod:`lameg.sam.ctf`)."""
+        from .ctf import check_no_data, read_ctf
+
+        ds = read_ctf(path)
+        check_no_data(ds)
+        data = ds.read_primary().transpose(1, 2, 0)
+        time = (np.arange(ds.n_samples) - ds.pre_trig) / ds.fs
+        return cls(data, ds.fs, time, ds.primary_names, list(ds.markers),
+                   ["Global"] * ds.n_epochs, ds.path, {"ctf": ds}, ds.epoch_ok.copy(),
+                   ds.primary.copy(), ds.set_name, (ds.analog_hp, ds.analog_lp), ds)
 
     @classmethod
     def from_meeg(cls, meeg) -> SamData:
@@ -179,6 +208,13 @@ class SamData:
                    Path(fname) if fname else None, sensors)
 
 
+def _set_name(fname) -> str:
+    if fname is None:
+        return "NONE"
+    p = Path(fname)
+    return p.name[:-3] if p.name.endswith(".ds") else p.stem
+
+
 def _unit_scale(unit: str) -> float:
     try:
         return _UNIT_SCALE[str(unit).strip().lower()]
@@ -224,7 +260,7 @@ def load_dataset(path: str | os.PathLike) -> SamData:
     import mne
 
     if found.suffix == ".ds":
-        return SamData.from_mne(mne.io.read_raw_ctf(found, verbose="error"), fname=found)
+        return SamData.from_ctf(found)
     if found.suffix == ".fif":
         try:
             inst = mne.read_epochs(found, verbose="error")
@@ -258,12 +294,21 @@ def sam_directory(dataset: str | os.PathLike | None, fallback: str | os.PathLike
     return p.parent / f"{p.stem}_SAM"
 
 
-def dataset_prefix(name: str, prefix_length: int | str = 8) -> str:
-    """Dataset-name prefix: the first N characters, or the text before a delimiter character."""
-    stem = Path(name).stem
+def dataset_prefix(name: str, prefix_length: int | str = "_") -> str:
+    """Dataset-name prefix (``%P`` of ``MRIPattern``), as SAMsrcV5 computes it.
+
+    ``name`` is the dataset name as given (its last path component is used). A number N takes
+    the first N characters; a delimiter character takes the text before its first occurrence, or
+    before the first ``.`` when the delimiter is absent (SAMsrcV5's default delimiter is ``_``),
+    or the whole name when neither occurs.
+    """
+    base = str(name).rsplit("/", 1)[-1]
     if isinstance(prefix_length, str):
-        return stem.split(prefix_length, 1)[0]
-    return stem[:prefix_length] if prefix_length > 0 else stem
+        i = base.find(prefix_length)
+        if i < 0:
+            i = base.find(".")
+        return base if i < 0 else base[:i]
+    return base[:max(int(prefix_length), 0)]
 
 
 def band_folder(base: Path, name: str, band: tuple[float, float]) -> Path:
@@ -277,30 +322,38 @@ def band_folder(base: Path, name: str, band: tuple[float, float]) -> Path:
 
 _COV_HDR = struct.Struct("<i256s256siddddiiiI")
 COV_TYPES = {"Global": 0, "Sum": 1, "Orient": 2, "Noise": 3}
+SAM_REV = 3  # version written by SAMsrcV5 5.1
 
 
 def write_cov(path, C, *, set_name: str, spec_name: str, band, bandwidth: float, noise: float,
-              n_segments: int, n_samples: int, cov_type: int) -> Path:
-    """Write a SAMsrcV5 ``.cov`` file (little endian): magic, header, channel indices, matrix."""
+              n_segments: int, n_samples: int, cov_type: int, chan_index=None) -> Path:
+    """Write a SAMsrcV5 ``.cov`` file (little endian): ``SAMCOVAR``, the 568-byte ``COV_HDR``
+    (version 3, dataset name, specification name, channels, band, bandwidth, noise, segments,
+    samples, type), the int32 channel indices (0-based ``res4`` indices) and the float64 matrix.
+    """
     C = np.asarray(C, float)
     m = C.shape[0]
-    hdr = _COV_HDR.pack(1, set_name.encode()[:255], spec_name.encode()[:255], m,
+    idx = np.arange(m) if chan_index is None else np.asarray(chan_index)
+    if idx.shape != (m,):
+        raise LamegValueError(f"{m} channels but {idx.size} channel indices")
+    hdr = _COV_HDR.pack(SAM_REV, set_name.encode()[:255], spec_name.encode()[:255], m,
                         float(band[0]), float(band[1]), float(bandwidth), float(noise),
                         int(n_segments), int(n_samples), int(cov_type), 0)
-    assert len(hdr) == 568
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         fh.write(b"SAMCOVAR")
         fh.write(hdr)
-        fh.write(np.arange(m, dtype="<i4").tobytes())
+        fh.write(idx.astype("<i4").tobytes())
         fh.write(np.ascontiguousarray(C, dtype="<f8").tobytes())
     return Path(path)
 
 
 def read_cov(path) -> dict:
-    """Read a SAMsrcV5 ``.cov`` file into a dict (``C``, ``band``, ``bandwidth``, ``noise``, ...)."""
+    """Read a SAMsrcV5 ``.cov`` file into a dict (``C``, ``band``, ``bandwidth``, ``noise``,
+    ``chan_index``, ``n_segments``, ``n_samples``, ``cov_type``, ``set_name``, ``spec_name``,
+    ``version``)."""
     path = Path(path)
     if not path.is_file():
-        raise LamegFileNotFoundError(f"covariance file {path} not found; run 'lameg-sam cov' first")
+        raise LamegFileNotFoundError(f"covariance file {path} not found; run sam_cov first")
     raw = path.read_bytes()
     if raw[:8] != b"SAMCOVAR" or len(raw) < 8 + 568:
         raise LamegFormatError(f"{path} is not a SAM covariance file")

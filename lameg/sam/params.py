@@ -44,7 +44,7 @@ Markers from every file are appended in reading order (markers cannot be given o
 line).
 
 Where the documentation and the public SAMsrcV5 code differ we follow the documentation:
-``PrefixLength`` defaults to 8 characters, the Nolte order to 20, ``PropMu`` and ``Surface`` are
+``PrefixLength`` defaults to the delimiter ``_``, the Nolte order to 16, ``PropMu`` and ``Surface`` are
 accepted, ``Transform`` takes no argument (an optional transform name is accepted too), target
 files may have 3 or 4 columns, ``MinSNR`` is the voxel-writing SNR threshold, and ``Notch FALSE``
 disables the notch.
@@ -348,7 +348,7 @@ def p_model(args):
         _need(args, 4, "SingleSphere x y z (cm)")
         return ModelSpec(kind, tuple(_float(a, "origin") for a in args[1:4]))
     if kind == "Nolte":
-        order = _int(args[1], "order") if len(args) > 1 else 20
+        order = _int(args[1], "order") if len(args) > 1 else 16
         if order < 1:
             raise ValueError(f"Nolte order {order} must be >= 1")
         return ModelSpec(kind, order=order)
@@ -479,9 +479,11 @@ PARAMETERS: dict[str, ParamSpec] = {
         # input and output files
         ParamSpec("DataSet", p_dataset, short="-r", env="ds", doc="MEG dataset (SPM .mat or MNE .fif)"),
         ParamSpec("PDFName", p_str, short="-d", env="pdf", doc="4D/BTi PDF file"),
-        ParamSpec("MRIDirectory", p_str, short="-i", env="mridir", doc="root of MRI-derived files"),
+        ParamSpec("MRIDirectory", p_str, short="-i", env="mridir", default="mri",
+                  doc="root of MRI-derived files (default 'mri')"),
         ParamSpec("MRIPattern", p_str, default="%M/%P/%s", doc="how MRI file names are built"),
-        ParamSpec("PrefixLength", p_prefix_length, default=8, doc="dataset-name prefix length"),
+        ParamSpec("PrefixLength", p_prefix_length, default="_",
+                  doc="dataset-name prefix: a length or a delimiter (default '_')"),
         ParamSpec("ImageDirectory", p_str, short="-o", env="imagedir", doc="image output folder"),
         ParamSpec("HullName", p_str, short="-H", default="hull.shape", doc="inner-skull hull"),
         ParamSpec("CovName", p_str, short="-C", doc="covariance set name"),
@@ -525,7 +527,7 @@ PARAMETERS: dict[str, ParamSpec] = {
         # SAM
         ParamSpec("CovType", p_choice("GLOBAL", "SUM", "ALL"), doc="GLOBAL|SUM|ALL"),
         ParamSpec("Model", p_model, None, cmdline=False, doc="forward model"),
-        ParamSpec("Order", p_int(1), default=20, doc="Nolte order"),
+        ParamSpec("Order", p_int(1), default=16, doc="Nolte order (SAMsrcV5 default 16)"),
         _flag("doMultiSphere", "use the MultiSphere model"),
         _flag("doNolte", "use the Nolte model"),
         ParamSpec("Mu", p_mu, None, short="-u", doc="[+|*]MU regularisation"),

@@ -45,6 +45,7 @@ from .._utils import logger
 from ..exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
+    LamegFormatError,
     LamegNotImplementedError,
     LamegValueError,
 )
@@ -140,25 +141,24 @@ class SamWeights:
 
 def regularise(C: np.ndarray, noise: float, bandwidth: float, mu=None, prop_mu: float | None = None
                ) -> tuple[np.ndarray, float]:
-    """Apply ``Mu`` and ``PropMu`` to a covariance (T^2) and its noise floor (see module doc)."""
+    """Apply ``Mu`` to a covariance (T^2) and its noise floor, as SAMsrcV5's ``sam_wts``.
+
+    ``Mu [+]MU`` adds ``(MU 1e-15)^2 * bandwidth`` (MU in fT/sqrt(Hz)) to the diagonal and to the
+    noise; ``Mu *MU`` adds ``MU * noise`` (a multiple of the noise floor) to both. ``prop_mu`` is
+    kept for callers of earlier lameg versions and acts like ``Mu *prop_mu``.
+    """
     C = np.array(C, float, copy=True)
+    add = 0.0
     if mu is not None:
         if mu.mode == "add":
             add = (mu.value * 1e-15) ** 2 * bandwidth
-            C[np.diag_indices_from(C)] += add
-            noise = noise + add
         else:
-            if mu.value <= 0:
-                raise LamegValueError("Mu *MU needs MU > 0 (it multiplies the covariance diagonal)")
-            if mu.value < 1:
-                logger.warning("Mu *%g < 1 shrinks the covariance diagonal (less regularisation)",
-                               mu.value)
-            C[np.diag_indices_from(C)] *= mu.value
-            noise = noise * mu.value
+            add = mu.value * noise
     if prop_mu:
-        C[np.diag_indices_from(C)] += prop_mu * noise
-        noise = noise * (1.0 + prop_mu)
-    return C, noise
+        add += prop_mu * noise
+    if add:
+        C[np.diag_indices_from(C)] += add
+    return C, noise + add
 
 
 def sam_pinv(C: np.ndarray, drop: int = 0, rtol: float = 1e-15) -> np.ndarray:
@@ -306,6 +306,9 @@ def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamDat
         if data is None:
             raise LamegValueError("the SAM head models need the dataset (its sensor geometry)")
         model = model_spec(params)
+        if getattr(data, "ctf", None) is not None and model is not None and model.kind in (
+                "SingleSphere", "MultiSphere"):
+            return _ctf_sphere_lead_fields(data, sources, model, fixed), rot
         sensors = sensor_array(data, chan_names)
         hull = None
         if model is not None and model.kind in ("MultiSphere", "Nolte"):
@@ -329,6 +332,22 @@ def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamDat
     if not np.all(np.isfinite(L)):
         raise LamegDataError("the lead field contains NaN or infinite values")
     return L, rot
+
+
+def _ctf_sphere_lead_fields(data: SamData, sources: SourceSet, model, fixed: bool) -> np.ndarray:
+    """SAMsrcV5's sphere lead fields of a CTF dataset (:mod:`lameg.sam.ctf_forward`)."""
+    from .ctf import read_hdm_spheres
+    from .ctf_forward import sphere_lead_fields
+
+    ds = data.ctf
+    if model.kind == "SingleSphere":
+        origin = np.asarray(model.origin_cm, float) * 0.01
+    else:
+        origin = read_hdm_spheres(ds.path / "default.hdm", ds)
+    L = sphere_lead_fields(ds, sources.positions, origin).transpose(1, 0, 2)  # (M, V, 3)
+    if fixed:
+        return np.einsum("mvk,vk->mv", L, sources.normals)
+    return L
 
 
 def _spm_lead_fields(sources: SourceSet, data: SamData | None, chan_names: list[str],
@@ -400,13 +419,16 @@ def sam_wts(
         SAM folder.
     write : bool
         Write ``<SAM>/<WtsName>,<lo>-<hi>Hz/`` with ``<Name>.npz`` (all results),
-        ``<Name>.nii``/``.gii`` (SAM-style weights), ``<Name>_MuNoise`` and ``OrientCN.dat``, and
-        append ``<SAM>/sam_wts.param``.
+        ``<Name>.nii`` (SAMsrcV5's NIfTI weights for grids; GIfTI for atlases), ``<Name>CN.dat``
+        (orientation eigenvalue spans), ``<Name>_MuNoise`` (with ``Mu``), ``weights.npz`` (all
+        results, a lameg extra) and append ``<SAM>/sam_wts.param``.
 
     Returns
     -------
     SamWeights
     """
+    from .cov import cov_set_name, input_sam_dir, output_sam_dir
+
     dataset = params.get("DataSet")
     if data is None and dataset is not None and (
             lead_field is None or covariances is None):
@@ -415,11 +437,21 @@ def sam_wts(
         from .io import as_sam_data
 
         data = as_sam_data(data)
-    samdir = Path(output_dir) if output_dir else sam_directory(
-        data.fname if data is not None else dataset)
+    if data is not None:
+        samdir = output_sam_dir(params, data, output_dir)
+        indir = input_sam_dir(params, data, output_dir)
+    else:
+        samdir = indir = Path(output_dir) if output_dir else sam_directory(dataset)
     if covariances is None:
         band = params.require("CovBand", "wts")
-        covariances = read_covariances(band_folder(samdir, params.get("CovName", "SAM"), band))
+        covariances = read_covariances(band_folder(indir, cov_set_name(params), band),
+                                       list(data.chan_names) if data is not None else None)
+        if data is not None:
+            idx = next(iter(covariances.values())).chan_index
+            if idx.size != data.n_channels or np.any(idx != data.chan_index):
+                raise LamegDataError(
+                    "the covariance files were computed on other channels than the dataset's "
+                    "(channel indices differ); rerun sam_cov on this dataset")
     if "Global" not in covariances:
         raise LamegValueError("the covariance set has no Global covariance; run sam_cov first")
     glob = covariances["Global"]
@@ -476,17 +508,102 @@ def sam_wts(
                         {k: c.band for k, c in covariances.items()}, ori, B, span, sources,
                         list(glob.chan_names), normalize, covs)
     if write:
-        folder = band_folder(samdir, params.get("WtsName", "SAM"), glob.band)
+        folder = band_folder(samdir, wts_set_name(params), glob.band)
         folder.mkdir(parents=True, exist_ok=True)
         save_weights(result, folder)
         for name, W in weights.items():
-            write_weights_files(folder, name, W, sources, noise[name])
-            if mu is not None or prop:
-                write_text(folder / f"{name}_MuNoise", f"{noise[name]:e}\n")
-        if span is not None:
-            write_text(folder / "OrientCN.dat", "".join(f"{x:e}\n" for x in span))
+            if sources.kind == "grid":
+                write_sam_weights_nifti(folder / f"{name}.nii", W, sources, noise[name])
+                if span is not None:
+                    full = np.zeros(sources.grid_mask.size)
+                    full[sources.grid_mask] = span
+                    write_text(folder / f"{name}CN.dat", "".join(f"{x:g}\n" for x in full))
+            else:
+                write_weights_files(folder, name, W, sources, noise[name])
+        if mu is not None or prop:
+            for name in list(weights) + ["Orient"]:
+                nz = noise.get(name)
+                if nz is None and name in covariances:
+                    nz = reg(covariances[name])[1]
+                if nz is not None:
+                    write_text(folder / f"{name}_MuNoise", f"{nz:e}\n")
         params.write_log(samdir / "sam_wts.param", "wts")
     return result
+
+
+def wts_set_name(params: SamParams) -> str:
+    """Name of the weights folder: ``WtsName``, else the covariance set name."""
+    from .cov import cov_set_name
+
+    if params.is_set("WtsName"):
+        return str(params["WtsName"])
+    if params.is_set("CovName"):
+        return str(params["CovName"])
+    return cov_set_name(params)
+
+
+def write_sam_weights_nifti(path, W: np.ndarray, sources: SourceSet, noise: float) -> Path:
+    """SAMsrcV5's NIfTI weight file (``PutNIFTIWts``) for a grid.
+
+    ``dim = (nZ, nY, nX, M)`` float32 with the Z index fastest (SAM's voxel order), zero weights
+    outside the ROI, ``sform`` R = -y, A = x, S = z (mm), ``intent_name 'SAM Coefficients'`` and
+    the noise power times 1e28 in the ``glmax`` slot, as SAMsrcV5 stores it.
+    """
+    import struct
+
+    import nibabel as nib
+
+    from .._utils import atomic_path
+
+    nx, ny, nz = sources.grid_shape
+    m = W.shape[1]
+    full = np.zeros((sources.grid_mask.size, m), np.float32)
+    full[sources.grid_mask] = W
+    vol = full.reshape(nx, ny, nz, m).transpose(2, 1, 0, 3)
+    step = float(sources.grid_step) * 1e3
+    x0, y0, z0 = (np.asarray(sources.grid_origin, float) * 1e3).tolist()
+    aff = np.array([[0.0, -step, 0.0, -y0], [0.0, 0.0, step, x0], [step, 0.0, 0.0, z0],
+                    [0, 0, 0, 1.0]])
+    img = nib.Nifti1Image(vol, None)
+    h = img.header
+    h.set_sform(aff, code=1)
+    h.set_qform(None, code=0)
+    h["pixdim"][1:5] = [step, step, step, 1.0]
+    h["xyzt_units"] = 2
+    h["intent_name"] = b"SAM Coefficients"
+    h["cal_max"], h["cal_min"] = 1000.0, -1000.0
+    h["vox_offset"] = 352.0
+    raw = bytearray(h.binaryblock)
+    struct.pack_into("<f", raw, 140, float(noise) * 1e28)
+    with atomic_path(path, suffix=".tmp.nii") as tmp, open(tmp, "wb") as fh:
+        fh.write(bytes(raw))
+        fh.write(b"\0\0\0\0")
+        fh.write(np.ascontiguousarray(vol.transpose(3, 2, 1, 0)).astype("<f4").tobytes())
+    return Path(path)
+
+
+def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray]:
+    """Read a SAMsrcV5 NIfTI weight file: weights (V, M) in SAM's voxel order (X slowest, Z
+    fastest), the noise power (from ``glmax``) and the affine."""
+    import struct
+
+    path = Path(path)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"weights {path} not found; run sam_wts first")
+    raw = path.read_bytes()
+    if len(raw) < 352 or struct.unpack_from("<i", raw, 0)[0] != 348:
+        raise LamegFormatError(f"{path} is not a (little-endian) NIfTI-1 file")
+    dims = struct.unpack_from("<8h", raw, 40)
+    dtype = struct.unpack_from("<h", raw, 70)[0]
+    if dtype != 16:
+        raise LamegFormatError(f"{path}: only float32 SAM weights are supported")
+    off = int(struct.unpack_from("<f", raw, 108)[0])
+    nz, ny, nx, m = dims[1], dims[2], dims[3], max(dims[4], 1)
+    data = np.frombuffer(raw, "<f4", nz * ny * nx * m, off).reshape(m, nx, ny, nz)
+    W = data.reshape(m, -1).T.astype(float)
+    noise = struct.unpack_from("<f", raw, 140)[0] * 1e-28
+    srow = np.array(struct.unpack_from("<12f", raw, 280), float).reshape(3, 4)
+    return W, float(noise), np.vstack([srow, [0, 0, 0, 1]])
 
 
 def save_weights(w: SamWeights, folder: Path) -> Path:
