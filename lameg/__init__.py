@@ -43,6 +43,7 @@ _SUBMODULES = (
 
 __all__ = [
     "__version__",
+    "clear_cache",
     "LamegError",
     "LamegValueError",
     "LamegFileNotFoundError",
@@ -51,6 +52,24 @@ __all__ = [
     "LamegNotImplementedError",
     *_SUBMODULES,
 ]
+
+
+def clear_cache(kind: str | None = None) -> int:
+    """Empty lameg's caches (on disk under ``$LAMEG_CACHE_DIR`` and in memory).
+
+    Parameters
+    ----------
+    kind : str or None
+        One kind (``'gain'``, ``'kernels'``, ``'spm'``) or None for all.
+
+    Returns
+    -------
+    int
+        Number of files removed.
+    """
+    from ._cache import clear_cache as _clear
+
+    return _clear(kind)
 
 
 def __getattr__(name: str):

@@ -453,7 +453,7 @@ def _run_cells(ctx: dict, cells: list) -> list[dict]:
             Ip = np.array([cell["column"]]) if st.method == "MSP" else None
             res = invert_classic(
                 L, data, time_s, inv_type=st.method, QG=ctx["kernels"][e], trials=trials,
-                woi=ctx["inv"]["wois"], lpf=ctx["inv"]["lpf"], hpf=ctx["inv"]["hpf"],
+                woi=ctx["inversion"]["wois"], lpf=ctx["inversion"]["lpf"], hpf=ctx["inversion"]["hpf"],
                 hanning=st.hann_windowing, A=A, n_temp_modes=st.n_temp_modes, Ip=Ip,
                 n_layers=1, keep_M="none", fsample=ctx["fsample"])
             F[e] = res.F[0]
@@ -596,7 +596,7 @@ def run_laminar_sweep(
                active=active_samples(model.time, settings.sim_woi),
                signal_rows=model.signal_rows, n_channels_total=model.n_channels_total,
                gains=gains, kernels=kernels, thickness=model.thickness,
-               inv=_inversion_settings(settings, model.time))
+               inversion=_inversion_settings(settings, model.time))
     serial = backend == "serial" or (backend == "joblib" and n_jobs == 1)
     ctx["blas_threads"] = (None if serial else 1) if blas_threads == -1 else blas_threads
     workers = n_jobs if backend == "joblib" else 1

@@ -9,8 +9,9 @@ The names and signatures follow laMEG 0.2.1. Differences from laMEG, all deliber
   channels (``MEG``, ``MEGMAG``, ``MEGGRAD``, ``MEGPLANAR``; reference channels are excluded).
 - :func:`get_fiducial_coords` raises clear errors for a malformed table and warns when the
   subject is absent (it still returns ``None`` then, as laMEG does).
-- :func:`spm_context` and :func:`batch` exist only for an installed SPM backend; the native
-  backend needs no SPM and they raise :class:`~lameg.exceptions.LamegNotImplementedError`.
+- :func:`spm_context`, :func:`init_spm_parallel_pool` and :func:`batch` drive real SPM through
+  :mod:`lameg.spm` (spm-python's ``spm_standalone`` or GNU Octave with an SPM tree); the native
+  engine needs none of them.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ __all__ = [
 ]
 
 _NO_SPM_MESSAGE = (
-    "lameg runs natively in NumPy/SciPy and needs no SPM or MATLAB Runtime: call the lameg "
-    "functions directly (their `spm_instance=` arguments are accepted and ignored). "
-    "An SPM backend (package `spm-python` with a MATLAB Runtime) is not installed."
+    "lameg runs natively in NumPy/SciPy and needs no SPM: call the lameg functions without "
+    "spm_instance. Real SPM needs lameg.spm (spm-python with a MATLAB Runtime, or GNU Octave "
+    "with an SPM source tree), which is not available in this installation."
 )
 
 
@@ -65,9 +66,9 @@ _NO_SPM_MESSAGE = (
 
 def _spm_backend():
     """Return the optional SPM backend module, or ``None`` when it is not available."""
-    if importlib.util.find_spec("lameg.backends.spm") is None:
+    if importlib.util.find_spec("lameg.spm") is None:
         return None
-    return importlib.import_module("lameg.backends.spm")
+    return importlib.import_module("lameg.spm")
 
 
 @contextlib.contextmanager

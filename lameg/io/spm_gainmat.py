@@ -1,0 +1,124 @@
+"""SPM's gain-matrix files (``SPMgainmatrix_<base>_<k>.mat``: ``G`` channels x sources, ``label``).
+
+Which gain file belongs to which head model, and how ``forward.scale`` is undone, is decided by
+:mod:`lameg.io.spm_inv`; this module only reads and writes the file format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .._utils import logger
+from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
+from .matfile import MatCell, load_mat, save_mat
+
+__all__ = ["read_gainmat", "write_gainmat"]
+
+
+def _as_list(x) -> list:
+    from .spm_meeg import _as_list as as_list
+
+    return as_list(x)
+
+
+def _as_str(x) -> str:
+    from .spm_meeg import _as_str as as_str
+
+    return as_str(x)
+
+
+_V7_LIMIT = 2 ** 31 - 1024
+
+
+def read_gainmat(fname: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
+    """Read SPM's ``SPMgainmatrix_<base>_<k>.mat``.
+
+    Parameters
+    ----------
+    fname : str or path-like
+
+    Returns
+    -------
+    G : numpy.ndarray, shape (n_channels, n_sources), float64
+        Lead field (fT per nA m for SPM files).
+    labels : list of str
+        Channel labels, the row order of ``G``.
+
+    Raises
+    ------
+    LamegFileNotFoundError, LamegFormatError
+    """
+    path = Path(fname)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"gain matrix file not found: {path}")
+    try:
+        m = load_mat(path, variables=["G", "label"])
+    except LamegFormatError as err:
+        if "has no variable" in str(err):
+            raise LamegFormatError(
+                f"{path} is not an SPM gain-matrix file (it needs variables 'G' and 'label')"
+            ) from err
+        raise
+    G = m["G"]
+    if hasattr(G, "toarray"):
+        G = G.toarray()
+    G = np.asarray(G)
+    if G.dtype.kind not in "biuf":
+        raise LamegFormatError(f"{path}: G is not a real numeric matrix")
+    labels = [_as_str(v) for v in _as_list(m["label"])]
+    if not all(isinstance(v, str) for v in labels):
+        raise LamegFormatError(f"{path}: 'label' is not a list of channel names")
+    G = np.asarray(G, dtype=np.float64)
+    if G.ndim == 1:
+        G = G.reshape(len(labels), -1) if labels and G.size % max(len(labels), 1) == 0 \
+            else G.reshape(1, -1)
+    if G.ndim != 2:
+        raise LamegFormatError(f"{path}: G has {G.ndim} dimensions; expected a matrix")
+    if G.shape[0] != len(labels):
+        if G.shape[1] == len(labels) and G.shape[0] != G.shape[1]:
+            logger.warning("%s: G is stored sources x channels; transposing", path)
+            G = G.T
+        else:
+            raise LamegFormatError(
+                f"{path}: G has {G.shape[0]} rows but there are {len(labels)} channel labels"
+            )
+    return G, labels
+
+
+def write_gainmat(fname: str | os.PathLike, G: np.ndarray, labels: Sequence[str],
+                  version: str | None = None) -> Path:
+    """Write an SPM gain-matrix file (``G``, ``label``), atomically.
+
+    Parameters
+    ----------
+    fname : str or path-like
+    G : array, shape (n_channels, n_sources)
+        Lead field (fT per nA m).
+    labels : sequence of str
+        Channel labels (rows of ``G``); saved as a column cell array.
+    version : {'7', '7.3'}, optional
+        Default ``'7'``, or ``'7.3'`` when ``G`` exceeds 2 GB (the MAT-5 limit).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    G = np.asarray(G, dtype=np.float64)
+    labels = [str(v) for v in labels]
+    if G.ndim != 2 or G.shape[0] != len(labels):
+        raise LamegValueError(
+            f"G must be (n_channels, n_sources) with one row per label; got {G.shape} and "
+            f"{len(labels)} labels"
+        )
+    if not np.all(np.isfinite(G)):
+        raise LamegDataError("G contains NaN or Inf values")
+    if version is None:
+        version = "7.3" if G.nbytes > _V7_LIMIT else "7"
+    elif str(version) != "7.3" and G.nbytes > _V7_LIMIT:
+        raise LamegValueError(f"G is {G.nbytes / 2**30:.1f} GB; MAT v{version} cannot hold more "
+                              "than 2 GB per variable: use version='7.3'")
+    return save_mat(fname, {"G": G, "label": MatCell.column(labels)}, version=str(version))
