@@ -407,8 +407,38 @@ def _sparse_priors(kind, Q, UL, AY, AYYA, Qe_mvb, Qe, Nn, extras: dict) -> list[
     return priors
 
 
-def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A, UL, Ip,
-                    Qe0, sdv, layer_opts, keep_m, leads=None) -> WindowResult:
+@dataclass
+class WindowReduction:
+    """Spatially and temporally reduced data of one window (classic engine).
+
+    Attributes: ``it`` (samples), ``basis`` (:class:`~lameg.inverse.modes.TemporalBasis`),
+    ``ik`` (trials), ``S``/``V``/``ve``/``tempU`` (temporal modes), ``Yk`` (Nm, Nr, K),
+    ``uy`` (per-condition sums, Nm x Nr), ``AY`` (Nm, Nr K), ``AYYA`` (Nm, Nm), ``Nn``,
+    ``Qe`` (sensor noise component, Nm x Nm).
+    """
+
+    it: np.ndarray
+    basis: object
+    ik: np.ndarray
+    S: np.ndarray
+    V: np.ndarray
+    ve: float
+    tempU: np.ndarray
+    Yk: np.ndarray
+    uy: list
+    AY: np.ndarray
+    AYYA: np.ndarray
+    Nn: int
+    Qe: np.ndarray
+
+
+def reduce_window(data, time_s, fsample, w, tr, lpf, hpf, han, nt, A,
+                  sdv: float = 4.0) -> WindowReduction:
+    """Data reduction of one window as ``spm_eeg_invert_classic`` (before any prior).
+
+    Parameters are those of :func:`invert_classic` (``w`` one window in ms, ``tr`` the
+    0-based trials per condition, ``A`` the spatial projector (Nm, Nc)).
+    """
     it = woi_samples(w, time_s, fsample)
     basis = temporal_basis(it, time_s, lpf, hpf, han, sdv)
     ik = np.concatenate(tr)
@@ -427,10 +457,18 @@ def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A
         uy.append(Yk[:, :, pos:pos + len(t)].sum(axis=2))
         pos += len(t)
     AY = _side_by_side(Yk)  # trials side by side
-    AYYA = _gram(AY)
-    Nn = nr * K
     aqea = _gram(A)
-    Qe = aqea / np.trace(aqea)
+    return WindowReduction(it=it, basis=basis, ik=ik, S=S, V=V, ve=ve, tempU=tempU, Yk=Yk,
+                           uy=uy, AY=AY, AYYA=_gram(AY), Nn=nr * K,
+                           Qe=aqea / np.trace(aqea))
+
+
+def _classic_window(data, time_s, fsample, w, kind, QG, tr, lpf, hpf, han, nt, A, UL, Ip,
+                    Qe0, sdv, layer_opts, keep_m, leads=None) -> WindowResult:
+    red = reduce_window(data, time_s, fsample, w, tr, lpf, hpf, han, nt, A, sdv)
+    it, basis, ik, S, V, ve, tempU = red.it, red.basis, red.ik, red.S, red.V, red.ve, red.tempU
+    Yk, uy, AY, AYYA, Nn, Qe = red.Yk, red.uy, red.AY, red.AYYA, red.Nn, red.Qe
+    nr = S.shape[1]
     Q0 = Qe0 * np.trace(AYYA) * Qe / Nn
     extras: dict = {}
     priors = []

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..exceptions import LamegValueError
-from .reml import reml_sc, sp_reml
+from .reml import reml_sc, sp_reml, weighted_trace
 from .svd import spm_inv
 
 _BLOCK = 16384
@@ -384,15 +384,15 @@ class MVBResult:
     G: np.ndarray
 
 
-def _mvb_g(x: np.ndarray, lp: np.ndarray, g: np.ndarray, qe: np.ndarray):
+def _mvb_g(x: np.ndarray, lp: np.ndarray, g: np.ndarray, qe: np.ndarray, w=None):
     n = x.shape[1]
     yy = x @ x.T
     comps = [qe]
     for gi in g.T:
         xs = np.ascontiguousarray(lp[:, gi != 0])
         comps.append(xs @ xs.T)
-    floor = np.exp(-2) * np.trace(yy) * comps[0] / np.trace(comps[0]) / n
-    res = reml_sc(yy, comps, n, -4, 16, floor)
+    floor = np.exp(-2) * weighted_trace(yy, w) * comps[0] / weighted_trace(comps[0], w) / n
+    res = reml_sc(yy, comps, n, -4, 16, floor, multiplicity=w)
     cp = g @ res.h[1:] if g.shape[1] else np.zeros(lp.shape[1])
     mapm = np.linalg.solve(res.C.T, lp * cp).T  # Cp L' / Cy
     qe_ = mapm @ x
@@ -400,7 +400,8 @@ def _mvb_g(x: np.ndarray, lp: np.ndarray, g: np.ndarray, qe: np.ndarray):
 
 
 def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int = 16,
-               split: float = 0.5, lp: np.ndarray | None = None) -> MVBResult:
+               split: float = 0.5, lp: np.ndarray | None = None, *,
+               multiplicity=None) -> MVBResult:
     """Greedy search over patch sets (``spm_mvb(AY, UL, [], Q, Qe, nG)``), no confounds.
 
     Parameters
@@ -419,16 +420,19 @@ def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int 
         Fraction of patches kept at each subdivision.
     lp : ndarray (Nm, Np) or None
         Pre-computed patch lead fields ``UL Q``.
+    multiplicity : ndarray, optional
+        ``AY``, ``lp`` and ``Qe`` are in the compressed representation of
+        :mod:`lameg.inverse.reml` (then ``lp`` is required).
     """
     if lp is None:
         lp = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)
     npat = lp.shape[1]
-    null, _, _ = _mvb_g(AY, lp[:, :0], np.zeros((0, 0)), Qe)
+    null, _, _ = _mvb_g(AY, lp[:, :0], np.zeros((0, 0)), Qe, multiplicity)
     fs = [null.F]
     g = np.ones((npat, 1))
     kept = None
     for i in range(1, n_greedy + 1):
-        res, cp, qe_ = _mvb_g(AY, lp, g, Qe)
+        res, cp, qe_ = _mvb_g(AY, lp, g, Qe, multiplicity)
         if i == 1 or res.F > max(fs):
             kept = (res, cp, g.copy())
         fs.append(res.F)

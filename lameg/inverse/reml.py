@@ -12,6 +12,18 @@
   diagonal) curvature, which sets the step size ``exp(t - logdet/n)`` of ``spm_dx``.
 
 :func:`sp_reml` reproduces ``spm_sp_reml`` (the ARD scheme used by MSP).
+
+Compressed representation (``multiplicity=``): when every matrix involved (data ``YY``,
+components, floor) has the form ``B X_S B' + x (I - B B')`` for one orthonormal basis ``B``
+(n x r) - the data and a few low-rank priors span ``B`` and the remaining components are
+multiples of the identity - the whole algebra of the Fisher scoring (sums, products,
+inverses, traces, log-determinants) acts separately on the r-dimensional block and on the
+scalar ``x``. Such a matrix is passed as the (r + 1) x (r + 1) block-diagonal matrix
+``diag(X_S, x)`` with ``multiplicity = [1] * r + [n - r]``: traces weight each diagonal
+position by its multiplicity and log-determinants add ``(w - 1) log x`` for the scalar
+block. The iterations, pruning and stopping rules are the same statements, so the
+hyperparameters and the free energy equal those of the n x n computation to rounding,
+at a cost independent of n (see :mod:`lameg.inverse.lowrank`).
 """
 
 from __future__ import annotations
@@ -93,6 +105,52 @@ def spm_dx(dfdx: np.ndarray, f: np.ndarray, t: float | None = None) -> np.ndarra
     return np.real(dx[1:])
 
 
+def _weights(multiplicity, n: int) -> np.ndarray | None:
+    """Validated multiplicities of the diagonal positions, or None (plain matrices)."""
+    if multiplicity is None:
+        return None
+    w = np.asarray(multiplicity, dtype=float).ravel()
+    if w.shape != (n,) or np.any(w < 1) or np.any(w != np.round(w)):
+        raise LamegValueError(f"multiplicity must hold {n} positive integers")
+    return w
+
+
+def weighted_trace(x: np.ndarray, w: np.ndarray | None = None) -> float:
+    """Trace (weighted by multiplicity)."""
+    d = np.diagonal(x)
+    return float(np.sum(d) if w is None else d @ w)
+
+
+def _tr_prod(a: np.ndarray, b: np.ndarray, w: np.ndarray | None) -> float:
+    """``trace(a b)`` as ``sum(a .* b')`` (weighted by the multiplicity of a's rows)."""
+    if w is None:
+        return float(np.sum(a * b.T))
+    return float(w @ np.sum(a * b.T, axis=1))
+
+
+def _logdet(c: np.ndarray, w: np.ndarray | None) -> float:
+    """``spm_logdet``; positions with multiplicity w > 1 (scalar blocks) count w times."""
+    out = spm_logdet(c)
+    if w is not None:
+        rep = np.flatnonzero(w > 1)
+        if rep.size:
+            out += float(np.sum((w[rep] - 1) * np.log(np.diagonal(c)[rep])))
+    return out
+
+
+def _check_scalar_blocks(mats, w) -> None:
+    """Positions with multiplicity > 1 must be decoupled (zero off-diagonal row/column)."""
+    if w is None:
+        return
+    rep = np.flatnonzero(w > 1)
+    for x in mats:
+        off = x[rep].copy()
+        off[np.arange(rep.size), rep] = 0.0
+        if np.any(off != 0):
+            raise LamegValueError("positions with multiplicity > 1 must be scalar blocks "
+                                  "(zero off-diagonal entries in their rows)")
+
+
 @dataclass
 class RemlResult:
     """Output of :func:`reml_sc` / :func:`sp_reml`.
@@ -136,7 +194,7 @@ def _check_yy(yy, q_list, n_samples):
 
 
 def reml_sc(yy, q_list, n_samples: float, he: float = -32.0, hc: float = 256.0, v=0.0,
-            max_iter: int = 32) -> RemlResult:
+            max_iter: int = 32, *, multiplicity=None) -> RemlResult:
     """Exact port of ``spm_reml_sc(YY, [], Q, N, hE, hC, V)`` (no design matrix).
 
     Parameters
@@ -154,36 +212,43 @@ def reml_sc(yy, q_list, n_samples: float, he: float = -32.0, hc: float = 256.0, 
         Fixed covariance component (noise floor).
     max_iter : int
         Maximum number of Fisher-scoring iterations (32 in SPM).
+    multiplicity : ndarray (n,) of int, optional
+        Compressed representation (see the module notes): how many dimensions each diagonal
+        position stands for (all matrices must then be block-diagonal with scalar blocks at
+        the positions whose multiplicity exceeds 1). ``C`` is returned compressed too.
 
     Returns
     -------
     RemlResult
     """
     yy = _check_yy(yy, q_list, n_samples)
-    n = yy.shape[0]
+    w = _weights(multiplicity, yy.shape[0])
+    n = yy.shape[0] if w is None else int(w.sum())
+    n_rows = yy.shape[0]
     m = len(q_list)
     N = float(n_samples)
     qs = [_dense(q) for q in q_list]
     for q in qs:
-        if q.shape != (n, n):
+        if q.shape != (n_rows, n_rows):
             raise LamegValueError(f"component of shape {q.shape} does not match YY {yy.shape}")
     v = np.asarray(_dense(v) if not np.isscalar(v) else v, dtype=float)
     if v.ndim == 0 or v.size == 1:
-        v = float(v) * np.eye(n)
+        v = float(v) * np.eye(n_rows)
+    _check_scalar_blocks([yy, v] + qs, w)
     h = np.zeros(m)
     dfdh = np.zeros(m)
     dfdhh = np.zeros((m, m))
-    sy = np.trace(yy) / (N * n)
+    sy = weighted_trace(yy, w) / (N * n)
     yy = yy / sy
     v = v / sy
-    sh = np.array([np.trace(q) / n for q in qs])
+    sh = np.array([weighted_trace(q, w) / n for q in qs])
     qs = [q / s for q, s in zip(qs, sh)]
     he_v = np.full(m, float(he))
     hp_scalar = float(spm_inv(np.array([[hc]]))[0, 0])
     hp = hp_scalar * np.eye(m)
     if hp_scalar > np.exp(16):
         h = he_v.copy()
-    eye = np.eye(n)
+    eye = np.eye(n_rows)
     df = np.inf
     act = np.arange(m)
     t = 4.0
@@ -199,10 +264,10 @@ def reml_sc(yy, q_list, n_samples: float, he: float = -32.0, hc: float = 256.0, 
         u = eye - p @ yy / N
         for i in act:
             pq[i] = p @ qs[i]
-            dfdh[i] = -np.sum(pq[i] * u.T) * N / 2
+            dfdh[i] = -_tr_prod(pq[i], u, w) * N / 2
         for a_i, i in enumerate(act):
             for j in act[a_i:]:
-                val = -np.sum(pq[i] * pq[j].T) * N / 2
+                val = -_tr_prod(pq[i], pq[j], w) * N / 2
                 dfdhh[i, j] = val
                 dfdhh[j, i] = val
         eh = np.exp(h)
@@ -225,15 +290,35 @@ def reml_sc(yy, q_list, n_samples: float, he: float = -32.0, hc: float = 256.0, 
     ph = -dfdhh
     ft = np.trace(hp @ np.linalg.inv(ph)) - m
     fc = ft / 2 + e @ hp @ e / 2 + spm_logdet(ph @ np.linalg.inv(hp)) / 2
-    fa = (ft / 2 - np.sum((c @ p) * (yy @ p).T) / 2 - N * n * np.log(2 * np.pi) / 2
-          - N * spm_logdet(c) / 2)
+    fa = (ft / 2 - _tr_prod(c @ p, yy @ p, w) / 2 - N * n * np.log(2 * np.pi) / 2
+          - N * _logdet(c, w) / 2)
     f = fa - fc - N * n * np.log(sy) / 2
     return RemlResult(C=sy * c, h=sy * np.exp(h) / sh, Ph=ph, F=float(f), Fa=float(fa),
                       Fc=float(fc), n_iter=n_iter)
 
 
+def _full_basis(comp: np.ndarray, w: np.ndarray | None):
+    """``spm_svd`` of a full component -> (basis, values, column multiplicities)."""
+    if w is None:
+        u, s, _ = spm_svd(comp)
+        return u, s, np.ones(s.size)
+    rep = np.flatnonzero(w > 1)
+    dense = np.flatnonzero(w == 1)
+    ud, sd, _ = spm_svd(comp[np.ix_(dense, dense)], 0.0)  # all nonzero; threshold below
+    n = comp.shape[0]
+    u = np.zeros((n, sd.size + rep.size))
+    u[dense, :sd.size] = ud
+    u[rep, sd.size + np.arange(rep.size)] = 1.0
+    s = np.concatenate([sd, np.diagonal(comp)[rep]])
+    cw = np.concatenate([np.ones(sd.size), w[rep]])
+    s2 = s**2
+    keep = np.flatnonzero((s != 0) & (s2 * cw.sum() / (cw @ s2) > 1e-6))  # spm_svd's u
+    keep = keep[np.argsort(-s[keep], kind="stable")]
+    return u[:, keep], s[keep], cw[keep]
+
+
 def sp_reml(yy, full_components, basis_components, n_samples: float,
-            max_iter: int = 128) -> RemlResult:
+            max_iter: int = 128, *, multiplicity=None) -> RemlResult:
     """Port of ``spm_sp_reml(YY, [], Q, N)`` (ARD over sparse rank-one patterns).
 
     Parameters
@@ -249,6 +334,9 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
         Number of samples.
     max_iter : int
         Maximum iterations (128 in SPM).
+    multiplicity : ndarray (n,) of int, optional
+        Compressed representation (see the module notes and :func:`reml_sc`); the patterns
+        must then be zero at the positions whose multiplicity exceeds 1.
 
     Returns
     -------
@@ -257,25 +345,35 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     """
     components = list(full_components) + list(basis_components)
     yy = _check_yy(yy, components, n_samples)
-    n = yy.shape[0]
+    w = _weights(multiplicity, yy.shape[0])
+    n_rows = yy.shape[0]
+    n = n_rows if w is None else int(w.sum())
     m = len(components)
     N = float(n_samples)
     he = np.full(m, -32.0)
     hp = np.eye(m) / 256.0
-    qb, vb = [], []
-    for comp in full_components:
-        u, s, _ = spm_svd(_dense(comp))
+    qb, vb, cwb = [], [], []
+    fulls = [_dense(comp) for comp in full_components]
+    _check_scalar_blocks([yy] + fulls, w)
+    for comp in fulls:
+        u, s, cw = _full_basis(comp, w)
         qb.append(u)
         vb.append(s)
+        cwb.append(cw)
     for comp in basis_components:
-        q = _dense(comp).reshape(n, -1)
+        q = _dense(comp).reshape(n_rows, -1)
+        if w is not None and np.any(q[w > 1] != 0):
+            raise LamegValueError("patterns must be zero at positions with multiplicity > 1")
         qb.append(q)
         vb.append(np.ones(q.shape[1]))
-    sy = n * np.trace(yy) / N
+        cwb.append(np.ones(q.shape[1]))
+    sy = n * weighted_trace(yy, w) / N
     yy = yy / sy
-    sh = np.array([n * np.sum(np.sum(q * q, axis=0) * vv) for q, vv in zip(qb, vb)])
+    sh = np.array([n * np.sum(np.sum(q * q, axis=0) * vv * cw)
+                   for q, vv, cw in zip(qb, vb, cwb)])
     qb = [q / np.sqrt(s) for q, s in zip(qb, sh)]
     q_all = np.concatenate(qb, axis=1)
+    col_w = np.concatenate(cwb) if w is not None else None
     owner = np.concatenate([np.full(q.shape[1], i) for i, q in enumerate(qb)])
     vals = np.concatenate(vb)
     s_tot = q_all.shape[1]
@@ -283,7 +381,7 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     dedh[np.arange(s_tot), owner] = vals
     h = np.zeros(m)
     act = np.ones(m, dtype=bool)
-    eye = np.eye(n)
+    eye = np.eye(n_rows)
     c = u = e = None
     dfdhh = np.zeros((0, 0))
     for k in range(1, max_iter + 1):
@@ -299,6 +397,11 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
         # W Q = u (YY/N - C) u' Q
         dfde = N / 2 * np.sum(qr * (u @ ((yy / N - c) @ uq)), axis=0)
         dfdee = -N / 2 * pmat * pmat.T
+        if col_w is not None:  # a scalar-block column stands for col_w equal directions
+            cwr = col_w[rel]
+            dfde = dfde * cwr
+            dg = np.arange(cwr.size)
+            dfdee[dg, dg] *= cwr
         dhdh = dedh[np.ix_(rel, act)] * np.exp(h[act])[None, :]
         dfdh = dhdh.T @ dfde
         dfdhh = dhdh.T @ dfdee @ dhdh
@@ -318,8 +421,8 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     ph[np.ix_(act, act)] = ph[np.ix_(act, act)] - dfdhh
     ft = np.trace(hp @ np.linalg.inv(ph)) - m
     fc = ft / 2 + e @ hp @ e / 2 + spm_logdet(ph @ np.linalg.inv(hp)) / 2
-    fa = (ft / 2 - np.sum((c @ u) * (yy @ u.T).T) / 2 - N * n * np.log(2 * np.pi) / 2
-          - N * spm_logdet(c) / 2)
+    fa = (ft / 2 - _tr_prod(c @ u, yy @ u.T, w) / 2 - N * n * np.log(2 * np.pi) / 2
+          - N * _logdet(c, w) / 2)
     f = fa - fc - N * n * np.log(sy) / 2
     return RemlResult(C=sy * c, h=sy * np.exp(h) / sh, Ph=ph, F=float(f), Fa=float(fa),
                       Fc=float(fc), n_iter=k)
