@@ -123,6 +123,15 @@ class Frame:
         return scale * np.eye(m)
 
 
+def _lead_times_sparse(L: np.ndarray, q: sp.csc_matrix) -> np.ndarray:
+    """``L q`` for a few sparse columns ``q`` without copying ``L`` (it may be a view)."""
+    out = np.empty((L.shape[0], q.shape[1]))
+    for j in range(q.shape[1]):
+        sl = slice(q.indptr[j], q.indptr[j + 1])
+        out[:, j] = L[:, q.indices[sl]] @ q.data[sl]
+    return out
+
+
 def _patch_lql(lq: np.ndarray, wts: np.ndarray) -> np.ndarray:
     """``UL Q diag(w) Q' UL'`` from the patch lead fields ``lq = UL Q`` (as the engine)."""
     keep = np.flatnonzero(wts)
@@ -273,8 +282,7 @@ def model_free_energies(leads: Sequence[np.ndarray], data, time_s, *, kernels, I
         if L.shape[0] != nc or A.shape[1] != nc:
             raise LamegValueError(f"model {e}: lead field/projector do not match {nc} channels")
         ip = np.asarray(Ip[e], dtype=int)
-        q = sp.csc_matrix(kernels[e])[:, ip]
-        lq = A @ np.asarray((q.T @ L.T).T)  # A L Q
+        lq = A @ _lead_times_sparse(L, sp.csc_matrix(kernels[e])[:, ip])  # A L Q
         for wi, win in enumerate(woi):
             key = (id(A), wi)
             if key not in reductions:
