@@ -128,3 +128,66 @@ def test_model_from_dataset_and_validation(tmp_path, model):
     bare = LaminarModel(model.gain, model.vertices, model.faces, 3, model.time, ["x"])
     with pytest.raises(LamegValueError, match="forward"):
         run_laminar_sweep(bare, [0], [0.0], jitters=[2.0])
+
+
+def test_fast_free_energies_equal_reference_path(model):
+    """The compressed-frame layer models give the engine's free energies and layer picks."""
+    cols = _wall_columns(model, 3)
+    kw = dict(snrs=[-500.0, -10.0, 0.0], seed=5, backend="serial")
+    tabs = [run_laminar_sweep(model, cols, settings=SweepSettings(
+        method="MSP", n_temp_modes=3, n_spatial_modes=modes, fast=fast), **kw)
+        for modes in ("all", "auto") for fast in (True, False)]
+    F = [f"F_{e}" for e in range(3)]
+    for fast, ref in (tabs[0:2], tabs[2:4]):
+        np.testing.assert_array_equal(fast.est_layer, ref.est_layer)
+        # same statements on the same matrices in another basis: rounding only (see
+        # tests/test_inverse_lowrank.py); 1e-6 relative is the promised equality
+        np.testing.assert_allclose(fast[F], ref[F], rtol=1e-6)
+        assert not np.allclose(fast[F].to_numpy()[:, :1], fast[F].to_numpy()[:, 1:])
+
+
+def test_accuracy_map_backends_and_score(model, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from lameg.sweep import AccuracyMap, laminar_accuracy_map, plot_accuracy_map
+
+    cols = np.concatenate([_wall_columns(model, 4), [0, 13, 100]])  # walls + flat crests
+    st = SweepSettings(method="MSP", n_temp_modes=3)
+    kw = dict(columns=cols, snr=-10.0, settings=st, seed=2, batch_size=3)
+    a = laminar_accuracy_map(model, backend="serial", **kw)
+    b = laminar_accuracy_map(model, backend="joblib", n_jobs=2, **kw)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        c = laminar_accuracy_map(model, backend="dask", client=client, verbose=True, **kw)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.columns, other.columns)
+        np.testing.assert_array_equal(a.table.est_layer, other.table.est_layer)
+        np.testing.assert_allclose(a.error, other.error)
+    assert isinstance(a, AccuracyMap) and a.columns.tolist() == sorted(cols.tolist())
+    assert a.confusion.shape == (cols.size, 3, 3)
+    np.testing.assert_array_equal(a.confusion.sum(axis=(1, 2)), 3)  # 3 layers x 1 repeat
+    # error, bias and accuracy agree with the table
+    t = a.table
+    for i, col in enumerate(a.columns):
+        sel = t.column == col
+        assert a.error[i] == pytest.approx(np.mean(np.abs(t.true_layer[sel] - t.est_layer[sel])))
+        assert a.bias[i] == pytest.approx(np.mean(t.true_layer[sel] - t.est_layer[sel]))
+        assert a.accuracy[i] == pytest.approx(np.mean(t.true_layer[sel] == t.est_layer[sel]))
+    # fold walls (tangential link vectors) are read better than crests (radial ones)
+    assert a.error[np.isin(a.columns, _wall_columns(model, 4))].mean() < a.error[
+        np.isin(a.columns, [0, 13, 100])].mean() + 1e-9
+    full = a.full("error")
+    assert np.isnan(full).sum() == model.n_vertices - cols.size
+    # a score equal to minus the error has rank correlation -1 with it
+    score = -full.copy()
+    score[np.isnan(score)] = 0.0
+    corr = a.correlation(score)
+    assert corr["spearman_r"] == pytest.approx(-1.0) and corr["n"] == cols.size
+    with pytest.raises(LamegValueError, match="one value per column"):
+        a.correlation(score[:5])
+    v, f = model.layer_mesh(0)
+    fig = plot_accuracy_map(a, v, f, score=score)
+    fig.savefig(tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 10_000
+    with pytest.raises(LamegValueError, match="one SNR"):
+        AccuracyMap.from_table(t.assign(snr=np.arange(len(t))), 3, model.n_vertices)

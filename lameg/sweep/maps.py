@@ -212,7 +212,10 @@ def _mesh_panel(ax, vertices, faces, values, cmap, vmin, vmax, elev, azim, title
     import matplotlib.pyplot as plt
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    fv = np.nanmean(values[faces], axis=1)
+    vf = values[faces]
+    cnt = np.isfinite(vf).sum(axis=1)
+    fv = np.full(len(faces), np.nan)
+    fv[cnt > 0] = np.nansum(vf[cnt > 0], axis=1) / cnt[cnt > 0]  # mean of mapped corners
     norm = plt.Normalize(vmin, vmax)
     colors = plt.get_cmap(cmap)(norm(fv))
     colors[~np.isfinite(fv)] = (0.85, 0.85, 0.85, 1.0)
