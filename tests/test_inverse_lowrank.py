@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from lameg.exceptions import LamegValueError
 from lameg.inverse import geodesic_kernel, invert_classic, reml_sc, sp_reml
-from lameg.inverse.lowrank import Frame, model_free_energies, spatial_projector
+from lameg.inverse.lowrank import Frame, layer_projector, model_free_energies
 from lameg.simulate import patch_weights
 from lameg.sweep import synthetic_model
 
@@ -117,7 +117,7 @@ def test_model_free_energies_equal_invert_classic(layered, inv_type, n_patch, mo
               hanning=True, n_temp_modes=3, fsample=m.fsample)
     for true_layer, noise in ((0, 0.05), (2, 0.3)):
         data = _simulate(m, true_layer, col, noise, seed=true_layer)
-        projectors = [spatial_projector(L, modes) for L in leads]
+        projectors = [layer_projector(L, modes) for L in leads]
         ref = np.array([invert_classic(L, data, m.time, inv_type=inv_type, QG=k, A=A, Ip=ip,
                                        keep_M="none", **kw).F[0]
                         for L, k, A in zip(leads, kern, projectors)])

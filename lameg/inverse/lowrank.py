@@ -28,17 +28,16 @@ import scipy.sparse as sp
 from ..exceptions import LamegValueError
 from . import priors as pr
 from .engine import WindowReduction, reduce_window
-from .modes import spatial_modes, truncate_woi
+from .modes import spatial_modes, spatial_projector
 from .reml import reml_sc, sp_reml
-from .svd import spm_svd
 
-__all__ = ["Frame", "patch_free_energy", "model_free_energies", "spatial_projector",
+__all__ = ["Frame", "patch_free_energy", "model_free_energies", "layer_projector",
            "PATCH_TYPES"]
 
 PATCH_TYPES = ("MSP", "GS", "ARD")
 
 
-def spatial_projector(L: np.ndarray, n_spatial_modes="all") -> np.ndarray:
+def layer_projector(L: np.ndarray, n_spatial_modes="all") -> np.ndarray:
     """Spatial projector ``A`` (Nm, Nc) chosen as the file-based inversions choose it.
 
     Parameters
@@ -46,8 +45,8 @@ def spatial_projector(L: np.ndarray, n_spatial_modes="all") -> np.ndarray:
     L : ndarray (Nc, Nd)
         Lead field of the good channels.
     n_spatial_modes : 'all', 'auto', int or None
-        ``'all'``: the identity (no reduction, laMEG's default); ``'auto'`` or None:
-        ``spm_svd(L L', exp(-16))``; an int: the first modes of ``spm_svd(L L', 1e-12)``.
+        See :func:`lameg.inverse.modes.spatial_projector`; ``'auto'``/None resolve to the
+        engine's automatic choice ``spm_svd(L L', exp(-16))``.
 
     Returns
     -------
@@ -55,22 +54,8 @@ def spatial_projector(L: np.ndarray, n_spatial_modes="all") -> np.ndarray:
         Orthonormal rows.
     """
     L = np.asarray(L, dtype=float)
-    if isinstance(n_spatial_modes, str):
-        if n_spatial_modes == "all":
-            return np.eye(L.shape[0])
-        if n_spatial_modes == "auto":
-            return spatial_modes(L, None)
-        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer")
-    if n_spatial_modes is None:
-        return spatial_modes(L, None)
-    nm = int(n_spatial_modes)
-    if nm <= 0:
-        raise LamegValueError("n_spatial_modes must be 'all', 'auto' or a positive integer")
-    u, s, _ = spm_svd(L @ L.T, 1e-12)
-    if len(s) < nm:
-        raise LamegValueError(f"only {len(s)} spatial modes available, {nm} requested; use "
-                              "n_spatial_modes='auto' or a smaller number")
-    return np.ascontiguousarray(u[:, :nm].T)
+    A, _ = spatial_projector(L, n_spatial_modes)
+    return spatial_modes(L, None) if A is None else np.ascontiguousarray(A)
 
 
 @dataclass
@@ -228,7 +213,7 @@ def model_free_energies(leads: Sequence[np.ndarray], data, time_s, *, kernels, I
         0-based patch centres per model (one array: the same for all models).
     projectors : sequence of ndarray (Nm, Nc), optional
         Spatial projector per model (default: one identity shared by all, laMEG's
-        ``n_spatial_modes='all'``); see :func:`spatial_projector`.
+        ``n_spatial_modes='all'``); see :func:`layer_projector`.
     inv_type : {'MSP', 'GS', 'ARD'}
     trials : list of int arrays, optional
         0-based trials per condition (default all trials, one condition).
@@ -291,9 +276,4 @@ def model_free_energies(leads: Sequence[np.ndarray], data, time_s, *, kernels, I
             F[e, wi] = patch_free_energy(reductions[key], lq, inv_type, Qe0,
                                          compress=compress)["F"]
     return F
-
-
-def window_for(woi_ms, time_s) -> np.ndarray:
-    """Windows (n, 2) in ms truncated to the epoch as the file-based inversions do."""
-    return np.atleast_2d(truncate_woi(woi_ms, np.asarray(time_s, dtype=float)))
 

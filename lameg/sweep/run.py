@@ -249,11 +249,11 @@ def _table(rows: list[dict]):
 
 def _projectors(gain: np.ndarray, n_layers: int, nv: int, n_spatial_modes) -> list:
     """Per-layer spatial projectors; 'all' shares one identity (and so the data reduction)."""
-    from ..inverse.lowrank import spatial_projector
+    from ..inverse.lowrank import layer_projector
 
     if n_spatial_modes == "all":
         return [np.eye(gain.shape[0])] * n_layers
-    return [spatial_projector(gain[:, e * nv:(e + 1) * nv], n_spatial_modes)
+    return [layer_projector(gain[:, e * nv:(e + 1) * nv], n_spatial_modes)
             for e in range(n_layers)]
 
 
