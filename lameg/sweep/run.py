@@ -201,7 +201,7 @@ def _layer_free_energies(ctx: dict, data, trials, column: int, gain_key) -> np.n
     gain = ctx["gains"][gain_key]
     leads = [gain[:, e * nv:(e + 1) * nv] for e in range(n_layers)]
     projectors = ctx["projectors"][gain_key]
-    inv = ctx["inv"]
+    inv = ctx["inversion"]
     common = dict(trials=trials, woi=inv["wois"], lpf=inv["lpf"], hpf=inv["hpf"],
                   hanning=st.hann_windowing, n_temp_modes=st.n_temp_modes,
                   fsample=ctx["fsample"])
@@ -477,4 +477,4 @@ def _context(model: LaminarModel, columns, layers, settings: SweepSettings,
                 gains={"true": model.gain},
                 projectors={"true": _projectors(model.gain, nl, nv, settings.n_spatial_modes)},
                 kernels=kernels, thickness=model.thickness,
-                inv=_inversion_settings(settings, model.time))
+                inversion=_inversion_settings(settings, model.time))
