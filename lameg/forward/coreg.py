@@ -19,6 +19,7 @@ from ..exceptions import LamegDataError, LamegValueError
 
 __all__ = [
     "rigid_transform",
+    "similarity_transform",
     "apply_transform",
     "icp_register",
     "Registration",
@@ -34,12 +35,56 @@ def apply_transform(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return p @ a[:3, :3].T + a[:3, 3]
 
 
+def similarity_transform(source: np.ndarray, target: np.ndarray, *, scale: bool = True
+                         ) -> tuple[np.ndarray, float]:
+    """Least-squares rotation (+ isotropic scale) + translation of paired points (Umeyama 1991).
+
+    Centre both sets, ``H = S_c' M_c``, ``[U, s, V] = svd(H)``, ``R = V D U'`` with
+    ``D = diag(1, 1, det(V U'))`` (no reflection), scale ``c = trace(D s) / |S_c|^2`` (1 when
+    ``scale`` is False: SPM's ``spm_eeg_inv_rigidreg``), ``t = mean(M) - c R mean(S)``.
+
+    Parameters
+    ----------
+    source : ndarray, shape (n, 3)
+        Points to move (any length unit).
+    target : ndarray, shape (n, 3)
+        Paired points, n >= 3 and not collinear.
+    scale : bool
+        Fit an isotropic scale factor (e.g. mm -> m); otherwise the transform is rigid.
+
+    Returns
+    -------
+    transform : ndarray, shape (4, 4)
+        ``[c R t; 0 0 0 1]`` with ``target ~ c R source + t``.
+    rmse : float
+        Root-mean-square residual distance, in the target's unit.
+    """
+    s = np.asarray(source, dtype=float)
+    m = np.asarray(target, dtype=float)
+    if s.shape != m.shape or s.ndim != 2 or s.shape[1] != 3 or len(s) < 3:
+        raise LamegValueError(
+            f"need two (n>=3, 3) arrays of paired points, got {s.shape}, {m.shape}"
+        )
+    ms, mm = s.mean(0), m.mean(0)
+    s0 = s - ms
+    u, sv, vt = np.linalg.svd(s0.T @ (m - mm))
+    if sv[1] < 1e-9 * max(sv[0], 1e-300):
+        raise LamegValueError("the points are collinear; a rigid transform is not defined")
+    v = vt.T
+    d = np.array([1.0, 1.0, np.sign(np.linalg.det(v @ u.T))])
+    r = v @ np.diag(d) @ u.T
+    c = float((sv * d).sum() / (s0 ** 2).sum()) if scale else 1.0
+    out = np.eye(4)
+    out[:3, :3] = c * r
+    out[:3, 3] = mm - c * r @ ms
+    rmse = float(np.sqrt(np.mean(np.sum((apply_transform(s, out) - m) ** 2, axis=1))))
+    return out, rmse
+
+
 def rigid_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Least-squares rigid transform mapping ``source`` points onto ``target`` (Kabsch, as SPM).
 
-    SPM's ``spm_eeg_inv_rigidreg``: centre both sets, ``H = S_c' M_c``, ``[U, ~, V] = svd(H)``,
-    ``R = V U'`` (with the reflection fix ``V diag(1, 1, det(V U')) U'``), ``t = mean(M) - R
-    mean(S)``.
+    SPM's ``spm_eeg_inv_rigidreg``: :func:`similarity_transform` without scale.
 
     Parameters
     ----------
@@ -52,25 +97,7 @@ def rigid_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     ndarray, shape (4, 4)
         ``[R t; 0 0 0 1]`` with ``target ~ R source + t``.
     """
-    s = np.asarray(source, dtype=float)
-    m = np.asarray(target, dtype=float)
-    if s.shape != m.shape or s.ndim != 2 or s.shape[1] != 3 or len(s) < 3:
-        raise LamegValueError(
-            f"rigid_transform needs two (n>=3, 3) arrays of paired points, got {s.shape}, {m.shape}"
-        )
-    ms, mm = s.mean(0), m.mean(0)
-    h = (s - ms).T @ (m - mm)
-    u, sv, vt = np.linalg.svd(h)
-    if sv[1] < 1e-9 * max(sv[0], 1e-300):
-        raise LamegValueError("the points are collinear; a rigid transform is not defined")
-    v = vt.T
-    r = v @ u.T
-    if np.linalg.det(r) < 0:
-        r = v @ np.diag([1.0, 1.0, np.linalg.det(v @ u.T)]) @ u.T
-    out = np.eye(4)
-    out[:3, :3] = r
-    out[:3, 3] = mm - r @ ms
-    return out
+    return similarity_transform(source, target, scale=False)[0]
 
 
 def icp_register(

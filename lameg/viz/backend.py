@@ -1,14 +1,37 @@
-"""pyvista set-up shared by the 3-D views: VTK window selection, notebook detection, mesh and camera conversion."""
+"""pyvista set-up shared by the 3-D views: window selection, plotters, notebook display, PNGs.
+
+Three ways a view is delivered:
+
+* **Jupyter** (an IPython kernel): an interactive 3-D widget through pyvista's trame back end
+  (``pip install 'pyvista[jupyter]'``); if trame is not installed, or pyvista's theme asks for
+  ``'static'``, a PNG image is shown in the notebook instead;
+* **scripts and documentation**: off-screen rendering, with ``screenshot=`` writing a PNG;
+* ``show=True`` outside a notebook: pyvista's desktop window.
+
+On Linux machines without a display, VTK's EGL window is selected before VTK is imported (set
+``VTK_DEFAULT_OPENGL_WINDOW`` yourself to override).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._utils import atomic_path, logger
 from ..exceptions import LamegValueError
+
+__all__ = ["in_notebook", "notebook_backend", "NOTEBOOK_BACKENDS"]
+
+#: pyvista Jupyter back ends accepted by :func:`notebook_backend` ('trame' is interactive with
+#: server-side rendering, 'client' renders in the browser with vtk.js, 'server' streams images,
+#: 'html' embeds a standalone vtk.js scene, 'static' shows a PNG).
+NOTEBOOK_BACKENDS = ("trame", "client", "server", "html", "static")
+_TRAME_MODULES = ("trame", "trame_vtk", "trame_vuetify", "ipywidgets")
 
 
 def _prepare_vtk_env() -> None:
@@ -24,7 +47,14 @@ def _pyvista():
     return pv
 
 
-def _in_notebook() -> bool:
+def in_notebook() -> bool:
+    """Whether the code runs inside a Jupyter (IPython) kernel.
+
+    Returns
+    -------
+    bool
+        True in a Jupyter notebook or console kernel, False in scripts and plain IPython.
+    """
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False
@@ -33,6 +63,68 @@ def _in_notebook() -> bool:
     except AttributeError:
         return False
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _trame_available() -> bool:
+    return all(importlib.util.find_spec(m) is not None for m in _TRAME_MODULES)
+
+
+def notebook_backend(requested: str | None = None) -> str:
+    """The pyvista Jupyter back end used for views shown in a notebook.
+
+    Parameters
+    ----------
+    requested : str or None
+        One of :data:`NOTEBOOK_BACKENDS`; None uses pyvista's theme
+        (``pyvista.set_jupyter_backend``), else ``'trame'``.
+
+    Returns
+    -------
+    str
+        The back end. An interactive one needs trame (``pip install 'pyvista[jupyter]'``);
+        without it the static PNG view is used and a warning is logged.
+    """
+    if requested is None:
+        requested = _pyvista().global_theme.jupyter_backend or "trame"
+    requested = str(requested).lower()
+    if requested not in NOTEBOOK_BACKENDS:
+        raise LamegValueError(f"notebook back end {requested!r} is not valid; choose one of "
+                              f"{list(NOTEBOOK_BACKENDS)}")
+    if requested != "static" and not _trame_available():
+        logger.warning("interactive notebook views need trame: pip install 'pyvista[jupyter]'; "
+                       "showing a static image")
+        return "static"
+    return requested
+
+
+def _new_plotter(show: bool, screenshot: Any, window_size: tuple[int, int]):
+    """A white-background plotter: off screen unless a desktop window is to be shown."""
+    pv = _pyvista()
+    notebook = bool(show) and in_notebook()
+    plotter = pv.Plotter(off_screen=notebook or not show or screenshot is not None,
+                         window_size=(int(window_size[0]), int(window_size[1])),
+                         notebook=notebook)
+    plotter.set_background("white")
+    return plotter
+
+
+def _save_png(image: np.ndarray, path: str | os.PathLike) -> None:
+    """Write an RGB(A) image array as a PNG, atomically."""
+    from matplotlib.image import imsave
+
+    with atomic_path(Path(path)) as tmp:
+        imsave(tmp, image, format="png", metadata={"Software": None})
+
+
+def _finish(plotter: Any, show: bool, close: bool) -> None:
+    """Show the plotter (notebook widget or window), or close it when ``close``."""
+    if show:
+        if in_notebook():
+            plotter.show(jupyter_backend=notebook_backend())
+        else:
+            plotter.show()
+    elif close:
+        plotter.close()
 
 
 def _faces_to_pv(faces: np.ndarray) -> np.ndarray:
@@ -46,7 +138,7 @@ def _camera(camera_view: Any):
     if isinstance(camera_view, str):
         return camera_view
     arr = np.asarray(camera_view, dtype=float).ravel()
-    if arr.size != 9:
-        raise LamegValueError("camera_view must be 9 numbers [eye xyz, target xyz, up xyz] "
+    if arr.size != 9 or not np.all(np.isfinite(arr)):
+        raise LamegValueError("camera_view must be 9 finite numbers [eye xyz, target xyz, up xyz] "
                               "or a pyvista view name such as 'xy'")
     return [tuple(arr[0:3]), tuple(arr[3:6]), tuple(arr[6:9])]

@@ -8,27 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from .._utils import atomic_path, logger
+from .._utils import logger
 from ..exceptions import LamegFileNotFoundError, LamegValueError
-from .backend import _camera, _faces_to_pv, _in_notebook, _pyvista
+from ..forward.coreg import similarity_transform
+from .backend import _camera, _faces_to_pv, _finish, _new_plotter, _pyvista, _save_png, in_notebook
 from .surface import _gifti_mesh
 
 
 def _similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, float]:
-    """Least-squares rotation + isotropic scale + translation (Umeyama); returns (4x4, rmse)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    u, sv, vt = np.linalg.svd(d0.T @ s0 / src.shape[0])
-    d = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[-1] = -1
-    rot = u @ np.diag(d) @ vt
-    scale = float((sv * d).sum() / s0.var(0).sum())
-    t = np.eye(4)
-    t[:3, :3] = scale * rot
-    t[:3, 3] = mu_d - scale * rot @ mu_s
-    rmse = float(np.sqrt(np.mean(np.sum((src @ t[:3, :3].T + t[:3, 3] - dst) ** 2, axis=1))))
-    return t, rmse
+    """Rotation + isotropic scale + translation from ``src`` onto ``dst``; (4x4, rmse)."""
+    return similarity_transform(src, dst, scale=True)
 
 
 def plot_coregistration(
@@ -67,13 +56,9 @@ def plot_coregistration(
     pyvista.Plotter
     """
     pv = _pyvista()
-    in_notebook = _in_notebook()
     if show is None:
-        show = in_notebook
-    width = int(round(height * 4 / 3))
-    plotter = pv.Plotter(off_screen=not show or screenshot is not None,
-                         window_size=(width, int(height)), notebook=in_notebook and show)
-    plotter.set_background("white")
+        show = in_notebook()
+    plotter = _new_plotter(show, screenshot, (int(round(height * 4 / 3)), int(height)))
     head_colors = {"scalp": (0.95, 0.8, 0.7), "oskull": (0.6, 0.6, 0.9),
                    "iskull": (0.6, 0.9, 0.6)}
     for name, (v, f) in (head_meshes or {}).items():
@@ -96,15 +81,8 @@ def plot_coregistration(
     else:
         plotter.camera_position = cam
     if screenshot is not None:
-        from matplotlib.image import imsave
-
-        img = plotter.screenshot(None, return_img=True)
-        with atomic_path(screenshot) as tmp:
-            imsave(tmp, img, format="png", metadata={"Software": None})
-    if show:
-        plotter.show()
-    elif screenshot is not None:
-        plotter.close()
+        _save_png(plotter.screenshot(None, return_img=True), screenshot)
+    _finish(plotter, show, close=screenshot is not None)
     return plotter
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .._utils import atomic_path, logger
 from ..exceptions import LamegValueError
-from .backend import _camera, _faces_to_pv, _in_notebook, _pyvista
+from ..io.gifti import gifti_arrays
+from .backend import _camera, _faces_to_pv, _finish, _new_plotter, _pyvista, _save_png, in_notebook
 from .colors import BASE_GREY, CURV_DARK, _make_norm, _rgb255, _vertex_rgb
 
 
@@ -116,15 +117,11 @@ def render_mesh(
         raise LamegValueError("faces index vertices that do not exist")
     n = vertices.shape[0]
     width = int(width) if width is not None else int(round(height * 4 / 3))
-    in_notebook = _in_notebook()
     if show is None:
-        show = in_notebook
+        show = in_notebook()
     own_plotter = plotter is None
     if own_plotter:
-        plotter = pv.Plotter(off_screen=not show or screenshot is not None,
-                             window_size=(width, int(height)),
-                             notebook=in_notebook and show)
-        plotter.set_background("white")
+        plotter = _new_plotter(show, screenshot, (width, int(height)))
     mesh = pv.PolyData(vertices, _faces_to_pv(faces))
     base = _rgb255(color)
     mappable = None
@@ -171,14 +168,8 @@ def render_mesh(
             if colorbar:
                 warnings.warn("colorbar needs scalars; writing the image without one",
                               UserWarning, stacklevel=2)
-            from matplotlib.image import imsave
-
-            with atomic_path(path) as tmp:
-                imsave(tmp, img, format="png", metadata={"Software": None})
-    if show:
-        plotter.show()
-    elif own_plotter and screenshot is not None:
-        plotter.close()
+            _save_png(img, path)
+    _finish(plotter, show, close=own_plotter and screenshot is not None)
     return plotter
 
 
@@ -207,9 +198,8 @@ def _add_markers(plotter: Any, coords: Any, size: Any, color: Any) -> None:
 
 
 def _gifti_mesh(gii: Any) -> tuple[np.ndarray, np.ndarray]:
-    verts = np.asarray(gii.darrays[0].data, dtype=float)
-    faces = np.asarray(gii.darrays[1].data, dtype=np.int64)
-    return verts, faces
+    """(vertices (n, 3) float64, faces (m, 3) int64) of a GIfTI surface."""
+    return gifti_arrays(gii)[:2]
 
 
 def _curvature_colors(surf_set: Any, stage: str, hemi: str | None, vertices_pial: np.ndarray
