@@ -14,7 +14,7 @@ On Linux machines without a display, VTK's EGL window is selected before VTK is 
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -66,7 +66,13 @@ def in_notebook() -> bool:
 
 
 def _trame_available() -> bool:
-    return all(importlib.util.find_spec(m) is not None for m in _TRAME_MODULES)
+    """Whether pyvista's trame widget can be built (its packages import)."""
+    try:
+        for name in _TRAME_MODULES:
+            importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
 
 
 def notebook_backend(requested: str | None = None) -> str:

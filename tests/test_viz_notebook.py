@@ -1,0 +1,158 @@
+"""3-D views in Jupyter: the interactive trame widget in a kernel, PNGs everywhere else.
+
+The notebook tests run real cells in a real IPython kernel (nbclient), so the widget is the one
+a user gets; only the browser side is absent. Rendering is off screen (EGL).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lameg.exceptions import LamegValueError
+from lameg.viz import backend
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+
+def _run_notebook(cells: list[str], cwd) -> list[list[dict]]:
+    """Execute ``cells`` in a fresh python3 kernel; outputs per cell."""
+    import lameg
+
+    # the kernel imports the lameg under test (this checkout), whatever its working folder
+    repo = str(Path(lameg.__file__).resolve().parents[1])
+    first = f"import sys\nsys.path.insert(0, {repo!r})\n"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first + textwrap.dedent(c)) for c in cells]
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}).execute()
+    return [c.outputs for c in nb.cells]
+
+
+def _stdout(outputs) -> str:
+    return "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+
+
+def _displays(outputs) -> list[dict]:
+    return [o["data"] for o in outputs if o.get("output_type") in ("display_data",
+                                                                   "execute_result")]
+
+
+def _png_picture(data: bytes) -> np.ndarray:
+    from matplotlib.image import imread
+
+    img = imread(io.BytesIO(data), format="png")[..., :3]
+    assert img.shape[0] > 50 and img.shape[1] > 50
+    return img
+
+
+def _assert_not_blank(img: np.ndarray) -> None:
+    # a white background with a drawn object: a sizeable share of non-white pixels
+    drawn = (img < 0.9).any(-1).mean()
+    assert 0.02 < drawn < 0.95, drawn
+
+
+@pytest.fixture(scope="module")
+def surf_set(tmp_path_factory, test_data_dir):
+    from lameg.datasets import copy_test_participant
+    from lameg.surf import LayerSurfaceSet
+
+    root = tmp_path_factory.mktemp("nb")
+    participant = copy_test_participant(root / "data", datasets=[])
+    s = LayerSurfaceSet(participant.subj_id, 2, subjects_dir=participant.subjects_dir)
+    s.create(verbose=False)
+    return s
+
+
+# ------------------------------------------------------------------------------ selection
+
+
+def test_scripts_are_not_notebooks_and_backend_choice():
+    assert backend.in_notebook() is False          # pytest: no IPython kernel
+    assert backend.notebook_backend() == "trame"   # trame is installed in the test environment
+    assert backend.notebook_backend("static") == "static"
+    assert backend.notebook_backend("CLIENT") == "client"
+    with pytest.raises(LamegValueError, match="choose one of"):
+        backend.notebook_backend("k3d")
+
+
+def test_without_trame_the_static_view_is_chosen():
+    """An environment without trame (its import hidden) falls back to the PNG view."""
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+        class Hide(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in ('trame', 'trame_vtk'):
+                    raise ModuleNotFoundError(name)
+                return None
+        sys.meta_path.insert(0, Hide())
+        import logging; logging.basicConfig()
+        from lameg.viz import backend
+        print(backend.notebook_backend(), backend.notebook_backend('static'))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["static", "static"]
+    assert "pyvista[jupyter]" in out.stderr        # the warning says how to get the widget
+
+
+# ------------------------------------------------------------------------------ in a kernel
+
+
+def test_show_surface_in_jupyter_is_interactive_and_png_stays(surf_set, tmp_path):
+    png = tmp_path / "nb.png"
+    png_static = tmp_path / "static.png"
+    setup = f"""
+        from lameg.surf import LayerSurfaceSet
+        from lameg.viz import backend, show_surface, plot_coregistration
+        import numpy as np, pyvista as pv
+        s = LayerSurfaceSet({surf_set.subj_id!r}, 2, subjects_dir={str(surf_set.subjects_dir)!r})
+        print(backend.in_notebook(), backend.notebook_backend())
+    """
+    interactive = f"""
+        p = show_surface(s, layer_name='pial', height=200, screenshot={str(png)!r})
+    """
+    coreg = """
+        sph = pv.Sphere(radius=70)
+        d = np.array([[0, 0, 1.0], [0, 1, 0], [1, 0, 0], [0, -1, 0], [-1, 0, 0]])
+        q = plot_coregistration({'coilpos': 110 * d, 'coilori': d},
+                                cortex=(sph.points, sph.faces.reshape(-1, 4)[:, 1:]),
+                                fiducials={'nas': [0, 95, 0]}, height=200)
+    """
+    static = f"""
+        pv.set_jupyter_backend('static')
+        p2 = show_surface(s, layer_name='pial', height=200, screenshot={str(png_static)!r})
+    """
+    out = _run_notebook([setup, interactive, coreg, static], tmp_path)
+    assert _stdout(out[0]).split() == ["True", "trame"]
+    for cell in (out[1], out[2]):
+        widgets = [d for d in _displays(cell)
+                   if "application/vnd.jupyter.widget-view+json" in d]
+        assert len(widgets) == 1, cell
+        assert "trame_pyvista" in widgets[0]["text/plain"]
+    # the PNG for scripts/docs is still written from the notebook
+    _assert_not_blank(_png_picture(png.read_bytes()))
+    # pyvista's static back end: an image in the notebook, equal to the screenshot's view
+    images = [d["image/png"] for d in _displays(out[3]) if "image/png" in d]
+    assert len(images) == 1
+    shown = _png_picture(base64.b64decode(images[0]))
+    _assert_not_blank(shown)
+    _assert_not_blank(_png_picture(png_static.read_bytes()))
+
+
+def test_show_surface_in_script_writes_png_only(surf_set, tmp_path):
+    from lameg.viz import show_surface
+
+    png = tmp_path / "script.png"
+    plotter = show_surface(surf_set, layer_name="pial", height=200, screenshot=png)
+    _assert_not_blank(_png_picture(png.read_bytes()))
+    assert plotter.render_window is None or plotter._closed   # closed after the screenshot
