@@ -11,12 +11,18 @@ from __future__ import annotations
 import numbers
 import operator
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .exceptions import LamegDataError, LamegFileNotFoundError, LamegValueError
+from .exceptions import (
+    LamegDataError,
+    LamegFileNotFoundError,
+    LamegPermissionError,
+    LamegValueError,
+)
 
 __all__ = [
     "validate_type",
@@ -28,6 +34,7 @@ __all__ = [
     "check_band_hz",
     "check_path",
     "check_finite_data",
+    "check_writable",
 ]
 
 _TYPE_NAMES = {
@@ -340,3 +347,34 @@ def check_finite_data(data: np.ndarray, what: str) -> None:
     if float(np.ptp(arr)) == 0.0:
         raise LamegDataError(f"{what} is flat (every value is {arr.flat[0]!r}): nothing to "
                              "invert; check the file's data and scaling")
+
+
+def check_writable(path: str | os.PathLike, what: str) -> Path:
+    """Reject a read-only output file or folder before any work is done.
+
+    A path that does not exist yet is checked through its nearest existing parent folder.
+    Read-only means not writable for this process or without the owner's write bit (so that
+    ``chmod a-w`` protects data even from a superuser's process, as lameg's atomic writes do).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file or folder.
+    what : str
+        What it is (used in the message), e.g. ``'output folder'``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    p = Path(path)
+    probe = p
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    mode = probe.stat().st_mode
+    if not os.access(probe, os.W_OK) or not mode & stat.S_IWUSR:
+        raise LamegPermissionError(
+            f"{what} {probe} is read-only; make it writable (chmod u+w '{probe}') or write "
+            "somewhere else")
+    return p

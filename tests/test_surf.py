@@ -278,7 +278,7 @@ def test_normal_orientations_consistent(created, method):
     v, f, _ = arrays(s, "pial")
     c = np.where(v[:, :1] < 0, v[v[:, 0] < 0].mean(0), v[v[:, 0] >= 0].mean(0))
     assert (np.einsum("ij,ij->i", ori[0], c - v) > 0).mean() > 0.75
-    with pytest.raises(LamegValueError, match="unknown orientation"):
+    with pytest.raises(LamegValueError, match="method='bogus' is not valid"):
         s.compute_dipole_orientations("bogus")
 
 
@@ -519,6 +519,7 @@ def _no_partial_output(subjects_dir):
     lam = surf_dir / "laminar"
     assert not lam.exists() or not any(lam.iterdir())
     assert not list(surf_dir.glob(".laminar_tmp_*"))
+    assert not list(surf_dir.glob(".laminar-*"))
 
 
 def test_missing_surfaces_listed(fresh):
@@ -568,7 +569,7 @@ def test_annot_mismatch(fresh):
 
 def test_bad_arguments(fresh):
     s = LayerSurfaceSet("sub-01", 2, subjects_dir=fresh)
-    with pytest.raises(LamegValueError, match="unknown orientation"):
+    with pytest.raises(LamegValueError, match="orientation=.normal. is not valid"):
         s.create(orientation="normal", verbose=False)
     with pytest.raises(LamegValueError, match="ds_factor"):
         s.create(ds_factor=1.5, verbose=False)

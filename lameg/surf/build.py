@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
-import tempfile
 from datetime import datetime
 
 import nibabel as nib
 import numpy as np
 
 from .._utils import atomic_path, logger, progress
+from .._validate import check_float, check_option, check_writable, validate_type
 from ..exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
     LamegFormatError,
-    LamegValueError,
 )
 from ..io import freesurfer as fsio
 from ..io.gifti import create_surf_gifti, save_gifti
@@ -23,6 +23,7 @@ from ..mesh import adjacency as _adj
 from ..mesh.decimate import decimate_vertex_subset
 from ..mesh.normals import orient_outward, vertex_areas
 from ..mesh.repair import fix_non_manifold_edges
+from .commit import staging_folder, surface_lock, switch_over
 from .files import ORIENTATIONS, _layer_name, _write_json
 from .head import _ensure_scalp
 from .orientations import _orientations
@@ -41,6 +42,39 @@ def _equivolume_fraction(alpha: np.ndarray | float, area_white: np.ndarray,
     aw = np.maximum(np.asarray(area_white, float), 1e-12)
     ap = np.maximum(np.asarray(area_pial, float), 1e-12)
     return alpha * (aw + ap) / (aw + np.sqrt((1 - alpha) * aw ** 2 + alpha * ap ** 2))
+
+
+#: Below this pial-white distance (mm) a vertex has no thickness (degenerate geometry).
+_MIN_THICKNESS_MM = 1e-6
+#: A cortical surface in mm spans 100-200 mm; below this extent it is in another unit.
+_MIN_EXTENT_MM = 20.0
+
+
+def _check_geometry(hemi: str, white: np.ndarray, pial: np.ndarray) -> None:
+    """Reject surfaces in metres/centimetres and pial surfaces that coincide with white."""
+    extent = float(np.max(np.ptp(pial, axis=0)))
+    if extent < _MIN_EXTENT_MM:
+        unit = "metres (multiply by 1000)" if extent < 0.5 else "centimetres (multiply by 10)"
+        raise LamegDataError(
+            f"{hemi}.pial spans only {extent:.3g} units; cortical surfaces must be in mm (a "
+            f"hemisphere spans 100-200 mm): it looks like {unit}")
+    flat = np.linalg.norm(pial - white, axis=1) < _MIN_THICKNESS_MM
+    if flat.mean() > 0.5:
+        raise LamegDataError(
+            f"{hemi}.pial and {hemi}.white coincide at {int(flat.sum())} of {len(flat)} vertices "
+            "(degenerate geometry: zero thickness, zero-length link vectors); check that "
+            f"surf/{hemi}.pial is FreeSurfer's pial surface and not a copy of the white one")
+
+
+def _build_id(paths: list[str], ds_factor: float, layer_model: str) -> str:
+    """Content hash of the inputs and settings that determine the surfaces' geometry."""
+    h = hashlib.sha1()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    h.update(f"{float(ds_factor)!r}/{layer_model}".encode())
+    return h.hexdigest()
 
 
 class BuildMixin:
@@ -99,28 +133,50 @@ class BuildMixin:
             matching the surface, or a mesh that cannot be decimated.
         LamegValueError
             Bad arguments (unknown orientation, ds_factor outside (0, 1], ...).
+        LamegPermissionError
+            A read-only output folder (``surf``, ``surf/laminar``, ``mri``, ``bem``) or
+            ``mri/orig.nii``.
 
         Notes
         -----
-        Everything is written into a temporary folder next to ``surf/laminar`` and moved in
-        only when all stages succeeded, so a failure leaves no partial files behind.
+        Everything is written into a staging folder beside ``surf/laminar``, which then
+        replaces ``surf/laminar`` in one step (:mod:`lameg.surf.commit`); files of the old
+        folder that this run does not rewrite (other layer counts or orientations) are kept.
+        A failure or a kill at any point leaves the old or the new complete set, and the next
+        run removes what an interrupted one left behind. Every sidecar records a ``build_id``
+        (hash of the FreeSurfer inputs, ``ds_factor`` and ``layer_model``), from which
+        :meth:`validate` recognises a set mixing files of different runs. Arguments, inputs
+        and write permissions are checked before any computation.
         """
         del n_jobs, spm_instance
-        if orientation not in ORIENTATIONS:
-            raise LamegValueError(f"unknown orientation method {orientation!r}; choose from "
-                                  f"{ORIENTATIONS}")
-        if not (isinstance(ds_factor, (int, float)) and 0 < ds_factor <= 1):
-            raise LamegValueError(f"ds_factor must be in (0, 1], got {ds_factor!r}")
-        if layer_model not in ("equidistant", "equivolume"):
-            raise LamegValueError("layer_model must be 'equidistant' or 'equivolume'")
+        check_option(orientation, ORIENTATIONS, "orientation")
+        ds_factor = check_float(ds_factor, "ds_factor", min_value=0.0, max_value=1.0,
+                                strict_min=True)
+        check_option(layer_model, ("equidistant", "equivolume"), "layer_model")
+        validate_type(fix_orientation, bool, "fix_orientation")
+        validate_type(scalp, bool, "scalp")
         hemis = ("lh", "rh")
         self._check_inputs(hemis)
+        self._check_writable(scalp)
+        with surface_lock(self.surf_dir):
+            self._recover()
+            self._build(hemis, ds_factor, orientation, fix_orientation, layer_model, verbose)
+        if scalp:
+            try:
+                _ensure_scalp(self, **scalp_kwargs)
+            except (LamegDataError, LamegFileNotFoundError, LamegFormatError) as exc:
+                logger.warning("no scalp surface could be built (%s); distance/radiality to the "
+                               "scalp need bem/outer_skin.surf or a head MRI", exc)
+
+    def _build(self, hemis, ds_factor, orientation, fix_orientation, layer_model, verbose):
+        """Compute every stage and switch ``surf/laminar`` over to them (lock held)."""
         steps = progress(range(6), verbose, desc="LayerSurfaceSet.create", total=6)
         steps = iter(steps)
         next(steps, None)
         orig_mgz = os.path.join(self.subj_dir, "mri", "orig.mgz")
         affine, t_orig, n_orig = fsio.tkras_to_scanner(orig_mgz)
-        base_meta = {"t_orig": t_orig.tolist(), "n_orig": n_orig.tolist()}
+        build_id = _build_id(self._input_files(hemis), ds_factor, layer_model)
+        base_meta = {"build_id": build_id, "t_orig": t_orig.tolist(), "n_orig": n_orig.tolist()}
         names = self.get_layer_names()
         surfaces = names + ["inflated"]
 
@@ -142,6 +198,7 @@ class BuildMixin:
             if not (np.array_equal(fw, fp) and np.array_equal(fw, fi)):
                 raise LamegDataError(f"{h}: white, pial and inflated faces differ; the surfaces "
                                      "must share FreeSurfer's vertex correspondence")
+            _check_geometry(h, w, p)
             faces[h] = fw
             raw[h]["inflated"] = infl
         layers = self._create_layer_surfaces(hemis, layer_model=layer_model)
@@ -193,6 +250,13 @@ class BuildMixin:
         ds_kept, ds_faces = decimate_vertex_subset(comb["pial"], comb_faces, ds_factor)
         ds_removed = np.setdiff1d(np.arange(len(comb["pial"])), ds_kept)
         ds = {s: comb[s][ds_kept] for s in surfaces}
+        if orientation == "link_vector":
+            flat = np.linalg.norm(ds["white"] - ds["pial"], axis=1) < _MIN_THICKNESS_MM
+            if flat.any():
+                raise LamegDataError(
+                    f"pial and white coincide at {int(flat.sum())} of {len(flat)} downsampled "
+                    "vertices, where link vectors (white - pial) are undefined (degenerate "
+                    "geometry); repair the surfaces or use orientation='ds_surf_norm'")
         next(steps, None)
 
         # --- orientations
@@ -201,9 +265,8 @@ class BuildMixin:
                             {n: (comb[n], comb_faces) for n in names}, ds_kept)
         next(steps, None)
 
-        # --- write everything into a temporary folder, then move into surf/laminar
-        os.makedirs(self.surf_dir, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=".laminar_tmp_", dir=self.surf_dir)
+        # --- write everything into a staging folder, then switch surf/laminar over to it
+        tmp = staging_folder(self.surf_dir)
         try:
             def put(v, f, meta, layer, stage, hemi=None, o=None, fx=None, normals=None):
                 path = self._get_fname(layer, stage, hemi, o, fx, directory=tmp)
@@ -215,7 +278,7 @@ class BuildMixin:
             memo: dict = {}
             for h in hemis:
                 for s in surfaces:
-                    put(raw[h][s], faces[h], {}, s, "raw", h)
+                    put(raw[h][s], faces[h], {"build_id": build_id}, s, "raw", h)
                     put(conv[h][s], faces[h], base_meta, s, "converted", h)
                     put(conv[h][s][kept[h]], nodeep_faces[h],
                         {**base_meta, "deep_vertices_removed": removed[h]},
@@ -249,45 +312,78 @@ class BuildMixin:
             nii = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
             with atomic_path(self.mri_file, suffix=".nii") as tmp_nii:
                 nib.save(nii, str(tmp_nii))
-            os.makedirs(self.laminar_surf_dir, exist_ok=True)
-            moved = sorted(os.listdir(tmp))
-            for name in moved:
-                os.replace(os.path.join(tmp, name), os.path.join(self.laminar_surf_dir, name))
+            # the content was checked in memory (same vertex counts and faces in every layer
+            # by construction); re-reading every file as validate() does would double the I/O
+            switch_over(tmp, self.laminar_surf_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         next(steps, None)
-        # the content was checked in memory (same vertex counts and faces in every layer by
-        # construction); re-reading every file as validate() does would double the I/O
-        lost = [n for n in moved if not os.path.exists(os.path.join(self.laminar_surf_dir, n))]
-        if lost:
-            raise LamegFileNotFoundError("surface files disappeared while writing: "
-                                         + ", ".join(lost))
-        if scalp:
-            try:
-                _ensure_scalp(self, **scalp_kwargs)
-            except (LamegDataError, LamegFileNotFoundError, LamegFormatError) as exc:
-                logger.warning("no scalp surface could be built (%s); distance/radiality to the "
-                               "scalp need bem/outer_skin.surf or a head MRI", exc)
 
-    def downsample(self, ds_factor, spm_instance=None):
-        """Re-decimate the existing ``combined`` layers (writes the ``ds`` stage)."""
+    def downsample(self, ds_factor, spm_instance=None) -> None:
+        """Re-decimate the existing ``combined`` layers (rewrites the ``ds`` stage).
+
+        The new ``ds`` files replace the old ones in one step (see :meth:`create`). Oriented
+        ``ds`` files and multilayer meshes of the old decimation are removed (they no longer
+        match); run :meth:`create` to rebuild them.
+
+        Parameters
+        ----------
+        ds_factor : float
+            Fraction of faces kept, in (0, 1].
+        spm_instance : object, optional
+            Accepted for compatibility; unused.
+        """
         del spm_instance
+        ds_factor = check_float(ds_factor, "ds_factor", min_value=0.0, max_value=1.0,
+                                strict_min=True)
+        self._check_writable(False)
         names = self.get_layer_names() + ["inflated"]
-        pv_, pf, _ = self._mesh("pial", "combined")
-        kept, faces = decimate_vertex_subset(pv_, pf, ds_factor)
-        removed = np.setdiff1d(np.arange(len(pv_)), kept)
-        for n in names:
-            v, _, _ = self._mesh(n, "combined")
-            meta = self.load_meta(n, "combined")
-            meta.update({"ds_factor": ds_factor, "ds_removed_vertices": removed.tolist()})
-            self.save(create_surf_gifti(v[kept], faces), n, "ds", meta=meta)
+        with surface_lock(self.surf_dir):
+            self._recover()
+            pv_, pf, _ = self._mesh("pial", "combined")
+            kept, faces = decimate_vertex_subset(pv_, pf, ds_factor)
+            removed = np.setdiff1d(np.arange(len(pv_)), kept)
+            tmp = staging_folder(self.surf_dir)
+            try:
+                for n in names:
+                    v, _, _ = self._mesh(n, "combined")
+                    meta = self.load_meta(n, "combined")
+                    meta.update({"ds_factor": ds_factor, "ds_removed_vertices": removed,
+                                 "modified_at": datetime.now().isoformat()})
+                    path = self._get_fname(n, "ds", directory=tmp)
+                    save_gifti(create_surf_gifti(v[kept], faces), path)
+                    _write_json(path[:-4] + ".json", meta)
+                # ds files of the old decimation that are not rewritten no longer match
+                stale = [f for f in os.listdir(self.laminar_surf_dir)
+                         if ".ds." in f and not os.path.exists(os.path.join(tmp, f))]
+                switch_over(tmp, self.laminar_surf_dir)
+                for f in stale:
+                    os.unlink(os.path.join(self.laminar_surf_dir, f))
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    def _input_files(self, hemis) -> list[str]:
+        out = [os.path.join(self.subj_dir, "mri", "orig.mgz")]
+        for h in hemis:
+            out += [os.path.join(self.surf_dir, f"{h}.{s}") for s in ("white", "pial", "inflated")]
+            out.append(os.path.join(self.subj_dir, "label", f"{h}.aparc.annot"))
+        return out
+
+    def _check_writable(self, scalp: bool) -> None:
+        """Report read-only output folders/files before any computation."""
+        targets = [self.surf_dir, os.path.dirname(self.mri_file)]
+        if os.path.isdir(self.laminar_surf_dir):
+            targets.append(self.laminar_surf_dir)
+        if scalp:
+            bem = os.path.join(self.subj_dir, "bem")
+            targets.append(bem if os.path.isdir(bem) else self.subj_dir)
+        for d in targets:
+            check_writable(d, "output folder")
+        if os.path.exists(self.mri_file):
+            check_writable(self.mri_file, "orig.nii (rewritten by create)")
 
     def _check_inputs(self, hemis):
-        need = [os.path.join(self.subj_dir, "mri", "orig.mgz")]
-        for h in hemis:
-            need += [os.path.join(self.surf_dir, f"{h}.{s}") for s in ("white", "pial", "inflated")]
-            need.append(os.path.join(self.subj_dir, "label", f"{h}.aparc.annot"))
-        missing = [p for p in need if not os.path.exists(p)]
+        missing = [p for p in self._input_files(hemis) if not os.path.exists(p)]
         if missing:
             raise LamegFileNotFoundError(
                 "Missing FreeSurfer inputs:\n  " + "\n  ".join(missing) +

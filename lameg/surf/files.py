@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import nibabel as nib
 import numpy as np
@@ -64,3 +65,25 @@ def _write_json(path, meta, memo=None):
     with atomic_path(path, suffix=".json") as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
+
+
+_BUILD_ID_HEAD = re.compile(rb'^\{"build_id": "([0-9a-f]{40})"')
+
+
+def _read_build_id(json_path: str) -> str | None:
+    """The ``build_id`` of a sidecar (written first by ``create``), or None without one."""
+    try:
+        with open(json_path, "rb") as fh:
+            head = fh.read(64)
+            m = _BUILD_ID_HEAD.match(head)
+            if m:
+                return m.group(1).decode()
+            fh.seek(0)
+            meta = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise LamegFormatError(f"{json_path} is not a readable JSON sidecar ({exc}); "
+                               "re-run create()") from exc
+    bid = meta.get("build_id") if isinstance(meta, dict) else None
+    return str(bid) if bid is not None else None

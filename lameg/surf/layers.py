@@ -9,6 +9,7 @@ from datetime import datetime
 import nibabel as nib
 import numpy as np
 
+from .._validate import check_int, check_option, validate_type
 from ..exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
@@ -16,7 +17,8 @@ from ..exceptions import (
 )
 from ..io.gifti import gifti_arrays, save_gifti
 from .build import BuildMixin
-from .files import HEMI_STAGES, ORIENTATIONS, STAGES, _layer_name, _write_json
+from .commit import RETIRED_PREFIX, STAGING_PREFIX, recover, surface_lock
+from .files import HEMI_STAGES, ORIENTATIONS, STAGES, _layer_name, _read_build_id, _write_json
 from .orientations import _orientations
 from .predictors import PredictorsMixin
 from .stages import StageMapsMixin
@@ -50,11 +52,12 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
     """
 
     def __init__(self, subj_id: str, n_layers: int, subjects_dir: str | os.PathLike | None = None):
-        if int(n_layers) != n_layers or n_layers < 2:
-            raise LamegValueError(f"n_layers must be an integer >= 2, got {n_layers!r}")
+        validate_type(subj_id, str, "subj_id")
+        self.n_layers = check_int(n_layers, "n_layers", min_value=2)
         self.subj_id = subj_id
-        self.n_layers = int(n_layers)
         self.layer_spacing = np.linspace(1, 0, self.n_layers)
+        if subjects_dir is not None:
+            validate_type(subjects_dir, "path-like", "subjects_dir")
         sd = subjects_dir if subjects_dir is not None else os.getenv("SUBJECTS_DIR")
         if sd is None:
             raise LamegFileNotFoundError(
@@ -70,6 +73,16 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         self.surf_dir = os.path.join(self.subj_dir, "surf")
         self.laminar_surf_dir = os.path.join(self.surf_dir, "laminar")
         self._scalp_cache: dict = {}   # content hash -> closest scalp points of a layer
+        if not os.path.isdir(self.laminar_surf_dir) and os.path.isdir(self.surf_dir) and any(
+                e.startswith((STAGING_PREFIX, RETIRED_PREFIX)) for e in os.listdir(self.surf_dir)):
+            # an update of surf/laminar was interrupted between its two renames
+            with surface_lock(self.surf_dir):
+                self._recover()
+
+    def _recover(self) -> list[str]:
+        """Finish an interrupted update of ``surf/laminar`` and remove leftovers (lock held)."""
+        return recover(self.surf_dir, self.laminar_surf_dir,
+                       (os.path.dirname(self.mri_file), os.path.join(self.subj_dir, "bem")))
 
     def __repr__(self) -> str:
         return (f"<LayerSurfaceSet subj_id={self.subj_id!r}, n_layers={self.n_layers}, "
@@ -78,6 +91,11 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
     # ------------------------------------------------------------------ naming and I/O
     def _get_fname(self, layer_name, stage="raw", hemi=None, orientation=None, fixed=None,
                    directory=None) -> str:
+        check_option(stage, STAGES, "stage")
+        check_option(hemi, (None, "lh", "rh"), "hemi")
+        check_option(orientation, (None, *ORIENTATIONS), "orientation")
+        if fixed is not None:
+            validate_type(fixed, bool, "fixed")
         parts = []
         if hemi:
             parts.append(hemi)
@@ -116,6 +134,12 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
                                   fixed=fixed)
         if not os.path.exists(path):
+            if stage in HEMI_STAGES and hemi is None:
+                raise LamegValueError(f"stage {stage!r} is stored per hemisphere: pass "
+                                      "hemi='lh' or hemi='rh'")
+            if stage not in HEMI_STAGES and hemi is not None:
+                raise LamegValueError(f"stage {stage!r} combines both hemispheres: pass "
+                                      "hemi=None")
             raise LamegFileNotFoundError(
                 f"Surface file not found: {path}. Run LayerSurfaceSet({self.subj_id!r}, "
                 f"{self.n_layers}).create(...) with the wanted orientation/fixed settings.")
@@ -130,11 +154,12 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         """Write a mesh and its JSON sidecar (with ``modified_at``) atomically."""
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
                                   fixed=fixed)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        save_gifti(gifti_obj, path)
         meta = dict(meta or {})
         meta["modified_at"] = datetime.now().isoformat()
-        _write_json(path[:-4] + ".json", meta)
+        with surface_lock(self.surf_dir):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            save_gifti(gifti_obj, path)
+            _write_json(path[:-4] + ".json", meta)
 
     def load_meta(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None
                   ) -> dict:
@@ -151,12 +176,13 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         """Merge ``updates`` into a sidecar (no-op if None); sets ``modified_at``."""
         if updates is None:
             return
-        meta = self.load_meta(layer_name, stage, hemi, orientation, fixed)
-        meta.update(updates)
-        meta["modified_at"] = datetime.now().isoformat()
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
                                   fixed=fixed)[:-4] + ".json"
-        _write_json(path, meta)
+        with surface_lock(self.surf_dir):
+            meta = self.load_meta(layer_name, stage, hemi, orientation, fixed)
+            meta.update(updates)
+            meta["modified_at"] = datetime.now().isoformat()
+            _write_json(path, meta)
 
     def validate(self, required_stages=("raw", "converted", "nodeep", "combined", "ds"),
                  hemis=("lh", "rh"), orientations=None, fixed=None) -> None:
@@ -175,6 +201,7 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         """
         missing = []
         names = self.get_layer_names()
+        builds: dict = {}   # build id -> files (None: written without one, e.g. by laMEG)
 
         def _check(groups):
             for key, entries in groups.items():
@@ -183,6 +210,7 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
                     if not os.path.exists(path):
                         missing.append(path)
                         continue
+                    builds.setdefault(_read_build_id(path[:-4] + ".json"), []).append(path)
                     v, f, _ = gifti_arrays(nib.load(path), path)
                     if ref is None:
                         ref = (name, len(v), f)
@@ -212,6 +240,14 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
             _check(groups)
         if missing:
             raise LamegFileNotFoundError("Missing expected surface files:\n" + "\n".join(missing))
+        if len(builds) > 1:
+            groups = sorted(builds.items(), key=lambda kv: -len(kv[1]))
+            detail = "; ".join(
+                f"{len(files)} file(s) from {'an unrecorded build' if bid is None else 'build ' + bid[:8]}"
+                f" (e.g. {os.path.basename(files[0])})" for bid, files in groups)
+            raise LamegDataError(
+                f"mixed surface set in {self.laminar_surf_dir}: its files come from different "
+                f"create() runs (other inputs or settings): {detail}; re-run create()")
 
     # ------------------------------------------------------------------ vertex bookkeeping
     def get_vertices_per_layer(self, orientation="link_vector", fixed=True) -> int:
@@ -267,9 +303,7 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         ``fixed`` the pial orientation is used for every layer (link vectors are identical in
         all layers anyway).
         """
-        if method not in ORIENTATIONS:
-            raise LamegValueError(f"unknown orientation method {method!r}; choose from "
-                                  f"{ORIENTATIONS}")
+        check_option(method, ORIENTATIONS, "method")
         names = self.get_layer_names()
         ds = {n: self._mesh(n, "ds")[:2] for n in names}
         comb = {}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._utils import atomic_path, logger
+from .._validate import check_writable, validate_type
 from ..exceptions import LamegValueError
 
 __all__ = ["in_notebook", "notebook_backend", "NOTEBOOK_BACKENDS"]
@@ -131,6 +132,19 @@ def _finish(plotter: Any, show: bool, close: bool) -> None:
             plotter.show()
     elif close:
         plotter.close()
+
+
+def _check_screenshot(screenshot: Any) -> Path | None:
+    """Validate a PNG output path before anything is rendered (None: no screenshot)."""
+    if screenshot is None:
+        return None
+    validate_type(screenshot, "path-like", "screenshot")
+    path = Path(screenshot)
+    if path.is_dir():
+        raise LamegValueError(f"screenshot {path} is a folder; give a file name such as "
+                              f"'{path / 'view.png'}'")
+    check_writable(path, "screenshot folder" if not path.exists() else "screenshot")
+    return path
 
 
 def _faces_to_pv(faces: np.ndarray) -> np.ndarray:

@@ -7,16 +7,45 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import check_float, check_int, check_option
 from ..exceptions import LamegValueError
 
 BASE_GREY = (166, 166, 166)
 CURV_DARK = (64, 64, 64)
 
 
+def _check_cmap(cmap: Any):
+    """The matplotlib colour map named or given by ``cmap`` (LamegValueError if unknown)."""
+    import matplotlib as mpl
+    from matplotlib import colors
+
+    if isinstance(cmap, colors.Colormap):
+        return cmap
+    if not isinstance(cmap, str):
+        raise LamegValueError(f"cmap must be a matplotlib colour map or its name, got "
+                              f"{type(cmap).__name__}")
+    try:
+        return mpl.colormaps[cmap]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(cmap, list(mpl.colormaps), n=3)
+        hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+        raise LamegValueError(f"unknown colour map {cmap!r}{hint}; use a name from "
+                              "matplotlib.colormaps such as 'RdBu_r' or 'viridis'") from None
+
+
 def _make_norm(norm: str, vmin: float, vmax: float, vcenter: float):
     from matplotlib import colors
 
+    check_option(norm, ("TS", "N", "LOG"), "norm")
+    vmin = check_float(vmin, "vmin")
+    vmax = check_float(vmax, "vmax")
+    if not vmin < vmax:
+        raise LamegValueError(f"vmin must be smaller than vmax, got vmin={vmin:g}, "
+                              f"vmax={vmax:g}; swap them or widen the range")
     if norm == "TS":
+        vcenter = check_float(vcenter, "vcenter")
         if not vmin < vcenter < vmax:
             raise LamegValueError(
                 f"norm='TS' needs vmin < vcenter < vmax, got {vmin}, {vcenter}, {vmax}; "
@@ -73,9 +102,10 @@ def data_to_rgb(
     data = np.asarray(data, dtype=float).ravel()
     if data.size == 0 or not np.all(np.isfinite(data)):
         raise LamegValueError("data must be a non-empty array of finite values")
+    n_bins = check_int(n_bins, "n_bins", min_value=1)
     normaliser = _make_norm(norm, vmin, vmax, vcenter)
-    mappable = mpl.cm.ScalarMappable(norm=normaliser, cmap=cmap)
-    edges = np.histogram_bin_edges(data, bins=int(n_bins))
+    mappable = mpl.cm.ScalarMappable(norm=normaliser, cmap=_check_cmap(cmap))
+    edges = np.histogram_bin_edges(data, bins=n_bins)
     upper = np.clip(np.searchsorted(edges, data, side="right"), 1, edges.size - 1)
     rgba = mappable.to_rgba(edges[upper])
     if ret_map:

@@ -11,7 +11,16 @@ import numpy as np
 from .._utils import logger
 from ..exceptions import LamegFileNotFoundError, LamegValueError
 from ..forward.coreg import similarity_transform
-from .backend import _camera, _faces_to_pv, _finish, _new_plotter, _pyvista, _save_png, in_notebook
+from .backend import (
+    _camera,
+    _check_screenshot,
+    _faces_to_pv,
+    _finish,
+    _new_plotter,
+    _pyvista,
+    _save_png,
+    in_notebook,
+)
 from .surface import _gifti_mesh
 
 
@@ -55,6 +64,7 @@ def plot_coregistration(
     -------
     pyvista.Plotter
     """
+    _check_screenshot(screenshot)
     pv = _pyvista()
     if show is None:
         show = in_notebook()
@@ -179,6 +189,7 @@ def verify_coregistration(
     -------
     pyvista.Plotter
     """
+    _check_screenshot(screenshot)
     import nibabel as nib
 
     from ..io.spm_inv import read_head_model

@@ -11,10 +11,20 @@ from typing import Any
 import numpy as np
 
 from .._utils import atomic_path, logger
+from .._validate import check_float, check_int
 from ..exceptions import LamegValueError
 from ..io.gifti import gifti_arrays
-from .backend import _camera, _faces_to_pv, _finish, _new_plotter, _pyvista, _save_png, in_notebook
-from .colors import BASE_GREY, CURV_DARK, _make_norm, _rgb255, _vertex_rgb
+from .backend import (
+    _camera,
+    _check_screenshot,
+    _faces_to_pv,
+    _finish,
+    _new_plotter,
+    _pyvista,
+    _save_png,
+    in_notebook,
+)
+from .colors import BASE_GREY, CURV_DARK, _check_cmap, _make_norm, _rgb255, _vertex_rgb
 
 
 def _compose_with_colorbar(image: np.ndarray, mappable: Any, label: str | None,
@@ -106,6 +116,9 @@ def render_mesh(
     pyvista.Plotter
         The plotter (closed if it was shown or only used for the screenshot).
     """
+    _check_screenshot(screenshot)
+    opacity = check_float(opacity, "opacity", min_value=0.0, max_value=1.0)
+    height = check_int(height, "height", min_value=16)
     pv = _pyvista()
     vertices = np.asarray(vertices, dtype=float)
     faces = np.asarray(faces)
@@ -130,13 +143,16 @@ def render_mesh(
         if scalars.size != n:
             raise LamegValueError(f"scalars has {scalars.size} values for {n} vertices")
         finite = scalars[np.isfinite(scalars)]
+        if finite.size == 0:
+            raise LamegValueError("scalars has no finite value to colour")
         lo = np.percentile(finite, 1) if vmin is None else vmin
         hi = np.percentile(finite, 99) if vmax is None else vmax
-        if not hi > lo:
+        if vmin is None and vmax is None and not hi > lo:   # constant data: any range
             hi = lo + 1.0
         import matplotlib as mpl
 
-        mappable = mpl.cm.ScalarMappable(norm=_make_norm(norm, lo, hi, vcenter), cmap=cmap)
+        mappable = mpl.cm.ScalarMappable(norm=_make_norm(norm, lo, hi, vcenter),
+                                         cmap=_check_cmap(cmap))
         rgb = mappable.to_rgba(np.nan_to_num(scalars, nan=lo))[:, :3] * 255.0
         rgb[~np.isfinite(scalars)] = base
     elif vertex_colors is not None:
@@ -306,6 +322,9 @@ def show_surface(
     pyvista.Plotter
     """
     del menu  # k3d-only option
+    _check_screenshot(screenshot)
+    if scalars is not None or vertex_colors is None:
+        _check_cmap(cmap)
     gii = surf_set.load(layer_name, stage=stage, hemi=hemi, orientation=orientation, fixed=fixed)
     vertices, faces = _gifti_mesh(gii)
     n = vertices.shape[0]
