@@ -342,7 +342,7 @@ def test_sam_3d_pseudo_z_relation(grid_run, tmp_path):
     m = im2[("Global", "Mean")]
     assert np.all((m == 0) | (np.sqrt(m) >= 1.5)) and np.any(m == 0)
     files = [f.name for f in im.files]
-    assert "SAM,SAM,Global,3D_PWR,Mean.nii" in files
+    assert "SAM,cmdline,Global,3D_PWR,Mean.nii" in files  # OutName: the parameter name
 
 
 def test_sam_3d_markers_contrast(grid_run):

@@ -52,7 +52,7 @@ from scipy.ndimage import uniform_filter1d
 from ..exceptions import LamegDataError, LamegValueError
 from .cov import _get_data, make_band_filter, marker_segments
 from .filters import BandFilter
-from .io import SamData, band_folder, dataset_prefix, sam_directory, write_image
+from .io import SamData, band_folder, dataset_prefix, write_image
 from .metrics import (
     box_reduce,
     check_metric,
@@ -62,7 +62,7 @@ from .metrics import (
     segment_power,
 )
 from .params import SamParams
-from .weights import SamWeights, load_weights
+from .weights import SamWeights
 
 __all__ = ["SamImages", "sam_3d", "sam_4d", "sam_ers", "laminar_contrast"]
 
@@ -101,27 +101,41 @@ class SamImages:
 
 class _Context:
     def __init__(self, params: SamParams, program: str, data, weights, output_dir):
+        from .cov import cov_set_name, input_sam_dir, output_sam_dir
+        from .weights import load_weight_set, wts_set_name
+
         self.params = params
         self.program = program
         self.data: SamData = _get_data(params, data)
-        self.samdir = Path(output_dir) if output_dir else sam_directory(self.data.fname)
+        self.samdir = output_sam_dir(params, self.data, output_dir)
+        indir = input_sam_dir(params, self.data, output_dir)
+        band = tuple(params.require("CovBand", program)) if weights is None else tuple(
+            params.get("CovBand") or weights.band["Global"])
         if weights is None:
-            band = params.require("CovBand", program)
-            weights = load_weights(band_folder(self.samdir, params.get("WtsName", "SAM"), band))
+            weights = load_weight_set(band_folder(indir, wts_set_name(params), band),
+                                      list(self.data.chan_names))
         self.w: SamWeights = weights
         self.x = self._channels()
         cov_band = params.get("CovBand") or self.w.band["Global"]
         img_band = params.get("ImageBand") or cov_band
         self.cov_band, self.img_band = tuple(cov_band), tuple(img_band)
         if img_band[1] - img_band[0] > cov_band[1] - cov_band[0] + 1e-9:
-            raise LamegValueError(f"ImageBand {img_band} is wider than CovBand {cov_band}")
+            raise LamegValueError(f"ImageBand {img_band} is wider than CovBand {cov_band}: the "
+                                  "covariance bandwidth must be >= the image bandwidth")
         self.filt: BandFilter = make_band_filter(params, img_band, self.data.fs)
         self.xf = self.filt.apply(self.x, axis=1)
         self.out_dir = Path(os.path.expanduser(params["ImageDirectory"])) if params.is_set(
             "ImageDirectory") else self.samdir
         ds = str(self.data.fname) if self.data.fname else "SAM"
         self.prefix = dataset_prefix(ds, params["PrefixLength"])
-        self.out_name = params.get("OutName") or params.get("CovName", "SAM")
+        self.out_name = str(params["OutName"]) if params.is_set("OutName") else \
+            _param_name(params)
+        self.noise_cov = None
+        if params.is_set("NoiseBand"):  # the raw Noise covariance of the covariance folder
+            from .io import read_cov
+
+            d = read_cov(band_folder(indir, cov_set_name(params), self.cov_band) / "Noise.cov")
+            self.noise_cov = (d["C"], d["bandwidth"])
         self.files: list[Path] = []
 
     def _channels(self) -> np.ndarray:
@@ -143,17 +157,23 @@ class _Context:
             raise LamegValueError(f"CovType {ct}: no '{name}' weights (run sam_cov/sam_wts with "
                                   "markers flagged TRUE for SUM, or per-marker covariances for ALL)")
         W = self.w.weights[name]
-        if "Noise" in self.w.covariances:
-            Cn = self.w.covariances["Noise"]
-            nf = make_band_filter(self.params, self.w.band["Noise"], self.data.fs)
-            var = np.einsum("vm,vm->v", W @ Cn, W) * (self.filt.bandwidth / nf.bandwidth)
+        n = self.data.data.shape[1]
+        if self.noise_cov is not None:
+            Cn, bw_noise = self.noise_cov
+            var = np.einsum("vm,vm->v", W @ Cn, W) * (self.filt.bandwidth_for(n) / bw_noise)
         else:
             ratio = (self.img_band[1] - self.img_band[0]) / (self.cov_band[1] - self.cov_band[0])
             var = self.w.noise[name] * np.einsum("vm,vm->v", W, W) * ratio
-        return name, W / np.sqrt(var)[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Wn = np.where((var > 0)[:, None], W / np.sqrt(var)[:, None], 0.0)
+        return name, Wn
 
-    def conditions(self, allow_segfile=True, window=None):
-        """[(label, cov_name, segments, (t0, t1))] for markers, or the Global whole trials."""
+    def conditions(self, allow_segfile=True, window=None, rule="cov"):
+        """[(label, cov_name, segments, (t0, t1))] for markers, or the Global whole trials.
+
+        ``rule='3d'`` uses sam_3d's segments: ``TS = floor((lat + T0) fs) + pre``, ``TE`` likewise,
+        samples ``TS .. TE`` inclusive (as segments ``(trial, TS, TE + 1)``).
+        """
         d = self.data
         if not self.params.markers:
             segs = [(k, 0, d.data.shape[1]) for k in range(d.n_trials)]
@@ -165,7 +185,10 @@ class _Context:
                                       "segments; SegFile markers only work with sam_3d")
             win = window if window is not None else (mk.t0, mk.t1)
             base = self.params.param_file.parent if self.params.param_file else None
-            segs = marker_segments(d, mk, win if mk.seg_file is None else None, base)
+            if rule == "3d" and mk.seg_file is None:
+                segs = _segments_3d(d, mk)
+            else:
+                segs = marker_segments(d, mk, win if mk.seg_file is None else None, base)
             out.append((mk.cov_name, mk.cov_name, segs, win))
         return out
 
@@ -176,6 +199,33 @@ class _Context:
 
     def finish(self):
         self.params.write_log(self.samdir / f"sam_{self.program}.param", self.program)
+
+
+def _param_name(params: SamParams) -> str:
+    if params.param_file is not None:
+        n = params.param_file.name
+        return n[:-len(".param")] if n.endswith(".param") else n
+    return "cmdline"
+
+
+def _segments_3d(d: SamData, mk) -> list[tuple[int, int, int]]:
+    """sam_3d's marker segments (floor rounding, inclusive end), as (trial, TS, TE + 1)."""
+    n = d.data.shape[1]
+    evs = [e for e in d.events if e[2] == mk.name]
+    if not evs:
+        raise LamegDataError(f"{mk.origin}: no markers found with the name {mk.name!r}")
+    segs = []
+    for trial, lat, _ in evs:
+        if not d.epoch_ok[trial]:
+            continue
+        ts = int(np.floor((lat + mk.t0) * d.fs)) + d.pre_trig
+        te = int(np.floor((lat + mk.t1) * d.fs)) + d.pre_trig
+        if ts >= 0 and te < n:
+            segs.append((trial, ts, te + 1))
+    if not segs:
+        raise LamegDataError(f"{mk.origin}: there were no valid data segments for marker "
+                             f"{mk.name!r} and its time window")
+    return segs
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +260,7 @@ def sam_3d(params: SamParams, data=None, weights: SamWeights | None = None, *,
     ctx = _Context(params, "3d", data, weights, output_dir)
     images = {}
     min_snr = params.get("MinSNR")
-    for label, cov_name, segs, _ in ctx.conditions(allow_segfile=True):
+    for label, cov_name, segs, _ in ctx.conditions(allow_segfile=True, rule="3d"):
         _, Wn = ctx.weights_for(cov_name)
         vals = []
         powers = []

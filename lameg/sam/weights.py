@@ -582,9 +582,9 @@ def write_sam_weights_nifti(path, W: np.ndarray, sources: SourceSet, noise: floa
     return Path(path)
 
 
-def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray]:
+def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray, tuple[int, int, int]]:
     """Read a SAMsrcV5 NIfTI weight file: weights (V, M) in SAM's voxel order (X slowest, Z
-    fastest), the noise power (from ``glmax``) and the affine."""
+    fastest), the noise power (from ``glmax``), the affine and the grid shape (nX, nY, nZ)."""
     import struct
 
     path = Path(path)
@@ -603,7 +603,64 @@ def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray]:
     W = data.reshape(m, -1).T.astype(float)
     noise = struct.unpack_from("<f", raw, 140)[0] * 1e-28
     srow = np.array(struct.unpack_from("<12f", raw, 280), float).reshape(3, 4)
-    return W, float(noise), np.vstack([srow, [0, 0, 0, 1]])
+    return W, float(noise), np.vstack([srow, [0, 0, 0, 1]]), (nx, ny, nz)
+
+
+def read_noise_file(folder, name: str) -> float:
+    """SAMsrcV5's noise of a weight set: ``<name>_MuNoise``, else ``<name>_Noise``."""
+    folder = Path(folder)
+    for suffix in ("_MuNoise", "_Noise"):
+        f = folder / f"{name}{suffix}"
+        if f.is_file():
+            try:
+                return float(f.read_text().split()[0])
+            except (ValueError, IndexError):
+                raise LamegFormatError(f"{f}: cannot read the noise value") from None
+    raise LamegFileNotFoundError(f"no noise file for {name} in {folder} (did you run sam_cov?)")
+
+
+def load_weight_set(folder, chan_names: list[str] | None = None) -> SamWeights:
+    """Weights of a folder written by lameg (``weights.npz``) or by SAMsrcV5 (``<Name>.nii``).
+
+    For SAMsrcV5 folders the grid comes from the NIfTI affine, the ROI from the non-zero weight
+    rows and each set's noise from ``<Name>_MuNoise`` or ``<Name>_Noise`` (SAMsrcV5's
+    ``GetNoise``); the noise files may sit in the covariance folder of the same name.
+    """
+    folder = Path(folder)
+    if (folder / "weights.npz").is_file():
+        return load_weights(folder)
+    files = [f for f in sorted(folder.glob("*.nii")) if not f.stem.endswith("_at")]
+    if not files:
+        raise LamegFileNotFoundError(f"no SAM weights in {folder}; run sam_wts first")
+    weights, noise = {}, {}
+    shape = aff = None
+    for f in files:
+        W, _, aff, shape = read_sam_weights_nifti(f)
+        weights[f.stem] = W
+        noise[f.stem] = read_noise_file(folder, f.stem)
+    step = abs(aff[2, 0]) * 1e-3
+    origin = np.array([aff[1, 3], -aff[0, 3], aff[2, 3]]) * 1e-3
+    mask = np.zeros(int(np.prod(shape)), bool)
+    for W in weights.values():
+        mask |= np.any(W != 0, axis=1)
+    axes = [origin[i] + step * np.arange(shape[i]) for i in range(3)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    src = SourceSet("grid", pts[mask], None, tuple(shape), mask, origin, step, name=str(folder))
+    band = _folder_band(folder)
+    m = next(iter(weights.values())).shape[1]
+    names = list(chan_names) if chan_names is not None and len(chan_names) == m else [
+        f"ch{i}" for i in range(m)]
+    return SamWeights({k: W[mask] for k, W in weights.items()}, noise,
+                      {k: np.nan for k in weights}, {k: band for k in weights},
+                      np.full((mask.sum(), 3), np.nan), np.zeros((m, mask.sum())), None, src,
+                      names, False, {})
+
+
+def _folder_band(folder: Path) -> tuple[float, float]:
+    import re
+
+    m = re.search(r",(\d+)-(\d+)Hz$", folder.name)
+    return (float(m.group(1)), float(m.group(2))) if m else (np.nan, np.nan)
 
 
 def save_weights(w: SamWeights, folder: Path) -> Path:
