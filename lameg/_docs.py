@@ -108,6 +108,46 @@ cv_err : ndarray, shape (n_folds, n_test_channels)
     Cross-validation RMS error of the held-out channels (empty without held-out channels)."""
 
 
+# Triangle meshes (lameg.mesh, lameg.forward, lameg.io.gifti)
+docdict["vertices"] = """
+vertices : array-like, shape (n_vertices, 3)
+    Vertex positions of the triangle mesh, in any length unit (lameg's cortical meshes: mm);
+    lengths, areas and volumes derived from them are in that unit."""
+docdict["faces"] = """
+faces : array-like of int, shape (n_faces, 3)
+    0-based vertex indices of each triangle."""
+docdict["n_vertices"] = """
+n_vertices : int or None
+    Number of vertices of the mesh (None: ``faces.max() + 1``)."""
+docdict["normals"] = """
+normals : array-like, shape (n_vertices, 3), or None
+    Per-vertex normals carried along with the vertices (None: no normals)."""
+docdict["mesh_removal_returns"] = """
+vertices : ndarray, shape (n_kept, 3)
+    The kept vertices, in their original order.
+faces : ndarray of int, shape (n_kept_faces, 3)
+    The faces whose three vertices are kept, re-indexed into the kept vertices.
+normals : ndarray, shape (n_kept, 3), or None
+    The kept rows of ``normals`` (None when no normals were given).
+kept : ndarray of int, shape (n_kept,)
+    Original index of every kept vertex."""
+
+# MEG forward models (lameg.forward)
+docdict["sensors"] = """
+sensors : lameg.forward.sensors.SensorArray
+    MEG coils (positions in m, unit normals) and the coil-to-channel map ``tra``."""
+docdict["dip_pos"] = """
+dip_pos : array-like, shape (n_dipoles, 3)
+    Dipole positions in the sensors' head frame, m."""
+docdict["coil_leadfield"] = """
+ndarray, shape (n_dipoles, 3, n_coils)
+    Field at every coil (along its normal) of a unit dipole along x, y and z, T/(A m)."""
+docdict["cache_key_returns"] = """
+str
+    Text that identifies the model's geometry and parameters; equal keys give equal lead
+    fields (part of the gain cache key)."""
+
+
 def fill_doc(obj):
     """Substitute ``%(name)s`` entries of :data:`docdict` into ``obj.__doc__``.
 

@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components as _cc
 
+from .._docs import fill_doc
+
 __all__ = [
     "directed_edges",
     "edge_keys",
@@ -22,8 +24,19 @@ __all__ = [
 ]
 
 
+@fill_doc
 def directed_edges(faces: np.ndarray) -> np.ndarray:
-    """Directed half-edges (a -> b) of every face, shape (3 * n_faces, 2), face-major."""
+    """Directed half-edges (a -> b) of every face, face-major.
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of int64, shape (3 * n_faces, 2)
+        Edges ``(f0, f1), (f1, f2), (f2, f0)`` of every face in turn.
+    """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     return faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
 
@@ -32,15 +45,38 @@ def edge_keys(edges: np.ndarray) -> tuple[np.ndarray, int]:
     """Encode (a, b) pairs (non-negative ints) as one int64 key ``a * base + b``.
 
     Key order is the lexicographic order of the pairs; ``np.unique`` on the 1-D keys is much
-    faster than ``np.unique(..., axis=0)`` on the pairs. Returns the keys and ``base``.
+    faster than ``np.unique(..., axis=0)`` on the pairs.
+
+    Parameters
+    ----------
+    edges : array-like of int, shape (n_edges, 2)
+        Pairs of non-negative integers (vertex indices).
+
+    Returns
+    -------
+    keys : ndarray of int64, shape (n_edges,)
+        ``a * base + b`` for every pair.
+    base : int
+        ``max(edges) + 1`` (1 for no edges); ``a = keys // base``, ``b = keys % base``.
     """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
     base = int(edges.max()) + 1 if edges.size else 1
     return edges[:, 0] * base + edges[:, 1], base
 
 
+@fill_doc
 def unique_edges(faces: np.ndarray) -> np.ndarray:
-    """Undirected edges (sorted pairs, lexicographically sorted), shape (n_edges, 2)."""
+    """Undirected edges of a mesh, each once.
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of int64, shape (n_edges, 2)
+        Vertex pairs ``(a, b)`` with ``a < b``, in lexicographic order.
+    """
     e = np.sort(directed_edges(faces), axis=1)
     if not e.size:
         return e.reshape(0, 2)
@@ -49,8 +85,21 @@ def unique_edges(faces: np.ndarray) -> np.ndarray:
     return np.stack([u // base, u % base], axis=1)
 
 
+@fill_doc
 def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Undirected edges and how many faces share each (1 = boundary, 2 = manifold, >2 = not)."""
+    """Undirected edges and how many faces share each (1 = boundary, 2 = manifold, >2 = not).
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    edges : ndarray of int64, shape (n_edges, 2)
+        Vertex pairs ``(a, b)`` with ``a < b``, in lexicographic order.
+    counts : ndarray of int64, shape (n_edges,)
+        Number of faces that contain each edge.
+    """
     e = np.sort(directed_edges(faces), axis=1)
     if not e.size:
         return e.reshape(0, 2), np.zeros(0, np.int64)
@@ -59,10 +108,19 @@ def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([u // base, u % base], axis=1), counts
 
 
+@fill_doc
 def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_matrix:
-    """Binary symmetric vertex adjacency (CSR, int8), shape (n, n).
+    """Binary symmetric vertex adjacency (laMEG's ``_mesh_adjacency``).
 
-    ``n_vertices`` defaults to ``max(faces) + 1`` (laMEG's ``_mesh_adjacency``).
+    Parameters
+    ----------
+    %(faces)s
+    %(n_vertices)s
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of int8, shape (n_vertices, n_vertices)
+        1 where two vertices share an edge, 0 elsewhere (zero diagonal).
     """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
@@ -76,8 +134,20 @@ def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_m
     return a
 
 
+@fill_doc
 def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int]]:
-    """Edges shared by more than two faces, as ``{(a, b) sorted: [face ids]}``."""
+    """Edges shared by more than two faces.
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    dict of (int, int) to list of int
+        ``{(a, b): face indices}`` with ``a < b``, the 0-based faces (sorted) that share
+        each non-manifold edge.
+    """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if faces.size == 0:
         return {}
@@ -91,8 +161,20 @@ def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int
     return {k: sorted(set(v)) for k, v in out.items()}
 
 
+@fill_doc
 def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
-    """Boolean mask of vertices on a boundary edge (an edge with one face)."""
+    """Vertices on a boundary edge (an edge with one face).
+
+    Parameters
+    ----------
+    %(faces)s
+    %(n_vertices)s
+
+    Returns
+    -------
+    ndarray of bool, shape (n_vertices,)
+        True for the vertices of boundary edges.
+    """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
     mask = np.zeros(n, bool)
@@ -101,14 +183,33 @@ def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.nd
     return mask
 
 
+@fill_doc
 def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
-    """Component label of every vertex (isolated vertices get their own labels)."""
+    """Label every vertex with its edge-connected component.
+
+    Parameters
+    ----------
+    %(faces)s
+    %(n_vertices)s
+
+    Returns
+    -------
+    ndarray of int, shape (n_vertices,)
+        Component label (0, 1, ...) of every vertex; isolated vertices get their own labels.
+    """
     adj = mesh_adjacency(faces, n_vertices)
     return _cc(adj, directed=False)[1]
 
 
+@fill_doc
 def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[dict]:
     """Split a mesh into face-connected components (laMEG's ``_split_connected_components``).
+
+    Parameters
+    ----------
+    %(faces)s
+    %(vertices)s
+        Only their number is used.
 
     Returns
     -------
@@ -135,17 +236,22 @@ def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[
     return out
 
 
+@fill_doc
 def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarray,
                     normals: np.ndarray | None = None):
     """Remove vertices, drop every face touching them and re-index the rest.
 
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+    to_remove : array-like of int
+        0-based indices of the vertices to remove.
+    %(normals)s
+
     Returns
     -------
-    vertices : ndarray, shape (n_kept, 3)
-    faces : ndarray, shape (n_kept_faces, 3)
-    normals : ndarray or None
-    kept : ndarray of int, shape (n_kept,)
-        Original index of every kept vertex.
+    %(mesh_removal_returns)s
     """
     vertices = np.asarray(vertices)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
@@ -160,17 +266,40 @@ def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarr
     return vertices[kept], new_faces, new_normals, kept
 
 
+@fill_doc
 def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
                                 normals: np.ndarray | None = None):
-    """Remove vertices used by no face (same returns as :func:`remove_vertices`)."""
+    """Remove vertices used by no face.
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+    %(normals)s
+
+    Returns
+    -------
+    %(mesh_removal_returns)s
+    """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     used = np.zeros(len(vertices), bool)
     used[faces.ravel()] = True
     return remove_vertices(vertices, faces, np.flatnonzero(~used), normals)
 
 
+@fill_doc
 def is_consistently_oriented(faces: np.ndarray) -> bool:
-    """True if no directed half-edge occurs twice (neighbouring faces wound the same way)."""
+    """Check that neighbouring faces are wound the same way.
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    bool
+        True if no directed half-edge occurs twice (also True for no faces).
+    """
     e = directed_edges(faces)
     if not e.size:
         return True

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._docs import fill_doc
 from ..exceptions import LamegDataError, LamegValueError
 
 __all__ = ["closest_point_on_triangles", "point_to_mesh", "interpolate_vertex_normals",
@@ -339,9 +340,26 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
     return dist, closest, face, bary
 
 
+@fill_doc
 def interpolate_vertex_normals(vertex_normals: np.ndarray, faces: np.ndarray, face: np.ndarray,
                                bary: np.ndarray) -> np.ndarray:
-    """Unit normals at surface points given by (face, barycentric) from per-vertex normals."""
+    """Unit normals at surface points given by (face, barycentric) from per-vertex normals.
+
+    Parameters
+    ----------
+    vertex_normals : array-like, shape (n_vertices, 3)
+        Normals at the mesh vertices.
+    %(faces)s
+    face : array-like of int, shape (n_points,)
+        0-based face that holds each point (e.g. from :func:`point_to_mesh`).
+    bary : array-like, shape (n_points, 3)
+        Barycentric coordinates of each point in its face.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_points, 3)
+        Interpolated normals, normalised (zero vectors stay zero).
+    """
     faces = np.asarray(faces, dtype=np.int64)
     nv = np.asarray(vertex_normals, dtype=np.float64)[faces[face]]
     out = np.einsum("ij,ijk->ik", bary, nv)
@@ -350,6 +368,7 @@ def interpolate_vertex_normals(vertex_normals: np.ndarray, faces: np.ndarray, fa
     return out / norm
 
 
+@fill_doc
 def radiality_to_surface(points: np.ndarray, orientations: np.ndarray, vertices: np.ndarray,
                          faces: np.ndarray) -> np.ndarray:
     """``|dot(o, n)|`` with ``n`` the surface normal at the closest surface point of each point.
@@ -361,8 +380,14 @@ def radiality_to_surface(points: np.ndarray, orientations: np.ndarray, vertices:
     ----------
     points, orientations : ndarray, shape (n, 3)
         Source positions (mm) and orientations (normalised here).
-    vertices, faces : ndarray
-        Target surface (e.g. the scalp).
+    vertices : ndarray, shape (n_vertices, 3)
+        Vertices of the target surface (e.g. the scalp), mm.
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        Radiality of every orientation, in [0, 1].
     """
     from .normals import normit, vertex_normals
 

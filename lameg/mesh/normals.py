@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._docs import fill_doc
+
 __all__ = [
     "normit",
     "face_normals",
@@ -27,13 +29,15 @@ def normit(vectors: np.ndarray, eps: float | None = None) -> np.ndarray:
 
     Parameters
     ----------
-    vectors : array_like, shape (n, d)
+    vectors : array-like, shape (n, d)
+        Row vectors, any unit.
     eps : float, optional
         Threshold (default: machine epsilon of float64).
 
     Returns
     -------
-    ndarray, shape (n, d), float64
+    ndarray of float64, shape (n, d)
+        The rows divided by their Euclidean norms (a copy).
     """
     vectors = np.array(vectors, dtype=np.float64, copy=True)
     if vectors.size == 0:
@@ -44,10 +48,22 @@ def normit(vectors: np.ndarray, eps: float | None = None) -> np.ndarray:
     return vectors / norms
 
 
+@fill_doc
 def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> np.ndarray:
-    """Face normals ``(v1 - v0) x (v2 - v0)``, shape (n_faces, 3).
+    """Face normals ``(v1 - v0) x (v2 - v0)``.
 
-    With ``unit=False`` the length equals twice the triangle area (mm^2 for mm input).
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+    unit : bool
+        Normalise to unit length. With ``unit=False`` the length equals twice the triangle
+        area (mm^2 for mm input).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_faces, 3)
+        One normal per face, outward for counter-clockwise (outward) winding.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -56,8 +72,20 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> 
     return normit(n) if unit else n
 
 
+@fill_doc
 def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Triangle areas, shape (n_faces,), in squared input units."""
+    """Triangle areas.
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of float64, shape (n_faces,)
+        Area of every face, in squared vertex units (mm^2 for mm).
+    """
     return 0.5 * np.linalg.norm(face_normals(vertices, faces, unit=False), axis=1)
 
 
@@ -70,16 +98,22 @@ def _scatter_faces(values: np.ndarray, faces: np.ndarray, n_vertices: int) -> np
     return np.asarray(inc @ values)
 
 
+@fill_doc
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "area") -> np.ndarray:
     """Unit vertex normals, shape (n_vertices, 3), outward for outward-wound faces.
 
     Parameters
     ----------
-    vertices : array_like, shape (n_vertices, 3)
-    faces : array_like, shape (n_faces, 3)
+    %(vertices)s
+    %(faces)s
     weighting : {'area', 'unit'}
         ``'area'``: sum of area-weighted face normals; ``'unit'``: sum of unit face normals
         (SPM's and laMEG's choice). Vertices without faces get a zero vector.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_vertices, 3)
+        Unit normal of every vertex (zero for vertices used by no face).
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -89,19 +123,44 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
     return normit(_scatter_faces(fn, faces, len(vertices)))
 
 
+@fill_doc
 def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area attributed to each vertex (a third of each incident triangle), shape (n_vertices,)."""
+    """Area attributed to each vertex (a third of each incident triangle).
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of float64, shape (n_vertices,)
+        Vertex areas in squared vertex units (mm^2 for mm); they sum to the mesh area.
+    """
     a = face_areas(vertices, faces)
     return _scatter_faces(a[:, None] / 3.0, np.asarray(faces, dtype=np.int64),
                           len(vertices))[:, 0]
 
 
+@fill_doc
 def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | None = None
                   ) -> float:
     """Signed volume enclosed by the mesh, relative to ``origin`` (default: vertex centroid).
 
     Positive when the faces are wound outward. For a closed mesh the value does not depend on
     ``origin``; for an open surface it is the signed volume of the cone from ``origin``.
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+    origin : array-like, shape (3,), or None
+        Apex of the cones, in vertex units (None: centroid of the vertices used by faces).
+
+    Returns
+    -------
+    float
+        Signed volume in cubed vertex units (mm^3 for mm); 0.0 for no faces.
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
@@ -112,12 +171,18 @@ def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | 
     return float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum() / 6.0)
 
 
+@fill_doc
 def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip the winding of connected components whose signed volume is negative.
 
     Each connected component is tested on its own (relative to its own centroid), so the
     function is meaningful for closed surfaces and for cortical hemispheres with the medial
     wall removed (nearly closed). Faces must already be consistently wound within a component.
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
 
     Returns
     -------
@@ -149,8 +214,20 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     return faces, flip
 
 
+@fill_doc
 def triangle_quality(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Shape quality ``4 sqrt(3) area / sum(edge^2)`` in [0, 1] (1 = equilateral)."""
+    """Shape quality ``4 sqrt(3) area / sum(edge^2)`` of every triangle.
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of float64, shape (n_faces,)
+        Quality in [0, 1]: 1 for an equilateral triangle, 0 for a degenerate one.
+    """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
     p0, p1, p2 = (vertices[faces[:, k]] for k in range(3))

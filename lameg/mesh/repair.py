@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._docs import fill_doc
 from .adjacency import directed_edges, find_non_manifold_edges
 
 __all__ = ["fix_non_manifold_edges", "remove_degenerate_faces"]
 
 
+@fill_doc
 def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Drop every face that touches an edge shared by more than two faces (laMEG semantics).
+
+    Parameters
+    ----------
+    %(vertices)s
+    %(faces)s
 
     Returns
     -------
     vertices : ndarray, shape (n_vertices, 3)
         Unchanged (isolated vertices are not removed here).
-    faces : ndarray, shape (n_kept_faces, 3)
+    faces : ndarray of int64, shape (n_kept_faces, 3)
+        The faces none of whose edges is shared by more than two faces.
     """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if faces.size == 0:
@@ -29,8 +37,19 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
     return np.asarray(vertices), faces[~bad_face]
 
 
+@fill_doc
 def remove_degenerate_faces(faces: np.ndarray) -> np.ndarray:
-    """Remove faces with repeated vertex indices and duplicated faces (same vertex set)."""
+    """Remove faces with repeated vertex indices and duplicated faces (same vertex set).
+
+    Parameters
+    ----------
+    %(faces)s
+
+    Returns
+    -------
+    ndarray of int64, shape (n_kept_faces, 3)
+        The remaining faces, in their original order (first copy of each duplicate kept).
+    """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     faces = faces[ok]
