@@ -36,6 +36,30 @@ fixed : bool
     Orientations fixed across layers (the same vector for every vertex of a column)."""
 docdict["mesh_selection"] = (docdict["layer_name"] + docdict["stage"] + docdict["orientation"]
                              + docdict["fixed"])
+docdict["hemi"] = """
+hemi : {'lh', 'rh'} or None
+    Hemisphere; required by the per-hemisphere stages ``'raw'``, ``'converted'`` and
+    ``'nodeep'``, None for ``'combined'`` and ``'ds'`` (both hemispheres, lh first)."""
+docdict["orientation_opt"] = """
+orientation : str or None
+    Dipole orientation method of an oriented ``ds`` file (``'link_vector'``,
+    ``'ds_surf_norm'``, ``'orig_surf_norm'``, ``'cps'``); None selects the file without
+    orientations."""
+docdict["fixed_opt"] = """
+fixed : bool or None
+    With ``orientation``: the file with orientations fixed across layers (True) or per layer
+    (False)."""
+docdict["mesh_file"] = (docdict["layer_name"] + docdict["stage"] + docdict["hemi"]
+                        + docdict["orientation_opt"] + docdict["fixed_opt"])
+docdict["ds_orientation"] = """
+orientation : str
+    Orientation method of the multilayer ``ds`` mesh whose vertex count is used
+    (default ``'link_vector'``).
+fixed : bool
+    Fixed (True) or per-layer (False) orientations of that mesh."""
+docdict["column"] = """
+vertex : int
+    0-based column index, i.e. vertex of one ``ds`` layer, in ``[0, n_vertices_per_layer)``."""
 docdict["inversion_idx"] = """
 inversion_idx : int
     0-based index of the head model / inversion in ``D.other.inv`` (SPM's ``val`` is
@@ -155,13 +179,22 @@ def fill_doc(obj):
     ----------
     obj : callable or class
         Object whose docstring holds ``%(name)s`` placeholders. Each entry is indented to the
-        placeholder's column.
+        placeholder's column. For a class, the docstrings of the functions, properties,
+        static and class methods it defines are filled as well.
 
     Returns
     -------
     obj
         The same object, with its docstring filled.
     """
+    if isinstance(obj, type):
+        for member in vars(obj).values():
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            elif isinstance(member, property):
+                member = member.fget
+            if callable(member) and "%(" in (getattr(member, "__doc__", None) or ""):
+                fill_doc(member)
     doc = obj.__doc__
     if not doc:
         return obj

@@ -145,8 +145,27 @@ def sliding_window_model_comparison(
     ----------
     prior : int
         0-based vertex (column) of the single MSP prior patch.
-    fid_coords, data_fname, surf_set, stage, orientation, fixed, device, viz, spm_instance,
-    forward_kwargs, coregister_kwargs
+    fid_coords : dict
+        As :func:`model_comparison`.
+    data_fname : str or path-like
+        As :func:`model_comparison`.
+    surf_set : LayerSurfaceSet
+        As :func:`model_comparison`.
+    stage : str
+        As :func:`model_comparison`.
+    orientation : str
+        As :func:`model_comparison`.
+    fixed : bool
+        As :func:`model_comparison`.
+    device : {'squid', 'opm'}
+        As :func:`model_comparison`.
+    viz : bool
+        As :func:`model_comparison`.
+    spm_instance : object, optional
+        As :func:`model_comparison`.
+    forward_kwargs : dict, optional
+        As :func:`model_comparison`.
+    coregister_kwargs : dict, optional
         As :func:`model_comparison`.
     invert_kwargs : dict, optional
         Extra arguments of ``invert_sliding_window_msp`` (``patch_size``, ``n_temp_modes``,

@@ -123,6 +123,8 @@ class BuildMixin:
             from ``mri/orig.mgz`` (:func:`scalp_from_mri`; keyword arguments are passed on).
         verbose : bool
             Progress bar.
+        **scalp_kwargs
+            Passed to :func:`scalp_from_mri` (``threshold``, ``n_faces``, ``smooth_iter``).
 
         Raises
         ------

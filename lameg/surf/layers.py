@@ -9,6 +9,7 @@ from datetime import datetime
 import nibabel as nib
 import numpy as np
 
+from .._docs import fill_doc
 from .._validate import check_int, check_option, validate_type
 from ..exceptions import (
     LamegDataError,
@@ -24,6 +25,7 @@ from .predictors import PredictorsMixin
 from .stages import StageMapsMixin
 
 
+@fill_doc
 class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
     """Laminar surface hierarchy of one FreeSurfer subject (laMEG 0.2.1 API).
 
@@ -112,6 +114,16 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         """Path of a mesh file; ``layer_name=None`` is the multilayer mesh.
 
         Example: ``get_mesh_path()`` -> ``.../surf/laminar/multilayer.11.ds.link_vector.fixed.gii``.
+
+        Parameters
+        ----------
+        %(mesh_file)s
+
+        Returns
+        -------
+        str
+            ``surf/laminar/[hemi.]<layer>.<stage>[.<orientation>[.fixed|.not_fixed]].gii``
+            (the file need not exist).
         """
         if layer_name is None:
             layer_name = f"multilayer.{self.n_layers}"
@@ -119,12 +131,30 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
                                fixed=fixed)
 
     def get_layer_names(self) -> list[str]:
-        """Layer names, pial first: ``['pial', '0.900', ..., 'white']`` for 11 layers."""
+        """Layer names, pial first: ``['pial', '0.900', ..., 'white']`` for 11 layers.
+
+        Returns
+        -------
+        list of str, length n_layers
+            ``'pial'``, the fractions of the intermediate layers (1 = pial, 0 = white) with three
+            decimals, ``'white'``.
+        """
         return [_layer_name(x) for x in self.layer_spacing]
 
     def load(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None
              ) -> nib.gifti.GiftiImage:
         """Load a mesh as a GIfTI image (note: default stage 'raw', as laMEG).
+
+        Parameters
+        ----------
+        %(mesh_file)s
+
+        Returns
+        -------
+        nibabel.gifti.GiftiImage
+            POINTSET (n_vertices, 3) float32 (tkRAS mm for 'raw', scanner RAS mm from
+            'converted' on), TRIANGLE (n_faces, 3) int32 (0-based) and, for oriented files, a
+            VECTOR array (n_vertices, 3) of unit orientations.
 
         Raises
         ------
@@ -151,7 +181,16 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
 
     def save(self, gifti_obj, layer_name=None, stage="raw", hemi=None, orientation=None,
              fixed=None, meta=None) -> None:
-        """Write a mesh and its JSON sidecar (with ``modified_at``) atomically."""
+        """Write a mesh and its JSON sidecar (with ``modified_at``) atomically.
+
+        Parameters
+        ----------
+        gifti_obj : nibabel.gifti.GiftiImage
+            The surface (:func:`lameg.io.gifti.create_surf_gifti`).
+        %(mesh_file)s
+        meta : dict, optional
+            Sidecar content (JSON-serialisable; NumPy arrays are written as lists).
+        """
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
                                   fixed=fixed)
         meta = dict(meta or {})
@@ -163,7 +202,18 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
 
     def load_meta(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None
                   ) -> dict:
-        """JSON sidecar of a mesh as a dict (``{}`` if absent)."""
+        """JSON sidecar of a mesh as a dict (``{}`` if absent).
+
+        Parameters
+        ----------
+        %(mesh_file)s
+
+        Returns
+        -------
+        dict
+            E.g. ``build_id``, ``t_orig``/``n_orig`` (4x4 FreeSurfer matrices),
+            ``deep_vertices_removed`` (0-based indices), ``ds_factor``, ``modified_at``.
+        """
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
                                   fixed=fixed)[:-4] + ".json"
         if not os.path.exists(path):
@@ -173,7 +223,14 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
 
     def update_meta(self, layer_name=None, stage="raw", hemi=None, orientation=None, fixed=None,
                     updates=None) -> None:
-        """Merge ``updates`` into a sidecar (no-op if None); sets ``modified_at``."""
+        """Merge ``updates`` into a sidecar (no-op if None); sets ``modified_at``.
+
+        Parameters
+        ----------
+        %(mesh_file)s
+        updates : dict or None
+            Keys to add or replace.
+        """
         if updates is None:
             return
         path = self.get_mesh_path(layer_name, stage=stage, hemi=hemi, orientation=orientation,
@@ -190,14 +247,29 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
 
         Per-hemisphere stages are checked per hemisphere, ``combined`` across layers, ``ds``
         only when ``orientations`` are given (each orientation and fixed state). Faces of the
-        ``ds`` layers of one orientation must also be identical.
+        ``ds`` layers of one orientation must also be identical, and all files must come from
+        one :meth:`create` run, or from runs with the same inputs and settings (the
+        ``build_id`` of their sidecars; files without one, e.g. written by laMEG, count as one
+        unrecorded build).
+
+        Parameters
+        ----------
+        required_stages : sequence of str
+            Stages to check (default all five).
+        hemis : sequence of {'lh', 'rh'}
+            Hemispheres of the per-hemisphere stages.
+        orientations : sequence of str, optional
+            Orientation methods whose oriented ``ds`` files are checked (``ds`` is skipped
+            without).
+        fixed : bool or None
+            Fixed state of those files (None: both).
 
         Raises
         ------
         LamegFileNotFoundError
             Listing every missing file.
         LamegDataError
-            On vertex-count or face mismatches.
+            On vertex-count or face mismatches, or files of different builds (mixed set).
         """
         missing = []
         names = self.get_layer_names()
@@ -251,7 +323,17 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
 
     # ------------------------------------------------------------------ vertex bookkeeping
     def get_vertices_per_layer(self, orientation="link_vector", fixed=True) -> int:
-        """Number of vertices per layer of the ds multilayer mesh."""
+        """Number of vertices per layer (columns) of the ds multilayer mesh.
+
+        Parameters
+        ----------
+        %(ds_orientation)s
+
+        Returns
+        -------
+        int
+            ``n_vertices(multilayer) / n_layers``.
+        """
         v, _, _ = self._mesh(None, "ds", None, orientation, fixed)
         return int(len(v) // self.n_layers)
 
@@ -261,31 +343,69 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
             if layer not in names:
                 raise LamegValueError(f"unknown layer {layer!r}; layers are {names}")
             return names.index(layer)
-        idx = int(layer)
+        idx = check_int(layer, "layer")
         if not 0 <= idx < self.n_layers:
             raise LamegValueError(f"layer index {layer} outside [0, {self.n_layers})")
         return idx
 
     def get_multilayer_vertex(self, layer, layer_vertex, orientation="link_vector", fixed=True):
-        """Multilayer index ``layer_idx * V + layer_vertex`` (layer: int or name)."""
+        """Multilayer index ``layer_idx * V + layer_vertex`` (layer-major layout).
+
+        Parameters
+        ----------
+        layer : int or str
+            0-based layer index (0 = pial) or layer name.
+        layer_vertex : int or array-like of int
+            0-based column(s), in ``[0, V)`` with V = :meth:`get_vertices_per_layer`.
+        %(ds_orientation)s
+
+        Returns
+        -------
+        int or ndarray of int
+            Multilayer vertex index(es), the shape of ``layer_vertex``.
+        """
         n_v = self.get_vertices_per_layer(orientation, fixed)
         lv = np.asarray(layer_vertex)
+        if lv.dtype.kind not in "iu":
+            raise LamegValueError(f"layer_vertex must be integer index(es), got {layer_vertex!r}")
         if np.any(lv < 0) or np.any(lv >= n_v):
             raise LamegValueError(f"layer_vertex must be in [0, {n_v})")
         out = self._layer_index(layer) * n_v + lv
         return int(out) if np.ndim(out) == 0 else out
 
     def get_layer_vertices(self, vertex, orientation="link_vector", fixed=True) -> np.ndarray:
-        """The ``n_layers`` multilayer indices of one column (pial first)."""
+        """The ``n_layers`` multilayer indices of one column (pial first).
+
+        Parameters
+        ----------
+        %(column)s
+        %(ds_orientation)s
+
+        Returns
+        -------
+        ndarray of int, shape (n_layers,)
+            ``layer * V + vertex`` for layer 0 (pial) ... n_layers - 1 (white).
+        """
         n_v = self.get_vertices_per_layer(orientation, fixed)
-        vertex = int(vertex)
+        vertex = check_int(vertex, "vertex")
         if not 0 <= vertex < n_v:
             raise LamegValueError(f"vertex must be in [0, {n_v})")
         return np.arange(self.n_layers) * n_v + vertex
 
     def get_interlayer_distance(self, vertex, orientation="link_vector", fixed=True
                                 ) -> np.ndarray:
-        """Distances (mm) between consecutive layers of a column, shape (n_layers - 1,)."""
+        """Distances between consecutive layers of a column.
+
+        Parameters
+        ----------
+        %(column)s
+        %(ds_orientation)s
+
+        Returns
+        -------
+        ndarray, shape (n_layers - 1,)
+            Euclidean distances in mm, pial -> first intermediate layer first.
+        """
         v, _, _ = self._mesh(None, "ds", None, orientation, fixed)
         idx = self.get_layer_vertices(vertex, orientation, fixed)
         return np.linalg.norm(np.diff(v[idx], axis=0), axis=1)
@@ -302,8 +422,21 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         full-resolution normal over the original vertices whose nearest ds vertex it is). With
         ``fixed`` the pial orientation is used for every layer (link vectors are identical in
         all layers anyway).
+
+        Parameters
+        ----------
+        method : {'link_vector', 'ds_surf_norm', 'orig_surf_norm', 'cps'}
+            Orientation method.
+        fixed : bool
+            Use the pial layer's orientation in every layer.
+
+        Returns
+        -------
+        ndarray, shape (n_layers, n_vertices_per_layer, 3)
+            Unit vectors (scanner RAS), pointing from pial towards white.
         """
         check_option(method, ORIENTATIONS, "method")
+        validate_type(fixed, bool, "fixed")
         names = self.get_layer_names()
         ds = {n: self._mesh(n, "ds")[:2] for n in names}
         comb = {}

@@ -24,7 +24,20 @@ class PredictorsMixin:
     """Geometry predictors of :class:`~lameg.surf.LayerSurfaceSet`."""
 
     def get_cortical_thickness(self, stage="ds", hemi=None) -> np.ndarray:
-        """``|pial - white|`` per vertex (mm) along the vertex correspondence."""
+        """``|pial - white|`` per vertex along the vertex correspondence.
+
+        Parameters
+        ----------
+        stage : str
+            Stage of the pial and white meshes (default ``'ds'``).
+        hemi : {'lh', 'rh'} or None
+            Hemisphere (per-hemisphere stages only).
+
+        Returns
+        -------
+        ndarray, shape (n_vertices,)
+            Cortical thickness in mm.
+        """
         p = _pointset(self.load("pial", stage, hemi))
         w = _pointset(self.load("white", stage, hemi))
         if p.shape != w.shape:
@@ -41,6 +54,16 @@ class PredictorsMixin:
         metres, converted); ``bem/watershed/<subj>_<kind>_surface``; SPM's
         ``mri/orig{scalp,iskull,oskull}_2562.surf.gii``. If no scalp exists, one is built from
         ``mri/orig.mgz`` (:func:`scalp_from_mri`). Faces are oriented outward.
+
+        Parameters
+        ----------
+        mesh_type : {'scalp', 'iskull', 'oskull'}
+            Scalp, inner skull or outer skull.
+
+        Returns
+        -------
+        nibabel.gifti.GiftiImage
+            POINTSET (n, 3) in scanner RAS mm and TRIANGLE (m, 3), 0-based.
         """
         if mesh_type not in HEAD_MESHES:
             raise LamegValueError(f"mesh_type must be one of {HEAD_MESHES}, got {mesh_type!r}")
@@ -133,6 +156,11 @@ class PredictorsMixin:
 
     def get_bigbrain_layer_boundaries(self, subj_coord=None):
         """BigBrain proportional layer boundaries (not available natively).
+
+        Parameters
+        ----------
+        subj_coord : array-like, shape (3,), optional
+            Scanner RAS coordinate (mm) of the column.
 
         Raises
         ------

@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._docs import fill_doc
 from ..exceptions import (
     LamegFileNotFoundError,
     LamegValueError,
@@ -18,6 +19,7 @@ from ..mesh import adjacency as _adj
 from .files import HEMI_STAGES, STAGES
 
 
+@fill_doc
 class StageMapsMixin:
     """Stage maps of :class:`~lameg.surf.LayerSurfaceSet`."""
 
@@ -53,6 +55,24 @@ class StageMapsMixin:
         vertex of the other hemisphere). The stored index maps are used (not nearest
         neighbours, unlike laMEG). ``hemi`` is required for 'raw'/'converted'/'nodeep' and not
         allowed for 'combined'/'ds'.
+
+        Parameters
+        ----------
+        layer_name : str
+            Layer (``'pial'``, ..., ``'white'``, ``'inflated'``).
+        from_stage : str
+            Stage whose vertices are mapped.
+        from_hemi : {'lh', 'rh'} or None
+            Hemisphere of ``from_stage`` (per-hemisphere stages only).
+        to_stage : str
+            Target stage.
+        to_hemi : {'lh', 'rh'} or None
+            Hemisphere of ``to_stage`` (per-hemisphere stages only).
+
+        Returns
+        -------
+        ndarray of int, shape (n_vertices of from_stage,)
+            0-based index in ``to_stage``, -1 where there is none.
         """
         for st, h, name in ((from_stage, from_hemi, "from"), (to_stage, to_hemi, "to")):
             if st not in STAGES:
@@ -99,7 +119,26 @@ class StageMapsMixin:
 
     def interpolate_layer_data(self, layer_name, data, from_stage="ds", to_stage="combined",
                                k_neighbors=5) -> np.ndarray:
-        """Interpolate per-vertex data of one layer from ``from_stage`` to ``to_stage``."""
+        """Interpolate per-vertex data of one layer from ``from_stage`` to ``to_stage``.
+
+        Parameters
+        ----------
+        layer_name : str
+            Layer of the surface set.
+        data : array-like, shape (n_from,) or (n_from, k)
+            Values on the ``from_stage`` vertices (any unit; kept).
+        from_stage : str
+            Stage of ``data`` (default ``'ds'``).
+        to_stage : str
+            Stage to interpolate to (default ``'combined'``).
+        k_neighbors : int
+            Nearest ``from_stage`` vertices in the inverse-distance weights.
+
+        Returns
+        -------
+        ndarray, shape (n_to,) or (n_to, k)
+            See :func:`interpolate_data`.
+        """
         orig = self.load(layer_name, stage=to_stage)
         ds = self.load(layer_name, stage=from_stage)
         adj = _adj.mesh_adjacency(gifti_arrays(orig)[1])
@@ -110,7 +149,24 @@ class StageMapsMixin:
         """Vertex indices (in ``to_stage``) of the named regions of ``label/<hemi>.<atlas>.annot``.
 
         Exact mapping converted -> ``to_stage`` (vertices without a counterpart are dropped).
-        Both hemispheres when ``hemi`` is None. Returns a sorted unique int array.
+
+        Parameters
+        ----------
+        regions : str or sequence of str
+            Region names of the atlas (e.g. ``'precentral'``).
+        hemi : {'lh', 'rh'} or None
+            Hemisphere; None for both.
+        atlas : str
+            Annotation name (``label/<hemi>.<atlas>.annot``), default ``'aparc'``.
+        layer_name : str
+            Layer whose stage maps are used (all layers share them).
+        to_stage : str
+            Stage of the returned indices (default ``'ds'``).
+
+        Returns
+        -------
+        ndarray of int
+            Sorted unique 0-based vertex indices in ``to_stage``.
         """
         if isinstance(regions, str):
             regions = [regions]
@@ -153,15 +209,21 @@ def interpolate_data(original_mesh, downsampled_mesh, downsampled_data, adjacenc
 
     Parameters
     ----------
-    original_mesh, downsampled_mesh : nibabel.gifti.GiftiImage or (vertices, faces)
+    original_mesh : nibabel.gifti.GiftiImage or (vertices, faces)
+        Full-resolution mesh, vertices (n_orig, 3) in mm.
+    downsampled_mesh : nibabel.gifti.GiftiImage or (vertices, faces)
+        Decimated mesh, vertices (n_ds, 3) in mm (faces may be None).
     downsampled_data : array_like, shape (n_ds,) or (n_ds, k)
-    adjacency_matrix : sparse, optional
+        Values on the decimated vertices (any unit; kept).
+    adjacency_matrix : scipy.sparse matrix, shape (n_orig, n_orig), optional
         Full-resolution adjacency (default: from its faces).
     k_neighbors : int
+        Nearest decimated vertices in the inverse-distance weights.
 
     Returns
     -------
     ndarray, shape (n_orig,) or (n_orig, k)
+        Interpolated values.
     """
     def _va(m):
         if isinstance(m, nib.gifti.GiftiImage):
@@ -210,6 +272,7 @@ def _sphere_reg(subjects_dir, subj, hemi):
     return fsio.read_surface(path)[0]
 
 
+@fill_doc
 def convert_fsaverage_to_native(surf_set, layer_name, hemi, vert_idx=None):
     """fsaverage vertex -> the subject's ds vertex (via ``?h.sphere.reg``).
 
@@ -217,9 +280,20 @@ def convert_fsaverage_to_native(surf_set, layer_name, hemi, vert_idx=None):
     that converted vertex maps to the ds mesh through the exact stage maps when it survived
     decimation, else to the nearest ds vertex of the layer.
 
+    Parameters
+    ----------
+    %(surf_set)s
+    layer_name : str
+        Layer of the ds mesh.
+    hemi : {'lh', 'rh'}
+        Hemisphere of the fsaverage vertex.
+    vert_idx : int, array-like of int or None
+        0-based fsaverage vertex index(es); None for all fsaverage vertices.
+
     Returns
     -------
-    int (single index given) or ndarray of int (``None`` = all fsaverage vertices)
+    int or ndarray of int
+        0-based ds vertex index (an int for a single ``vert_idx``).
     """
     if hemi not in ("lh", "rh"):
         raise LamegValueError("hemi must be 'lh' or 'rh'")
@@ -240,15 +314,27 @@ def convert_fsaverage_to_native(surf_set, layer_name, hemi, vert_idx=None):
     return int(out[0]) if scalar else out
 
 
+@fill_doc
 def convert_native_to_fsaverage(surf_set, layer_name, subj_coord=None):
     """Subject coordinate(s) or all ds vertices -> (hemisphere, fsaverage vertex).
 
     Each point is matched to the nearest ``converted`` vertex of lh and rh (the closer one
     wins), then through ``sphere.reg`` to the nearest fsaverage ``sphere.reg`` vertex.
 
+    Parameters
+    ----------
+    %(surf_set)s
+    layer_name : str
+        Layer whose ``converted`` (and, without ``subj_coord``, ``ds``) mesh is used.
+    subj_coord : array-like, shape (3,) or (n, 3), optional
+        Scanner RAS coordinates in mm; None for every ds vertex.
+
     Returns
     -------
-    (str, int) for a single coordinate, else (list of str, list of int).
+    hemi : str or list of str
+        ``'lh'`` or ``'rh'`` per point.
+    fsaverage_vertex : int or list of int
+        0-based fsaverage vertex per point (scalars for a single coordinate).
     """
     if subj_coord is None:
         pts, _, _ = surf_set._mesh(layer_name, "ds")

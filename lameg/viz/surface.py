@@ -82,39 +82,59 @@ def render_mesh(
     vertices : ndarray, shape (n_vertices, 3)
         Coordinates (any length unit; mm for cortical meshes).
     faces : ndarray of int, shape (n_faces, 3)
+        0-based vertex indices of the triangles.
     scalars : ndarray, shape (n_vertices,), optional
-        Values mapped through ``cmap`` between ``vmin`` and ``vmax`` (default: 1st and 99th
-        percentiles) with ``norm`` ('N', 'TS' around ``vcenter``, or 'LOG').
+        Values mapped through ``cmap`` between ``vmin`` and ``vmax`` with ``norm``; NaN
+        vertices take ``color``.
     vertex_colors : array_like, optional
         Explicit colours instead of ``scalars``: (n, 3) RGB, (n, 4) RGBA with the alpha mask, or
         (n,) packed integers. Masked vertices take ``color``.
     color : colour, optional
         Base colour (default laMEG's grey 166).
+    cmap : str or matplotlib Colormap
+        Colour map of ``scalars`` (a name from ``matplotlib.colormaps``).
+    vmin : float, optional
+        Value at the low end of the colour map (default: 1st percentile of ``scalars``).
+    vmax : float, optional
+        Value at the high end (default: 99th percentile); must exceed ``vmin``.
+    vcenter : float
+        Centre of the two-slope norm (``norm='TS'``).
+    norm : {'N', 'TS', 'LOG'}
+        Linear, two-slope (diverging around ``vcenter``) or logarithmic normalisation.
     opacity : float
+        Mesh opacity in [0, 1].
     camera_view : 9 numbers or str, optional
         ``[eye xyz, target xyz, up xyz]`` or a pyvista view ('xy', 'yz', ...). Default: an
         automatic view from the left (-x) with z up.
     marker_coords : ndarray, shape (n_markers, 3), optional
-        Sphere markers; ``marker_size`` is their diameter (scalar or per marker) in mesh units
-        and ``marker_color`` a colour or one per marker (default red).
-    height, width : int
-        Image size in pixels (width defaults to 4/3 of the height).
+        Centres of sphere markers, in mesh units.
+    marker_size : float or sequence of float
+        Marker diameter(s) in mesh units (one, or one per marker).
+    marker_color : colour or sequence of colours, optional
+        One colour, or one per marker (default red).
+    height : int
+        Image height in pixels.
+    width : int, optional
+        Image width in pixels (default 4/3 of the height).
     colorbar : bool
         Add a matplotlib colour bar (needs ``scalars``) to the screenshot.
     colorbar_label, title : str, optional
     grid : bool
         Show axes with a grid.
     screenshot : path, optional
-        Write a PNG there (atomically).
+        Write a PNG there (atomically); its folder must be writable (checked first).
     plotter : pyvista.Plotter, optional
         Draw into an existing plotter instead of a new one.
     show : bool, optional
-        Show the plotter (default: only inside a Jupyter kernel).
+        Show the view (default: only inside a Jupyter kernel). In Jupyter it is an
+        interactive trame widget (:func:`lameg.viz.backend.notebook_backend`; a static image
+        without trame), elsewhere a desktop window.
 
     Returns
     -------
     pyvista.Plotter
-        The plotter (closed if it was shown or only used for the screenshot).
+        The plotter (closed if only used for the screenshot; in Jupyter it stays open behind
+        the widget).
     """
     _check_screenshot(screenshot)
     opacity = check_float(opacity, "opacity", min_value=0.0, max_value=1.0)
