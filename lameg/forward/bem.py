@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import hash_arrays
 from ..exceptions import LamegDataError, LamegValueError
 
@@ -35,7 +36,7 @@ def _require_mne():
 class BEMModel:
     """Single-compartment BEM (MNE) on an inner-skull mesh in the MEG head frame.
 
-    Attributes
+    Parameters
     ----------
     bnd_pos : ndarray, shape (n_vertices, 3)
         Inner-skull vertices, m, head frame.
@@ -65,7 +66,14 @@ class BEMModel:
                 "vertices, is standard)"
             )
 
+    @fill_doc
     def cache_key(self) -> str:
+        """Identify the model for the gain cache (boundary mesh and conductivity).
+
+        Returns
+        -------
+        %(cache_key_returns)s
+        """
         return "bem1:" + hash_arrays(self.bnd_pos, self.bnd_tri, extra=str(self.conductivity))
 
     def _bem(self):
@@ -87,10 +95,20 @@ class BEMModel:
         self._solution = mne.make_bem_solution(model, verbose=False)
         return self._solution
 
+    @fill_doc
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m.
+        """Coil lead fields of unit dipoles (MNE's BEM, every coil a point magnetometer).
 
         Dipoles outside the inner skull are not supported by the BEM and raise an error.
+
+        Parameters
+        ----------
+        %(dip_pos)s
+        %(sensors)s
+
+        Returns
+        -------
+        %(coil_leadfield)s
         """
         mne = _require_mne()
         from mne.io.constants import FIFF

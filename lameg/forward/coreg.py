@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .._docs import fill_doc
 from ..exceptions import LamegDataError, LamegValueError
 
 __all__ = [
@@ -29,7 +30,20 @@ __all__ = [
 
 
 def apply_transform(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 affine to (n, 3) points (rows)."""
+    """Apply a 4x4 affine to points given as rows.
+
+    Parameters
+    ----------
+    points : array-like, shape (n, 3) or (3,)
+        Points, in the unit of the affine's translation (e.g. mm).
+    affine : array-like, shape (4, 4)
+        Homogeneous transform; only its first three rows are used.
+
+    Returns
+    -------
+    ndarray of float64, shape (n, 3)
+        ``points @ affine[:3, :3].T + affine[:3, 3]`` (a single point gives shape (1, 3)).
+    """
     p = np.atleast_2d(np.asarray(points, dtype=float))
     a = np.asarray(affine, dtype=float)
     return p @ a[:3, :3].T + a[:3, 3]
@@ -164,7 +178,7 @@ def icp_register(
 class Registration:
     """Result of the MEG -> MRI co-registration.
 
-    Attributes
+    Parameters
     ----------
     M1 : ndarray, shape (4, 4)
         MEG head mm -> MRI mm (SPM's ``M1``; ``datareg.toMNI`` when ``mesh.Affine`` is identity).
@@ -175,8 +189,11 @@ class Registration:
     fid_mri : ndarray, shape (n_fid, 3)
         MRI fiducials, mm.
     residuals_mm : ndarray, shape (n_fid,)
-        Distance between each transformed MEG fiducial and its MRI fiducial.
+        Distance between each transformed MEG fiducial and its MRI fiducial, mm.
     used_headshape : bool
+        Whether the head-shape (ICP) refinement was applied.
+    warnings : list of str
+        Warnings raised during the registration (also issued with :func:`warnings.warn`).
     """
 
     M1: np.ndarray
@@ -189,6 +206,7 @@ class Registration:
 
     @property
     def fromMNI(self) -> np.ndarray:  # noqa: N802 - SPM's name
+        """Inverse of ``M1``, MRI mm -> MEG head mm (SPM's ``datareg.fromMNI``), shape (4, 4)."""
         return np.linalg.inv(self.M1)
 
 
@@ -205,7 +223,30 @@ def _up_sign(fid: np.ndarray, labels: Sequence[str]) -> float | None:
 def check_fiducials(
     fid: np.ndarray, labels: Sequence[str], frame: str, unit_hint: str = "mm"
 ) -> list[str]:
-    """Sanity checks on a fiducial set (mm); raise for metres, return warnings otherwise."""
+    """Sanity checks on a fiducial set (mm); raise for metres, return warnings otherwise.
+
+    Parameters
+    ----------
+    fid : array-like, shape (n_fid, 3)
+        Fiducial coordinates, mm.
+    labels : sequence of str
+        Fiducial labels, in the row order of ``fid`` (accepted for symmetry with the callers;
+        the checks do not depend on them).
+    frame : str
+        Name of the coordinate frame used in the messages (e.g. ``'MEG'``, ``'MRI'``).
+    unit_hint : str
+        Unit named in the error raised for fiducials that look like metres.
+
+    Returns
+    -------
+    list of str
+        Warnings (e.g. two fiducials closer than 5 mm); empty when all is well.
+
+    Raises
+    ------
+    lameg.exceptions.LamegValueError
+        Non-finite coordinates, or a spread below 1 (metres?) or above 300 mm.
+    """
     fid = np.asarray(fid, dtype=float)
     msgs: list[str] = []
     if not np.all(np.isfinite(fid)):
@@ -345,12 +386,27 @@ def register_fiducials(
                         used_headshape=used, warnings=msgs)
 
 
+@fill_doc
 def winding_number(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray,
                    block: int = 16) -> np.ndarray:
     """Generalised winding number of a closed triangle mesh at each point.
 
     Sum of the signed solid angles of the triangles (Van Oosterom & Strackee 1983) over 4 pi:
     +-1 inside (sign = winding), 0 outside. Cost n_points x n_faces (vectorised in blocks).
+
+    Parameters
+    ----------
+    points : array-like, shape (n_points, 3)
+        Query points, in the mesh's unit.
+    %(vertices)s
+    %(faces)s
+    block : int
+        Points per vectorised block (memory ~ ``block * n_faces`` doubles per temporary).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_points,)
+        Winding number of every point (about +-1 inside a closed mesh, 0 outside).
     """
     v = np.asarray(vertices, dtype=float)
     f = np.asarray(faces, dtype=np.int64)

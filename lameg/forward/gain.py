@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._cache import load_entry, save_entry
+from .._docs import fill_doc
 from .._utils import hash_arrays, logger, progress
 from ..exceptions import LamegValueError
 from .sensors import SensorArray, unit_scale
@@ -71,8 +72,19 @@ def clear_gain_cache(cache_dir: str | os.PathLike | None = None) -> int:
     return n
 
 
+@fill_doc
 def default_chanunits(sensors: SensorArray) -> list[str]:
-    """SPM's data units: fT for magnetometers/axial gradiometers, fT/mm for planar gradiometers."""
+    """SPM's data units: fT for magnetometers/axial gradiometers, fT/mm for planar gradiometers.
+
+    Parameters
+    ----------
+    %(sensors)s
+
+    Returns
+    -------
+    list of str
+        ``'fT/mm'`` for every ``'T/m'`` channel, ``'fT'`` otherwise, in channel order.
+    """
     return ["fT/mm" if u == "T/m" else "fT" for u in sensors.chanunit]
 
 
@@ -165,6 +177,12 @@ def single_threaded_blas():
 
     Used around lameg's own worker threads so that BLAS and the workers do not oversubscribe
     the CPUs (OpenBLAS threads busy-wait).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        ``threadpoolctl.threadpool_limits(limits=1, user_api='blas')``, or a context that does
+        nothing when ``threadpoolctl`` is not installed.
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -237,6 +255,8 @@ def compute_gain(
         False: no disk cache. True: :func:`default_cache_dir`. A path: that folder. Blocks of
         ``cache_block`` sources are stored under their content hash, so changing one layer of a
         multilayer mesh recomputes only that layer's blocks.
+    cache_block : int
+        Sources per cache entry (and per progress step), >= 1.
     n_jobs : int or None
         Worker threads for the source blocks (None: the number of CPUs, at most 8).
     verbose : bool
@@ -313,11 +333,20 @@ def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, flo
     ``scale = 10^-round(log10(max|G| / 8))``; ``G`` is rescaled only when ``siunits`` and
     ``|log10(scale)| > 2`` (otherwise ``scale = 1``).
 
+    Parameters
+    ----------
+    G : ndarray, shape (n_channels, n_sources)
+        Gain matrix, data units per source unit (e.g. fT/(nA m)).
+    siunits : bool
+        Whether the data are in SI-derived units (SPM's ``forward.siunits``); rescaling is
+        applied only then.
+
     Returns
     -------
-    G : ndarray
+    G : ndarray, shape (n_channels, n_sources)
         Possibly rescaled gain (the input array when unchanged).
     scale : float
+        Factor applied to ``G`` (1.0 when unchanged; SPM's ``forward.scale``).
     """
     mx = float(np.max(np.abs(G))) if G.size else 0.0
     if mx == 0 or not np.isfinite(mx):

@@ -38,7 +38,18 @@ _LENGTH = {"m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6, "dm": 1e-1}
 
 
 def length_scale(unit: str) -> float:
-    """Metres per ``unit`` (``'m'``, ``'cm'``, ``'mm'``)."""
+    """Metres per length unit.
+
+    Parameters
+    ----------
+    unit : str
+        ``'m'``, ``'dm'``, ``'cm'``, ``'mm'`` or ``'um'``.
+
+    Returns
+    -------
+    float
+        Length of one ``unit`` in metres (e.g. 1e-3 for ``'mm'``).
+    """
     try:
         return _LENGTH[str(unit).strip()]
     except KeyError:
@@ -65,6 +76,18 @@ def unit_scale(from_unit: str, to_unit: str) -> float:
     """Factor converting a value in ``from_unit`` into ``to_unit`` (e.g. ``'T' -> 'fT'`` = 1e15).
 
     Supports magnetic fields (``T`` with SI prefixes) and gradients (``T/m``, ``fT/mm``, ...).
+
+    Parameters
+    ----------
+    from_unit : str
+        Unit of the values to convert (e.g. ``'T'``, ``'fT'``, ``'T/m'``, ``'fT/mm'``).
+    to_unit : str
+        Target unit of the same kind (field or gradient).
+
+    Returns
+    -------
+    float
+        Multiply a value in ``from_unit`` by this factor to express it in ``to_unit``.
     """
     a1, b1, l1 = _parse_unit(from_unit)
     a2, b2, l2 = _parse_unit(to_unit)
@@ -86,7 +109,7 @@ def _as_list(x, n=None) -> list:
 class SensorArray:
     """MEG coils and their linear combination into channels (SI units).
 
-    Attributes
+    Parameters
     ----------
     coilpos : ndarray, shape (n_coils, 3)
         Coil (integration point) positions, m, MEG head frame.
@@ -97,11 +120,14 @@ class SensorArray:
     labels : list of str
         Channel labels (row order of ``tra``).
     chanunit : list of str
-        SI unit of each channel, ``'T'`` or ``'T/m'``.
+        SI unit of each channel, ``'T'`` or ``'T/m'`` (default: ``'T'`` for all).
     chantype : list of str
-        Channel type strings (informative, e.g. ``'meggrad'``, ``'megplanar'``).
-    chanpos, chanori : ndarray, shape (n_channels, 3), optional
-        Channel positions (m) and orientations.
+        Channel type strings (informative, e.g. ``'meggrad'``, ``'megplanar'``; default
+        ``'meg'``).
+    chanpos : ndarray, shape (n_channels, 3), optional
+        Channel positions, m.
+    chanori : ndarray, shape (n_channels, 3), optional
+        Channel orientations (unit vectors).
     """
 
     coilpos: np.ndarray
@@ -146,14 +172,22 @@ class SensorArray:
 
     @property
     def n_channels(self) -> int:
+        """Number of channels (rows of ``tra``)."""
         return self.tra.shape[0]
 
     @property
     def n_coils(self) -> int:
+        """Number of coils, i.e. integration points (columns of ``tra``)."""
         return self.tra.shape[1]
 
     def hash(self) -> str:
-        """Content hash of the geometry and the channel map (for gain caches)."""
+        """Content hash of the geometry and the channel map (for gain caches).
+
+        Returns
+        -------
+        str
+            Hex digest of the coil positions and normals, ``tra``, labels and channel units.
+        """
         return hash_arrays(
             self.coilpos, self.coilori, self.tra,
             extra="|".join(self.labels) + "#" + "|".join(self.chanunit),
@@ -170,7 +204,18 @@ class SensorArray:
         return hash_arrays(self.tra)
 
     def select(self, channels: Sequence[str]) -> SensorArray:
-        """Channels ``channels`` in that order; coils that feed none of them are dropped."""
+        """Keep some channels, in a given order; coils that feed none of them are dropped.
+
+        Parameters
+        ----------
+        channels : sequence of str
+            Channel labels, all in ``labels``.
+
+        Returns
+        -------
+        SensorArray
+            A new array with these channels in this order.
+        """
         index = {lab: i for i, lab in enumerate(self.labels)}
         missing = [c for c in channels if c not in index]
         if missing:
@@ -188,7 +233,19 @@ class SensorArray:
         )
 
     def transformed(self, affine: np.ndarray) -> SensorArray:
-        """Sensors moved by a rigid 4x4 ``affine`` (metres)."""
+        """Sensors moved by a rigid transform.
+
+        Parameters
+        ----------
+        affine : array-like, shape (4, 4)
+            Rigid transform, translation in m; positions move with the whole affine,
+            orientations with its rotation part.
+
+        Returns
+        -------
+        SensorArray
+            A new array with moved coils (and channel positions/orientations when set).
+        """
         a = np.asarray(affine, dtype=float)
         rot, t = a[:3, :3], a[:3, 3]
         return SensorArray(
@@ -273,7 +330,22 @@ class SensorArray:
     def point_magnetometers(
         cls, pos: np.ndarray, ori: np.ndarray, labels: Sequence[str] | None = None
     ) -> SensorArray:
-        """One point coil per channel (e.g. an OPM axis), positions in m."""
+        """One point coil per channel (e.g. an OPM axis).
+
+        Parameters
+        ----------
+        pos : array-like, shape (n_channels, 3)
+            Coil positions, m.
+        ori : array-like, shape (n_channels, 3)
+            Sensitive axes (unit vectors).
+        labels : sequence of str, optional
+            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+
+        Returns
+        -------
+        SensorArray
+            Magnetometers with channel unit T.
+        """
         pos = np.atleast_2d(np.asarray(pos, dtype=float))
         ori = np.atleast_2d(np.asarray(ori, dtype=float))
         n = len(pos)
@@ -286,7 +358,25 @@ class SensorArray:
         cls, pos: np.ndarray, ori: np.ndarray, baseline: float = 0.05,
         labels: Sequence[str] | None = None,
     ) -> SensorArray:
-        """First-order axial gradiometers (CTF-like, two point coils, outward ``ori``), m."""
+        """First-order axial gradiometers (CTF-like: two point coils, outward ``ori``).
+
+        Parameters
+        ----------
+        pos : array-like, shape (n_channels, 3)
+            Pick-up coil positions, m.
+        ori : array-like, shape (n_channels, 3)
+            Coil normals, pointing outward (unit vectors); the compensation coil sits at
+            ``pos + baseline * ori``.
+        baseline : float
+            Distance between the two coils, m.
+        labels : sequence of str, optional
+            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+
+        Returns
+        -------
+        SensorArray
+            Gradiometers (weights +1/-1) with channel unit T.
+        """
         pos = np.atleast_2d(np.asarray(pos, dtype=float))
         ori = np.atleast_2d(np.asarray(ori, dtype=float))
         n = len(pos)
@@ -304,6 +394,24 @@ class SensorArray:
         """Planar gradiometers (Neuromag-like): two coils +-baseline/2 along ``direction``.
 
         The channel value is (B(+) - B(-)) / baseline in T/m.
+
+        Parameters
+        ----------
+        pos : array-like, shape (n_channels, 3)
+            Channel centres, m.
+        ori : array-like, shape (n_channels, 3)
+            Coil normals (unit vectors).
+        direction : array-like, shape (n_channels, 3)
+            Unit vectors along which the gradient is measured (tangential to the helmet).
+        baseline : float
+            Distance between the two coils, m.
+        labels : sequence of str, optional
+            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+
+        Returns
+        -------
+        SensorArray
+            Planar gradiometers with channel unit T/m.
         """
         pos = np.atleast_2d(np.asarray(pos, dtype=float))
         ori = np.atleast_2d(np.asarray(ori, dtype=float))

@@ -23,6 +23,7 @@ from math import factorial
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import hash_arrays
 from ..exceptions import LamegDataError, LamegValueError
 from .normals import area_weighted_normals
@@ -208,7 +209,24 @@ def leadsphere(x: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray) -> np.
 
 def leadsphere_along(x: np.ndarray, q: np.ndarray, coil_pos: np.ndarray,
                      coil_ori: np.ndarray) -> np.ndarray:
-    """``q . leadsphere(x)`` for one moment ``q`` per dipole, shape (n_dip, n_coils)."""
+    """Sphere lead field of dipoles with given moments: ``q . leadsphere(x)``.
+
+    Parameters
+    ----------
+    x : array-like, shape (n_dip, 3)
+        Dipole positions relative to the sphere centre (any length unit ``u``).
+    q : array-like, shape (n_dip, 3)
+        One moment (direction) per dipole.
+    coil_pos : array-like, shape (n_coils, 3)
+        Coil positions relative to the centre, same unit.
+    coil_ori : array-like, shape (n_coils, 3)
+        Coil normals.
+
+    Returns
+    -------
+    ndarray, shape (n_dip, n_coils)
+        Field at every coil, in the units of :func:`leadsphere` times those of ``q``.
+    """
     x = np.atleast_2d(np.asarray(x, dtype=float))
     r = np.asarray(coil_pos, dtype=float)
     o = np.asarray(coil_ori, dtype=float)
@@ -221,14 +239,18 @@ def leadsphere_along(x: np.ndarray, q: np.ndarray, coil_pos: np.ndarray,
 class NolteForward:
     """Prepared single-shell model for one coil set (FieldTrip ``forwpar``).
 
-    Attributes
+    Parameters
     ----------
     center_cm : ndarray, shape (3,)
-        Expansion centre (cm).
+        Expansion centre, cm.
     coeffs : ndarray, shape ((order + 1)**2 - 1, n_coils)
         Correction coefficients per coil.
-    coilpos_cm, coilori : ndarray, shape (n_coils, 3)
+    coilpos_cm : ndarray, shape (n_coils, 3)
+        Coil positions, cm.
+    coilori : ndarray, shape (n_coils, 3)
+        Coil normals (unit vectors).
     order : int
+        Harmonic order of the correction (>= 1).
     scale : float
         Metres-to-centimetres factor (100).
     """
@@ -240,8 +262,19 @@ class NolteForward:
     order: int
     scale: float = _CM_PER_M
 
+    @fill_doc
     def coil_leadfield(self, dip_pos_m: np.ndarray) -> np.ndarray:
-        """Coil lead fields of unit x/y/z dipoles, shape (n_dip, 3, n_coils), T/(A m)."""
+        """Coil lead fields of unit x/y/z dipoles.
+
+        Parameters
+        ----------
+        dip_pos_m : array-like, shape (n_dipoles, 3)
+            Dipole positions, m, head frame.
+
+        Returns
+        -------
+        %(coil_leadfield)s
+        """
         x = np.atleast_2d(np.asarray(dip_pos_m, dtype=float)) * self.scale - self.center_cm
         sph = leadsphere(x, self.coilpos_cm - self.center_cm, self.coilori)
         gb = nolte_gradient_basis(x, self.order)  # (nd, 3, nb)
@@ -254,6 +287,21 @@ class NolteForward:
 
         The correction is applied with the channel-combined coefficients ``coeffs @ tra.T``
         (linear, so identical up to rounding; fewer operations when coils outnumber channels).
+
+        Parameters
+        ----------
+        dip_pos_m : array-like, shape (n_dipoles, 3)
+            Dipole positions, m, head frame.
+        chanmap : callable
+            Maps coil lead fields (n, 3, n_coils) to channel lead fields (n, 3, n_chan)
+            (applies ``tra``).
+        coeffs_chan : ndarray, shape ((order + 1)**2 - 1, n_chan)
+            Channel-combined correction coefficients, ``(tra @ coeffs.T).T``.
+
+        Returns
+        -------
+        ndarray, shape (n_dipoles, 3, n_chan)
+            Channel lead fields of unit x/y/z dipoles, channel unit (T or T/m) per A m.
         """
         x = np.atleast_2d(np.asarray(dip_pos_m, dtype=float)) * self.scale - self.center_cm
         sph = chanmap(leadsphere(x, self.coilpos_cm - self.center_cm, self.coilori))
@@ -291,6 +339,7 @@ def prepare_nolte(
     Returns
     -------
     NolteForward
+        The expansion centre and correction coefficients for these coils.
     """
     if order < 1:
         raise LamegValueError("order must be >= 1 for the single-shell model")
@@ -334,7 +383,7 @@ def prepare_nolte(
 class SingleShellModel:
     """Realistic single-shell conductor bounded by the inner skull (SPM 'Single Shell').
 
-    Attributes
+    Parameters
     ----------
     bnd_pos : ndarray, shape (n_vertices, 3)
         Inner-skull vertices, m, MEG head frame.
@@ -355,11 +404,29 @@ class SingleShellModel:
         self.bnd_tri = np.asarray(self.bnd_tri, dtype=np.int64)
         self.bnd_nrm = area_weighted_normals(self.bnd_pos, self.bnd_tri)
 
+    @fill_doc
     def cache_key(self) -> str:
+        """Identify the model for the gain cache (boundary mesh and order).
+
+        Returns
+        -------
+        %(cache_key_returns)s
+        """
         return "singleshell:" + hash_arrays(self.bnd_pos, self.bnd_tri, extra=str(self.order))
 
+    @fill_doc
     def prepare(self, sensors) -> NolteForward:
-        """The Nolte expansion for ``sensors``' coils (cached per coil set)."""
+        """The Nolte expansion for the coils of ``sensors`` (cached per coil set).
+
+        Parameters
+        ----------
+        %(sensors)s
+
+        Returns
+        -------
+        NolteForward
+            The prepared model (the last prepared coil set is kept).
+        """
         key = getattr(sensors, "coil_key", None) or hash_arrays(sensors.coilpos, sensors.coilori)
         if key not in self._prepared:
             self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
@@ -369,12 +436,38 @@ class SingleShellModel:
                     (sensors.tra @ self._prepared[key].coeffs.T).T)
         return self._prepared[key]
 
+    @fill_doc
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        """Coil lead fields of unit dipoles (Nolte's single shell).
+
+        Parameters
+        ----------
+        %(dip_pos)s
+        %(sensors)s
+
+        Returns
+        -------
+        %(coil_leadfield)s
+        """
         return self.prepare(sensors).coil_leadfield(dip_pos)
 
+    @fill_doc
     def channel_leadfield(self, dip_pos: np.ndarray, sensors, chanmap) -> np.ndarray:
-        """Channel lead fields, shape (n_dip, 3, n_chan), T (or T/m) per A m."""
+        """Channel lead fields of unit x/y/z dipoles.
+
+        Parameters
+        ----------
+        %(dip_pos)s
+        %(sensors)s
+        chanmap : callable
+            Maps coil lead fields (n, 3, n_coils) to channel lead fields (n, 3, n_chan)
+            (applies ``sensors.tra``).
+
+        Returns
+        -------
+        ndarray, shape (n_dipoles, 3, n_chan)
+            Channel lead fields, channel unit (T or T/m) per A m.
+        """
         nf = self.prepare(sensors)
         key = ("chan", sensors.tra_key)
         if key not in self._prepared:

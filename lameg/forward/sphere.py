@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
+from .._docs import fill_doc
 from ..exceptions import LamegDataError, LamegValueError
 
 __all__ = [
@@ -213,7 +214,7 @@ def _fit_spheres_masked(points: np.ndarray, masks) -> tuple[np.ndarray, np.ndarr
 class SphereModel:
     """Single-sphere MEG conductor.
 
-    Attributes
+    Parameters
     ----------
     origin : ndarray, shape (3,)
         Centre, m (MEG head frame).
@@ -225,11 +226,29 @@ class SphereModel:
     radius: float
     kind: str = field(default="Single Sphere", init=False)
 
+    @fill_doc
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        """Coil lead fields of unit dipoles (Sarvas' formula about ``origin``).
+
+        Parameters
+        ----------
+        %(dip_pos)s
+        %(sensors)s
+
+        Returns
+        -------
+        %(coil_leadfield)s
+        """
         return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.origin)
 
+    @fill_doc
     def cache_key(self) -> str:
+        """Identify the model for the gain cache (the sphere centre).
+
+        Returns
+        -------
+        %(cache_key_returns)s
+        """
         return f"sphere:{np.round(self.origin, 15).tolist()}"
 
 
@@ -237,7 +256,7 @@ class SphereModel:
 class LocalSpheresModel:
     """One sphere per channel (FieldTrip ``localspheres``); coils use their channel's sphere.
 
-    Attributes
+    Parameters
     ----------
     origins : ndarray, shape (n_channels, 3)
         Sphere centres, m, in the row order of ``labels``.
@@ -252,8 +271,20 @@ class LocalSpheresModel:
     labels: list
     kind: str = field(default="MEG Local Spheres", init=False)
 
+    @fill_doc
     def coil_origins(self, sensors) -> np.ndarray:
-        """Sphere centre for every coil of ``sensors`` (the channel with the largest weight)."""
+        """Sphere centre for every coil of ``sensors`` (the channel with the largest weight).
+
+        Parameters
+        ----------
+        %(sensors)s
+            Every channel label must have a sphere in ``labels``.
+
+        Returns
+        -------
+        ndarray, shape (n_coils, 3)
+            Centre of the sphere of the channel each coil feeds most, m.
+        """
         index = {lab: i for i, lab in enumerate(self.labels)}
         missing = [lab for lab in sensors.labels if lab not in index]
         if missing:
@@ -265,11 +296,29 @@ class LocalSpheresModel:
         sphere_of_chan = np.array([index[lab] for lab in sensors.labels], dtype=int)
         return self.origins[sphere_of_chan[owner]]
 
+    @fill_doc
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        """Coil lead fields of unit dipoles (Sarvas' formula, each coil about its sphere).
+
+        Parameters
+        ----------
+        %(dip_pos)s
+        %(sensors)s
+
+        Returns
+        -------
+        %(coil_leadfield)s
+        """
         return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.coil_origins(sensors))
 
+    @fill_doc
     def cache_key(self) -> str:
+        """Identify the model for the gain cache (sphere centres and channel labels).
+
+        Returns
+        -------
+        %(cache_key_returns)s
+        """
         return "localspheres:" + str(np.round(self.origins, 15).tolist()) + str(self.labels)
 
 
