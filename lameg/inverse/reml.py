@@ -297,6 +297,18 @@ def reml_sc(yy, q_list, n_samples: float, he: float = -32.0, hc: float = 256.0, 
                       Fc=float(fc), n_iter=n_iter)
 
 
+def _spd_inv(a: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive-definite matrix (Cholesky, exactly symmetric)."""
+    lapack = scipy.linalg.lapack
+    c, info = lapack.dpotrf(a, lower=0, clean=1)
+    if info == 0:
+        x, info = lapack.dpotri(c, lower=0)
+        if info == 0:
+            x = np.triu(x)
+            return x + np.triu(x, 1).T
+    return octave_inv(a)
+
+
 def _full_basis(comp: np.ndarray, w: np.ndarray | None):
     """``spm_svd`` of a full component -> (basis, values, column multiplicities)."""
     if w is None:
@@ -381,32 +393,40 @@ def sp_reml(yy, full_components, basis_components, n_samples: float,
     dedh[np.arange(s_tot), owner] = vals
     h = np.zeros(m)
     act = np.ones(m, dtype=bool)
-    eye = np.eye(n_rows)
+    reg = np.eye(n_rows) / np.exp(32)
+    yy_n = yy / N
     c = u = e = None
     dfdhh = np.zeros((0, 0))
+    # cheap inverse for the compressed frame (always SPD there); Octave's choice otherwise
+    inv = octave_inv if w is None else _spd_inv
+    act_key = None
     for k in range(1, max_iter + 1):
-        ee = dedh @ np.exp(h)
+        exp_h = np.exp(h)
+        ee = dedh @ exp_h
         xs = q_all * np.sqrt(ee)
         c = xs @ xs.T  # Q diag(ee) Q' as a rank-k update: exactly symmetric
-        ic = octave_inv(c + eye / np.exp(32))  # symmetric positive definite: Cholesky
-        rel = np.any(dedh[:, act] != 0, axis=1)
-        u = ic
-        qr = q_all[:, rel]
+        u = inv(c + reg)  # symmetric positive definite: Cholesky
+        if act_key != act.tobytes():  # columns and priors of the active components
+            act_key = act.tobytes()
+            rel = np.any(dedh[:, act] != 0, axis=1)
+            qr = q_all[:, rel]
+            dedh_ra = dedh[np.ix_(rel, act)]
+            hpa = hp[np.ix_(act, act)]
+            if col_w is not None:  # a scalar-block column stands for col_w directions
+                cwr = col_w[rel]
+                dg = np.arange(cwr.size)
         uq = u @ qr  # u is symmetric: u' Q = u Q
         pmat = qr.T @ uq
         # W Q = u (YY/N - C) u' Q
-        dfde = N / 2 * np.sum(qr * (u @ ((yy / N - c) @ uq)), axis=0)
+        dfde = N / 2 * np.sum(qr * (u @ ((yy_n - c) @ uq)), axis=0)
         dfdee = -N / 2 * pmat * pmat.T
-        if col_w is not None:  # a scalar-block column stands for col_w equal directions
-            cwr = col_w[rel]
+        if col_w is not None:
             dfde = dfde * cwr
-            dg = np.arange(cwr.size)
             dfdee[dg, dg] *= cwr
-        dhdh = dedh[np.ix_(rel, act)] * np.exp(h[act])[None, :]
+        dhdh = dedh_ra * exp_h[act][None, :]
         dfdh = dhdh.T @ dfde
         dfdhh = dhdh.T @ dfdee @ dhdh
         e = h - he
-        hpa = hp[np.ix_(act, act)]
         dfdh = dfdh - hpa @ e[act]
         dfdhh = dfdhh - hpa
         dh = spm_dx(dfdhh, dfdh) / np.log(k + 2)
