@@ -120,10 +120,20 @@ def _check_tutorial_07(stdout: str, out_dir: Path) -> None:
     assert m and 0 <= int(m.group(1)) < n_columns
     m = re.search(r"Largest difference between the two scores: (\S+)", stdout)
     assert m and float(m.group(1)) < 1e-9
+    m = re.search(r"mean layer error over (\d+) columns: (\S+) layers \(chance (\S+)\)", stdout)
+    assert m and int(m.group(1)) > 0 and 0 <= float(m.group(2)) <= 2 * float(m.group(3))
+    m = re.search(r"Spearman r = (\S+) \(p = (\S+), n = (\d+)\)", stdout)
+    assert m and -1 <= float(m.group(1)) <= 1
     pngs = sorted(out_dir.glob("*.png"))
-    assert {p.name for p in pngs} == {f"tutorial_07_{f}.png" for f in T07_FIGURES}
+    assert {p.name for p in pngs} == {f"tutorial_07_{f}.png" for f in T07_FIGURES} | {
+        "tutorial_07_accuracy_map.png"}
     for png in pngs:
-        check_surface_figure(png)
+        if png.name != "tutorial_07_accuracy_map.png":
+            check_surface_figure(png)
+    import matplotlib.pyplot as plt
+
+    img = plt.imread(out_dir / "tutorial_07_accuracy_map.png")[..., :3]
+    assert np.mean(np.any(img < 0.9, axis=-1)) > 0.05  # surfaces and a scatter were drawn
 
 
 def _number(pattern: str, stdout: str) -> float:

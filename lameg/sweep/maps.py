@@ -221,6 +221,12 @@ def _mesh_panel(ax, vertices, faces, values, cmap, vmin, vmax, elev, azim, title
     colors[~np.isfinite(fv)] = (0.85, 0.85, 0.85, 1.0)
     poly = Poly3DCollection(vertices[faces], facecolors=colors, edgecolors="none")
     ax.add_collection3d(poly)
+    mapped = np.flatnonzero(np.isfinite(values))
+    if mapped.size < 0.5 * len(values):  # a subset of columns: mark them
+        ax.computed_zorder = False  # markers on top of the surface
+        poly.set_zorder(1)
+        ax.scatter(*vertices[mapped].T, c=values[mapped], cmap=cmap, norm=norm, s=16,
+                   depthshade=False, edgecolors="k", linewidths=0.3, zorder=2)
     lo, hi = vertices.min(axis=0), vertices.max(axis=0)
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
@@ -298,8 +304,7 @@ def plot_accuracy_map(acc: AccuracyMap, vertices: np.ndarray, faces: np.ndarray,
         ax = fig.add_subplot(rows, ncol, ncol)
         x = score[acc.columns]
         y = getattr(acc, values)
-        ax.scatter(x, y + np.random.default_rng(0).uniform(-0.05, 0.05, y.size)
-                   if values == "error" else y, s=4, alpha=0.4)
+        ax.scatter(x, y, s=5, alpha=0.5)
         c = acc.correlation(score, values)
         ax.set_xlabel("anatomical score")
         ax.set_ylabel(label)
