@@ -94,9 +94,15 @@ def write_surface(path: PathLike, vertices: np.ndarray, faces: np.ndarray,
 def read_morph(path: PathLike) -> np.ndarray:
     """Read a per-vertex FreeSurfer morphometry file (``?h.curv``, ``?h.thickness``, ...).
 
+    Parameters
+    ----------
+    path : str or path-like
+        The morphometry file.
+
     Returns
     -------
-    values : ndarray, shape (n_vertices,), float64
+    ndarray of float64, shape (n_vertices,)
+        One value per surface vertex, in the file's unit (e.g. mm for ``?h.thickness``).
     """
     path = _existing(path, "FreeSurfer morphometry file")
     try:
@@ -106,7 +112,15 @@ def read_morph(path: PathLike) -> np.ndarray:
 
 
 def write_morph(path: PathLike, values: np.ndarray) -> None:
-    """Write a per-vertex morphometry file (curv format) atomically."""
+    """Write a per-vertex morphometry file (curv format) atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (replaced atomically if it exists).
+    values : array-like, shape (n_vertices,)
+        One value per surface vertex (stored as float32).
+    """
     values = np.asarray(values, dtype=np.float32).ravel()
     with atomic_path(path) as tmp:
         nib.freesurfer.write_morph_data(str(tmp), values)
@@ -148,7 +162,19 @@ def read_annot(path: PathLike, n_vertices: int | None = None
 
 
 def write_annot(path: PathLike, labels: np.ndarray, ctab: np.ndarray, names: list[str]) -> None:
-    """Write a FreeSurfer annotation atomically (see :func:`read_annot` for the arguments)."""
+    """Write a FreeSurfer annotation atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (replaced atomically if it exists).
+    labels : array-like of int, shape (n_vertices,)
+        Index into ``names`` per vertex; -1 for vertices without a label.
+    ctab : array-like of int, shape (n_labels, 4) or (n_labels, 5)
+        Colour table (RGBT, optionally + label value; the label values are recomputed).
+    names : list of str
+        Label names, one per row of ``ctab``.
+    """
     with atomic_path(path) as tmp:
         nib.freesurfer.write_annot(str(tmp), np.asarray(labels, dtype=np.int32),
                                    np.asarray(ctab, dtype=np.int32), list(names),
@@ -157,6 +183,11 @@ def write_annot(path: PathLike, labels: np.ndarray, ctab: np.ndarray, names: lis
 
 def read_mgh_header(path: PathLike) -> dict:
     """Geometry of an MGH/MGZ volume (``mri/orig.mgz``) without loading its voxels.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The MGH/MGZ volume.
 
     Returns
     -------
@@ -181,6 +212,11 @@ def read_mgh_header(path: PathLike) -> dict:
 def tkras_to_scanner(mgz_path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Affine from FreeSurfer tkRAS to scanner RAS for a subject's ``orig.mgz``.
 
+    Parameters
+    ----------
+    mgz_path : str or path-like
+        The subject's ``mri/orig.mgz`` (any MGH/MGZ volume of the subject's space).
+
     Returns
     -------
     affine : ndarray, shape (4, 4)
@@ -196,7 +232,20 @@ def tkras_to_scanner(mgz_path: PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 affine to points of shape (n, 3); returns float64 (n, 3)."""
+    """Apply a 4x4 affine to points.
+
+    Parameters
+    ----------
+    points : array-like, shape (..., 3)
+        Points (e.g. tkRAS mm).
+    affine : array-like, shape (4, 4)
+        Homogeneous transform; only its first three rows are used.
+
+    Returns
+    -------
+    ndarray of float64, shape of ``points``
+        The transformed points (e.g. scanner RAS mm).
+    """
     points = np.asarray(points, dtype=np.float64)
     shape = points.shape
     points = points.reshape(-1, 3)

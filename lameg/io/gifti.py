@@ -42,6 +42,11 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
         0-based triangles (stored as int32).
     normals : array_like, shape (n_vertices, 3), optional
         Per-vertex orientation vectors (stored as float32, intent VECTOR).
+
+    Returns
+    -------
+    nibabel.gifti.GiftiImage
+        The surface: POINTSET, TRIANGLE and (with ``normals``) VECTOR data arrays.
     """
     vertices = np.asarray(vertices)
     faces = np.asarray(faces)
@@ -73,10 +78,26 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
 
 def gifti_arrays(img: nib.gifti.GiftiImage, source: str = "GIfTI image"
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Extract (vertices float64, faces int64, normals float64 or None) from a GIfTI surface.
+    """Extract the vertices, faces and normals of a GIfTI surface.
 
     Arrays are found by intent (POINTSET, TRIANGLE, VECTOR); when intents are missing the
     positional layout 0/1/2 is used.
+
+    Parameters
+    ----------
+    img : nibabel.gifti.GiftiImage
+        The surface image.
+    source : str
+        Name of the image used in error messages (e.g. its file name).
+
+    Returns
+    -------
+    vertices : ndarray of float64, shape (n_vertices, 3)
+        Vertex coordinates, in the file's unit (mm for lameg's and SPM's surfaces).
+    faces : ndarray of int64, shape (n_faces, 3)
+        0-based triangles.
+    normals : ndarray of float64, shape (n_vertices, 3), or None
+        Per-vertex vectors (None when the image has none).
     """
     darrays = list(img.darrays)
     by_intent = {}
@@ -104,6 +125,11 @@ def gifti_arrays(img: nib.gifti.GiftiImage, source: str = "GIfTI image"
 def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Read a GIfTI surface file.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.gii`` file.
+
     Returns
     -------
     vertices : ndarray, shape (n_vertices, 3), float64, mm
@@ -123,12 +149,32 @@ def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray 
 
 
 def save_gifti(img: nib.gifti.GiftiImage, path: PathLike) -> None:
-    """Write a GIfTI image atomically."""
+    """Write a GIfTI image atomically.
+
+    Parameters
+    ----------
+    img : nibabel.gifti.GiftiImage
+        The image to write.
+    path : str or path-like
+        Output file (replaced atomically if it exists).
+    """
     with atomic_path(path, suffix=".gii") as tmp:
         nib.save(img, str(tmp))
 
 
 def write_surf_gifti(path: PathLike, vertices: np.ndarray, faces: np.ndarray,
                      normals: np.ndarray | None = None) -> None:
-    """Write a GIfTI surface (laMEG layout, see the module docstring) atomically."""
+    """Write a GIfTI surface (laMEG layout, see the module docstring) atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (replaced atomically if it exists).
+    vertices : array-like, shape (n_vertices, 3)
+        Coordinates in mm (stored as float32).
+    faces : array-like of int, shape (n_faces, 3)
+        0-based triangles (stored as int32).
+    normals : array-like, shape (n_vertices, 3), optional
+        Per-vertex orientation vectors (stored as float32, intent VECTOR).
+    """
     save_gifti(create_surf_gifti(vertices, faces, normals), path)

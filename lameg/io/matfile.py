@@ -78,7 +78,18 @@ class MatCell(list):
 
     @classmethod
     def column(cls, items=()) -> MatCell:
-        """A column (Nx1) cell, as FieldTrip stores labels."""
+        """A column (Nx1) cell, as FieldTrip stores labels.
+
+        Parameters
+        ----------
+        items : iterable
+            The elements.
+
+        Returns
+        -------
+        MatCell
+            A cell of shape ``(len(items), 1)``.
+        """
         items = list(items)
         return cls(items, (len(items), 1))
 
@@ -108,7 +119,20 @@ class StructArray(list):
 
     @classmethod
     def column(cls, items=(), fields=None) -> StructArray:
-        """A column (Nx1) struct array."""
+        """A column (Nx1) struct array.
+
+        Parameters
+        ----------
+        items : iterable of dict
+            One dict per element; all must have the same keys.
+        fields : sequence of str, optional
+            Field names (needed for an empty struct array).
+
+        Returns
+        -------
+        StructArray
+            A struct array of shape ``(len(items), 1)``.
+        """
         items = list(items)
         return cls(items, (len(items), 1), fields)
 
@@ -117,7 +141,17 @@ class StructArray(list):
 
 
 class MatObject(dict):
-    """An old-style MATLAB object (e.g. SPM's ``file_array``): its fields plus ``classname``."""
+    """An old-style MATLAB object (e.g. SPM's ``file_array``): its fields plus ``classname``.
+
+    Parameters
+    ----------
+    *args
+        Positional arguments of :class:`dict` (a mapping or an iterable of pairs): the fields.
+    classname : str
+        MATLAB class name (e.g. ``'file_array'``).
+    **kwargs
+        More fields, as for :class:`dict`.
+    """
 
     def __init__(self, *args, classname: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -146,8 +180,18 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def mat_version(fname: str | os.PathLike) -> str:
-    """Return the MAT-file format of ``fname``: ``'7.3'`` (HDF5), ``'7'`` (MAT-5, compressed),
-    ``'6'`` (MAT-5, uncompressed) or ``'4'``.
+    """Return the MAT-file format of a file.
+
+    Parameters
+    ----------
+    fname : str or path-like
+        The MAT-file.
+
+    Returns
+    -------
+    str
+        ``'7.3'`` (HDF5), ``'7'`` (MAT-5, compressed), ``'6'`` (MAT-5, uncompressed) or
+        ``'4'``.
 
     Raises
     ------

@@ -156,10 +156,10 @@ class MEEG:
 
     Create with :func:`load_meeg` or :func:`write_meeg`.
 
-    Attributes
+    Parameters
     ----------
-    fname : pathlib.Path
-        The header ``.mat`` file.
+    fname : str or path-like
+        The header ``.mat`` file (stored resolved, as a :class:`pathlib.Path`).
     header : dict
         The whole ``D`` struct as nested Python objects (see :mod:`lameg.io.matfile`).
     mat_version : str
@@ -366,6 +366,16 @@ class MEEG:
 
     def indchannel(self, labels: str | Sequence[str]) -> np.ndarray:
         """0-based indices of the channels with the given labels (in the order given).
+
+        Parameters
+        ----------
+        labels : str or sequence of str
+            Channel label(s).
+
+        Returns
+        -------
+        ndarray of int, shape (n_labels,)
+            0-based channel index of each label (SPM's ``D.indchannel`` minus 1).
 
         Raises
         ------
