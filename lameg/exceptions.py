@@ -44,3 +44,19 @@ class InversionNotFoundError(LamegValueError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class LamegIndexError(LamegError, IndexError):
+    """An index (layer, column, trial, vertex) is outside the valid range."""
+
+
+class LamegTypeError(LamegError, TypeError):
+    """An argument has a type that cannot be interpreted (e.g. a list where a slice is needed)."""
+
+
+class LamegFileExistsError(LamegError, FileExistsError):
+    """An output file or stored entry exists and overwriting was not requested."""
+
+
+class LamegClosedError(LamegError, RuntimeError):
+    """An operation on a file handle that has been closed."""

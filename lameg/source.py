@@ -18,7 +18,8 @@ from ._validate import check_path
 from .exceptions import LamegValueError
 from .io.spm_inv import apply_inverse, read_inverse
 
-__all__ = ["load_source_time_series"]
+__all__ = ["load_source_time_series", "LaminarSourceData", "add_bigbrain_mapping",
+           "export_source_time_series_hdf5"]
 
 
 def load_source_time_series(data_fname: str | os.PathLike, mu_matrix: np.ndarray | None = None,
@@ -78,3 +79,8 @@ def load_source_time_series(data_fname: str | os.PathLike, mu_matrix: np.ndarray
         time_ms = 1000.0 * np.asarray(D.time, dtype=float)[it]
     res = src[:, :, 0] if src.shape[2] == 1 else src
     return res, time_ms, mu
+
+
+# Laminar source data (HDF5, laMEG 0.2.1 schema): see lameg.source_data and lameg._source_export.
+from ._source_export import export_source_time_series_hdf5  # noqa: E402
+from .source_data import LaminarSourceData, add_bigbrain_mapping  # noqa: E402

@@ -49,6 +49,7 @@ __all__ = [
     "make_directory",
     "ttest_rel_corrected",
     "calc_prop",
+    "big_brain_proportional_layer_boundaries",
     "get_fiducial_coords",
 ]
 
@@ -512,3 +513,7 @@ def get_fiducial_coords(
         f"Subject {subj_id!r} not found in {path}; returning None.", UserWarning, stacklevel=2
     )
     return None
+
+
+# BigBrain atlas proportions (implemented in lameg.bigbrain; laMEG's name lives in util).
+from .bigbrain import big_brain_proportional_layer_boundaries  # noqa: E402

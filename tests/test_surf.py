@@ -24,7 +24,6 @@ from lameg.exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
     LamegFormatError,
-    LamegNotImplementedError,
     LamegValueError,
 )
 from lameg.io.gifti import create_surf_gifti, gifti_arrays
@@ -482,8 +481,8 @@ def test_roi_and_fsaverage_mapping(created):
     assert len(idx) == s.get_vertices_per_layer() and set(hemis) == {"lh", "rh"}
     with pytest.raises(IndexError):
         surf.convert_fsaverage_to_native(s, "pial", "lh", 10 ** 7)
-    with pytest.raises(LamegNotImplementedError, match="BigBrain"):
-        s.get_bigbrain_layer_boundaries()
+    bb = s.get_bigbrain_layer_boundaries()  # lameg.bigbrain (tests/test_bigbrain.py)
+    assert bb.shape == (6, s.get_vertices_per_layer())
 
 
 def test_equivolume_layers(fresh):

@@ -10,7 +10,6 @@ from .._utils import hash_arrays
 from ..exceptions import (
     LamegDataError,
     LamegFormatError,
-    LamegNotImplementedError,
     LamegValueError,
 )
 from ..io.gifti import create_surf_gifti
@@ -154,23 +153,24 @@ class PredictorsMixin:
             n = interpolate_vertex_normals(vertex_normals(sv, sf, "area"), sf, face, bary)
         return np.clip(np.abs(np.einsum("ij,ij->i", o, n)), 0.0, 1.0)
 
-    def get_bigbrain_layer_boundaries(self, subj_coord=None):
-        """BigBrain proportional layer boundaries (not available natively).
+    def get_bigbrain_layer_boundaries(self, subj_coord=None, fsaverage=None):
+        """BigBrain laminar boundaries (cumulative depth of laminae I-VI) at cortical columns.
+
+        See :func:`lameg.bigbrain.get_bigbrain_layer_boundaries` (needs an fsaverage subject
+        with ``surf/?h.sphere.reg`` in SUBJECTS_DIR or ``$FREESURFER_HOME/subjects``).
 
         Parameters
         ----------
-        subj_coord : array-like, shape (3,), optional
-            Scanner RAS coordinate (mm) of the column.
+        subj_coord : array-like, shape (3,) or (n, 3), optional
+            Scanner RAS coordinate(s) (mm) of pial points; default every ds pial vertex.
+        fsaverage : str, path-like or None
+            fsaverage subject name or folder (default: searched).
 
-        Raises
-        ------
-        LamegNotImplementedError
-            The BigBrain layer-thickness maps on fsaverage (164k) are not distributed with
-            this package; see the message for the files to provide.
+        Returns
+        -------
+        ndarray, shape (6, n) or (6,) for one coordinate
+            Depth (0 = pial, 1 = white) of the lower boundary of laminae I-VI.
         """
-        raise LamegNotImplementedError(
-            "BigBrain layer boundaries need the BigBrain layer-thickness maps on fsaverage "
-            "(tpl-fsaverage_hemi-{L,R}_den-164k_desc-layer{1..6}_thickness.shape.gii, from the "
-            "BigBrainWarp project) and $SUBJECTS_DIR/fsaverage/surf/{lh,rh}.sphere.reg; they "
-            "are not shipped with lameg. Map them with convert_native_to_fsaverage() and "
-            "cumsum(thickness)/sum(thickness) per vertex.")
+        from ..bigbrain import get_bigbrain_layer_boundaries
+
+        return get_bigbrain_layer_boundaries(self, subj_coord, fsaverage)
