@@ -61,15 +61,23 @@ def _assert_not_blank(img: np.ndarray) -> None:
 
 
 @pytest.fixture(scope="module")
-def surf_set(tmp_path_factory, test_data_dir):
+def participant(tmp_path_factory, test_data_dir):
+    """A 2-layer set of the test participant and a dataset co-registered to its pial mesh."""
     from lameg.datasets import copy_test_participant
+    from lameg.invert import coregister
     from lameg.surf import LayerSurfaceSet
 
     root = tmp_path_factory.mktemp("nb")
-    participant = copy_test_participant(root / "data", datasets=[])
-    s = LayerSurfaceSet(participant.subj_id, 2, subjects_dir=participant.subjects_dir)
+    p = copy_test_participant(root / "data", datasets=["sim_ctf_pial"])
+    s = LayerSurfaceSet(p.subj_id, 2, subjects_dir=p.subjects_dir)
     s.create(verbose=False)
-    return s
+    coregister(p.fid_coords, p.dataset("sim_ctf_pial"), s, layer_name="pial", viz=False)
+    return p, s
+
+
+@pytest.fixture(scope="module")
+def surf_set(participant):
+    return participant[1]
 
 
 # ------------------------------------------------------------------------------ selection
@@ -108,12 +116,13 @@ def test_without_trame_the_static_view_is_chosen():
 # ------------------------------------------------------------------------------ in a kernel
 
 
-def test_show_surface_in_jupyter_is_interactive_and_png_stays(surf_set, tmp_path):
+def test_views_in_jupyter_are_interactive_and_png_stays(participant, tmp_path):
+    p, surf_set = participant
     png = tmp_path / "nb.png"
     png_static = tmp_path / "static.png"
     setup = f"""
         from lameg.surf import LayerSurfaceSet
-        from lameg.viz import backend, show_surface, plot_coregistration
+        from lameg.viz import backend, show_surface
         import numpy as np, pyvista as pv
         s = LayerSurfaceSet({surf_set.subj_id!r}, 2, subjects_dir={str(surf_set.subjects_dir)!r})
         print(backend.in_notebook(), backend.notebook_backend())
@@ -121,12 +130,10 @@ def test_show_surface_in_jupyter_is_interactive_and_png_stays(surf_set, tmp_path
     interactive = f"""
         p = show_surface(s, layer_name='pial', height=200, screenshot={str(png)!r})
     """
-    coreg = """
-        sph = pv.Sphere(radius=70)
-        d = np.array([[0, 0, 1.0], [0, 1, 0], [1, 0, 0], [0, -1, 0], [-1, 0, 0]])
-        q = plot_coregistration({'coilpos': 110 * d, 'coilori': d},
-                                cortex=(sph.points, sph.faces.reshape(-1, 4)[:, 1:]),
-                                fiducials={'nas': [0, 95, 0]}, height=200)
+    coreg = f"""
+        from lameg.viz import verify_coregistration
+        q = verify_coregistration({str(p.dataset("sim_ctf_pial"))!r}, s, layer_name='pial',
+                                  fid_coords={p.fid_coords!r})
     """
     static = f"""
         pv.set_jupyter_backend('static')
@@ -156,3 +163,21 @@ def test_show_surface_in_script_writes_png_only(surf_set, tmp_path):
     plotter = show_surface(surf_set, layer_name="pial", height=200, screenshot=png)
     _assert_not_blank(_png_picture(png.read_bytes()))
     assert plotter.render_window is None or plotter._closed   # closed after the screenshot
+
+
+def test_verify_coregistration_png(participant, tmp_path):
+    """The co-registration view of a real co-registered dataset, as a script draws it."""
+    from lameg.viz import verify_coregistration
+
+    p, surf_set = participant
+    png = tmp_path / "coreg.png"
+    verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="pial",
+                          fid_coords=p.fid_coords, screenshot=png)
+    img = _png_picture(png.read_bytes())
+    _assert_not_blank(img)
+    # dark-blue sensor discs of the CTF helmet (axial gradiometers) around the head
+    discs = (img[..., 2] > 0.25) & (img[..., 0] < 0.2) & (img[..., 1] < 0.2)
+    assert discs.sum() > 500
+    with pytest.raises(LamegValueError, match="vertices"):   # not the mesh co-registered
+        verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="white",
+                              stage="combined", orientation=None, fixed=None)

@@ -123,29 +123,51 @@ def _add_sensor_glyphs(plotter: Any, sensors: dict, unit_scale: float) -> None:
         neg = (tra[planar] < 0).astype(float)
         direction = (pos @ coilpos / np.maximum(pos.sum(1, keepdims=True), 1)
                      - neg @ coilpos / np.maximum(neg.sum(1, keepdims=True), 1))
+        # 3 cm squares spanned by the gradiometer's baseline and its normal
         half = 15.0 * unit_scale
-        squares = []
-        for c, d, o in zip(chanpos[planar], direction, chanori[planar]):
-            o = _unit(o) if np.linalg.norm(o) > 0 else np.array([0.0, 0.0, 1.0])
-            u = d - np.dot(d, o) * o
-            if np.linalg.norm(u) == 0:
-                u = np.cross(o, [1.0, 0.0, 0.0] if abs(o[0]) < 0.9 else [0.0, 1.0, 0.0])
-            u = _unit(u)
-            w = np.cross(o, u)
-            squares.append(pv.Rectangle([c - half * u - half * w, c + half * u - half * w,
-                                         c + half * u + half * w]))
-        plotter.add_mesh(pv.merge(squares), color=(0.2, 0.4, 0.9), opacity=0.6)
+        square = np.array([[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [1.0, 1.0, 0.0],
+                           [-1.0, 1.0, 0.0]]) * half
+        plotter.add_mesh(_oriented_glyphs(square, np.array([[0, 1, 2], [0, 2, 3]]),
+                                          chanpos[planar], chanori[planar], direction),
+                         color=(0.2, 0.4, 0.9), opacity=0.6)
     other = np.flatnonzero(np.isin(types, ["meg", "meggrad", "opm"]))
     if other.size:
-        discs = [pv.Disc(center=c, normal=o if np.linalg.norm(o) > 0 else (0, 0, 1),
-                         inner=0.0, outer=5 * unit_scale, c_res=16)
-                 for c, o in zip(chanpos[other], chanori[other])]
-        plotter.add_mesh(pv.merge(discs), color=(0.1, 0.1, 0.5))
+        # 1 cm discs normal to the channel orientation
+        n_seg = 16
+        ang = 2 * np.pi * np.arange(n_seg) / n_seg
+        disc = np.vstack([[0.0, 0.0, 0.0],
+                          np.c_[np.cos(ang), np.sin(ang), np.zeros(n_seg)] * 5 * unit_scale])
+        tri = np.c_[np.zeros(n_seg, int), 1 + np.arange(n_seg), 1 + (np.arange(n_seg) + 1) % n_seg]
+        plotter.add_mesh(_oriented_glyphs(disc, tri, chanpos[other], chanori[other]),
+                         color=(0.1, 0.1, 0.5))
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(v)
-    return v / n if n > 0 else v
+def _oriented_glyphs(points: np.ndarray, faces: np.ndarray, centres: np.ndarray,
+                     normals: np.ndarray, in_plane: np.ndarray | None = None):
+    """One mesh of copies of a planar glyph (template in the x-y plane, z = its normal).
+
+    Copy i is centred on ``centres[i]`` with its z axis along ``normals[i]`` (z when zero) and
+    its x axis along the part of ``in_plane[i]`` orthogonal to the normal (any orthogonal
+    direction when absent or parallel).
+    """
+    pv = _pyvista()
+    n = np.asarray(normals, float)
+    length = np.linalg.norm(n, axis=1, keepdims=True)
+    n = np.where(length > 0, n / np.where(length > 0, length, 1.0), [0.0, 0.0, 1.0])
+    ref = np.where(np.abs(n[:, :1]) < 0.9, [[1.0, 0.0, 0.0]], [[0.0, 1.0, 0.0]])
+    u = np.cross(n, ref)
+    if in_plane is not None:
+        d = np.asarray(in_plane, float)
+        d = d - np.einsum("ij,ij->i", d, n)[:, None] * n
+        ok = np.linalg.norm(d, axis=1) > 0
+        u[ok] = d[ok]
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    w = np.cross(n, u)
+    basis = np.stack([u, w, n], axis=1)                      # (k, 3 axes, 3 coords)
+    verts = np.asarray(centres, float)[:, None, :] + np.einsum("pa,kac->kpc", points, basis)
+    k, m = len(basis), len(points)
+    tris = (np.asarray(faces)[None, :, :] + m * np.arange(k)[:, None, None]).reshape(-1, 3)
+    return pv.PolyData(verts.reshape(-1, 3), _faces_to_pv(tris))
 
 
 def verify_coregistration(
