@@ -150,13 +150,13 @@ class OctaveSPM(SPMEngine):
         t0 = time.monotonic()
         if session is None:
             try:
-                session = oct2py.Oct2Py(executable=exe, timeout=start_timeout)
+                session = oct2py.Oct2Py(executable=exe)
             except Exception as exc:  # oct2py raises bare errors when Octave fails to start
                 raise SPMSetupError(f"Octave ({exe}) failed to start: {exc}") from exc
         self.session = session
         try:
             self._raw_eval(
-                "more off; warning('off', 'all'); "
+                "more off; warning('off', 'all'); confirm_recursive_rmdir(false); "
                 f"addpath({_q(self.tree.shim_dir)}); addpath({_q(self.tree.spm_dir)}); "
                 f"addpath({_q(MFILES_DIR)}); spm('defaults', 'eeg'); "
                 "spm_get_defaults('cmdline', 1);", timeout=start_timeout)
@@ -173,17 +173,37 @@ class OctaveSPM(SPMEngine):
         self.version = str(self.call("spm", "version"))
         logger.info("Octave SPM (%s) ready in %.1f s", self.version, time.monotonic() - t0)
 
+    def _output(self):
+        """A stream handler keeping SPM's console output (for error messages and the log)."""
+        lines: list[str] = []
+
+        def handler(line):
+            lines.append(str(line))
+            logger.debug("octave: %s", line)
+
+        return lines, handler
+
+    @staticmethod
+    def _error(what: str, exc: Exception, lines: list[str]) -> SPMError:
+        msg = str(exc).strip()
+        tail = [x for x in lines if x.strip()][-25:]
+        detail = "\n".join(tail)
+        return SPMError(f"{what}{msg}" + (f"\n--- SPM output (last lines) ---\n{detail}"
+                                          if detail else ""))
+
     def _raw_eval(self, code: str, timeout=None, nout: int = 0):
+        lines, handler = self._output()
         try:
-            return self.session.eval(code, nout=nout, timeout=timeout)
+            return self.session.eval(code, nout=nout, timeout=timeout, stream_handler=handler)
         except self._oct2py.Oct2PyError as exc:
-            raise SPMError(str(exc).strip()) from exc
+            raise self._error("", exc, lines) from exc
 
     def call(self, function: str, *args, nargout: int = 1):
+        lines, handler = self._output()
         try:
-            out = self.session.feval(function, *args, nout=nargout)
+            out = self.session.feval(function, *args, nout=nargout, stream_handler=handler)
         except self._oct2py.Oct2PyError as exc:
-            raise SPMError(f"{function}: {str(exc).strip()}") from exc
+            raise self._error(f"{function}: ", exc, lines) from exc
         return out
 
     def eval(self, code: str) -> None:

@@ -42,7 +42,7 @@ __all__ = ["PreparedTree", "prepare_spm_tree", "spm_cache_root", "resolve_spm_so
 #: Environment variable naming the SPM folder (or archive) used by the Octave engine.
 SPM_DIR_ENV = "LAMEG_SPM_DIR"
 _MARKER = ".lameg_prepared.json"
-_PREP_VERSION = 1
+_PREP_VERSION = 2
 _ARCHIVES = (".tar.xz", ".tar.gz", ".tgz", ".tar.bz2", ".tar", ".zip")
 _SHIM = ("function varargout = convertStringsToChars(varargin)\n"
          "% Identity shim: FieldTrip calls convertStringsToChars, which Octave < 9 lacks.\n"
@@ -256,6 +256,11 @@ def _build(spm: Path, mkoctfile: str, verbose: bool, timeout: float) -> None:
     for c in _FIELDTRIP_MEX:
         if (ft / c).is_file():
             _run([mkoctfile, "--mex", c], ft, f"mkoctfile --mex {c}", timeout)
+            built = ft / c.replace(".c", ".mex")
+            # ft_compute_leadfield calls them from forward/private (FieldTrip's own layout)
+            priv = spm / "external" / "fieldtrip" / "forward" / "private"
+            if built.is_file() and priv.is_dir():
+                shutil.copy2(built, priv / built.name)
     _say(f"MEX build done in {time.monotonic() - t0:.0f} s", verbose)
 
 

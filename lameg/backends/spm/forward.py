@@ -1,0 +1,193 @@
+"""SPM co-registration and forward models (``backend='spm'`` of ``lameg.invert.coregister``).
+
+What SPM runs is its head-model batch (``spm_cfg_eeg_inv_headmodel``) for custom meshes, minus
+the meshing step: SPM's meshing inverse-normalises template meshes from the MRI (it needs
+SPM's ``tpm/`` and yields an MNI warp that laMEG's custom cortical meshes never use). Here the
+individual meshes in MRI space are handed to SPM directly (``mesh.Affine`` = identity,
+``mesh.tess_mni`` = the cortex, as the native back end and SPM's custom-mesh route store them),
+then SPM's own ``spm_eeg_inv_datareg_ui`` (fiducial co-registration), ``spm_eeg_inv_forward``
+(volume conductor) and ``spm_eeg_lgainmat`` (gain matrix, with the dipole orientations of the
+mesh's GIfTI ``VECTOR`` array, which SPM reads as ``normals``) compute everything else, writing
+``D.other.inv{k}`` and ``SPMgainmatrix_<name>_<k>.mat`` exactly where the native back end does.
+
+Supported ``forward_model_type``: ``'Single Shell'``, ``'Single Sphere'``,
+``'MEG Local Spheres'``. ``'MNE BEM'`` is native only. SPM's MEG models ignore the outer skull;
+SPM nevertheless transforms every mesh, so a missing outer skull (or scalp, for the shell) is
+replaced by the inner skull (or the scalp by the inner skull) and recorded as such.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ...exceptions import (
+    LamegError,
+    LamegFileNotFoundError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
+from . import _common
+
+__all__ = ["coregister", "coregister_mesh", "SPM_FORWARD_MODEL_TYPES"]
+
+#: ``forward_model_type`` values the SPM back end runs.
+SPM_FORWARD_MODEL_TYPES = ("Single Shell", "Single Sphere", "MEG Local Spheres")
+
+
+def coregister_mesh(
+    fid_coords: Mapping[str, Sequence[float]],
+    data_fname: str | os.PathLike,
+    mesh_fname,
+    iskull_fname=None,
+    scalp_fname=None,
+    forward_model_type: str = "Single Shell",
+    orientations: str = "mesh",
+    inversion_idx: int = 0,
+    *,
+    fid_labels: Sequence[str] = ("nas", "lpa", "rpa"),
+    oskull_fname=None,
+    useheadshape: bool = False,
+    cache_dir=None,
+    verbose: bool = False,
+    spm=None,
+    spm_instance=None,
+) -> None:
+    """Co-register and compute the forward model of one cortical mesh with SPM.
+
+    Same arguments and result as the native :func:`lameg.backends.native.forward.coregister_mesh`
+    (scanner RAS mm meshes and fiducials; ``D.other.inv{inversion_idx + 1}``), plus ``spm`` /
+    ``spm_instance`` (the SPM engine, :func:`lameg.spm.get_engine`). ``cache_dir`` (native gain
+    cache) must be None. ``verbose`` is accepted for symmetry (SPM prints to the engine log).
+
+    Returns
+    -------
+    None
+    """
+    from ...io.spm_meeg import load_meeg
+
+    if cache_dir not in (None, False):
+        raise LamegValueError("cache_dir is the native back end's gain cache; SPM computes its "
+                              "gain matrix itself (leave cache_dir=None with backend='spm')")
+    if forward_model_type not in SPM_FORWARD_MODEL_TYPES:
+        if forward_model_type == "MNE BEM":
+            raise LamegNotImplementedError(
+                "forward_model_type='MNE BEM' is native only; with backend='spm' use 'Single "
+                "Shell', 'Single Sphere' or 'MEG Local Spheres'")
+        raise LamegValueError(f"forward_model_type must be one of {SPM_FORWARD_MODEL_TYPES}, got "
+                              f"{forward_model_type!r}")
+    if orientations not in ("mesh", "normals"):
+        raise LamegValueError("orientations must be 'mesh' or 'normals'")
+    if not isinstance(fid_coords, Mapping):
+        raise LamegValueError("fid_coords must be a dict {'nas': [x, y, z], ...} in MRI mm")
+    data_fname = Path(data_fname)
+    if not data_fname.is_file():
+        raise LamegFileNotFoundError(f"dataset {data_fname} not found")
+    meeg = load_meeg(data_fname)
+    k = int(inversion_idx)
+    if k < 0 or k > len(meeg.inv):
+        raise LamegValueError(
+            f"inversion_idx={inversion_idx}: the file has {len(meeg.inv)} head model(s); use an "
+            f"index between 0 and {len(meeg.inv)}")
+    folder = data_fname.parent
+    ctx = _common.as_gifti_file(mesh_fname, "cortex", folder)
+    if orientations == "normals":
+        ctx = _common.without_normals(ctx, folder)
+    iskull = None if iskull_fname is None else _common.as_gifti_file(iskull_fname, "iskull",
+                                                                      folder)
+    scalp = None if scalp_fname is None else _common.as_gifti_file(scalp_fname, "scalp", folder)
+    oskull = None if oskull_fname is None else _common.as_gifti_file(oskull_fname, "oskull",
+                                                                      folder)
+    if forward_model_type == "Single Shell" and iskull is None:
+        raise LamegFileNotFoundError("the Single Shell model needs the inner skull: pass "
+                                     "iskull_fname")
+    if forward_model_type != "Single Shell" and scalp is None:
+        raise LamegFileNotFoundError(f"SPM fits the {forward_model_type} model to the scalp: "
+                                     "pass scalp_fname")
+    any_head = iskull or scalp
+    iskull = iskull or any_head
+    scalp = scalp or any_head
+    oskull = oskull or iskull
+    fid_labels = [str(x) for x in fid_labels]
+    pnt = []
+    for i, lab in enumerate(fid_labels):
+        if lab in fid_coords:
+            pnt.append(fid_coords[lab])
+        elif i < 3 and ("nas", "lpa", "rpa")[i] in fid_coords:
+            pnt.append(fid_coords[("nas", "lpa", "rpa")[i]])
+        else:
+            raise LamegValueError(f"fid_coords has no fiducial {lab!r}")
+    pnt = np.asarray(pnt, dtype=float)
+    if pnt.shape != (len(fid_labels), 3) or not np.isfinite(pnt).all():
+        raise LamegValueError("fid_coords values must be finite [x, y, z] in mm")
+    fids = meeg.fiducials()
+    meg_labels = [str(x) for x in (fids.get("fid") or {}).get("label", [])] if fids else []
+    missing = [lab for lab in fid_labels if meg_labels and lab not in meg_labels]
+    if missing:
+        raise LamegValueError(f"fiducials {missing} are not in {data_fname.name} "
+                              f"(it has {meg_labels}); check fid_labels")
+    eng = _common.engine(spm, spm_instance)
+    eng.call("lameg_spm_coregister", _common.abspath(data_fname), float(k + 1), ctx, iskull,
+             oskull, scalp, fid_labels, pnt, forward_model_type, float(bool(useheadshape)),
+             nargout=0)
+
+
+def coregister(
+    fid_coords: Mapping[str, Sequence[float]],
+    data_fname: str | os.PathLike,
+    surf_set,
+    layer_name: str | None = None,
+    stage: str = "ds",
+    orientation: str = "link_vector",
+    fixed: bool = True,
+    fid_labels: Sequence[str] = ("nas", "lpa", "rpa"),
+    iskull_fname=None,
+    oskull_fname=None,
+    scalp_fname=None,
+    forward_model_type: str = "Single Shell",
+    inversion_idx: int = 0,
+    viz: bool = True,
+    spm_instance=None,
+    *,
+    useheadshape: bool = False,
+    cache_dir=None,
+    verbose: bool = False,
+    spm=None,
+) -> None:
+    """Co-register and compute the forward model with SPM (laMEG 0.2.1 ``coregister``).
+
+    The mesh is ``surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
+    fixed=fixed)``; head meshes default to the participant's (``surf_set.load_head_mesh``),
+    written beside the data as ``lameg_spm_<kind>.gii`` since SPM reads files. ``viz`` is
+    accepted for compatibility (SPM runs in command-line mode, without figures). See
+    :func:`coregister_mesh` and the module docstring.
+
+    Returns
+    -------
+    None
+    """
+    del viz
+    mesh_fname = surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
+                                        fixed=fixed)
+    if not Path(mesh_fname).is_file():
+        raise LamegFileNotFoundError(
+            f"mesh {mesh_fname} does not exist; run surf_set.create() (or check layer_name, "
+            "stage, orientation and fixed)")
+
+    def _head(kind, given):
+        if given is not None:
+            return given
+        try:
+            return surf_set.load_head_mesh(kind)
+        except (FileNotFoundError, OSError, LamegError):
+            return None
+
+    coregister_mesh(
+        fid_coords, data_fname, mesh_fname, iskull_fname=_head("iskull", iskull_fname),
+        scalp_fname=_head("scalp", scalp_fname), forward_model_type=forward_model_type,
+        orientations="mesh", inversion_idx=inversion_idx, fid_labels=fid_labels,
+        oskull_fname=oskull_fname, useheadshape=useheadshape, cache_dir=cache_dir,
+        verbose=verbose, spm=spm, spm_instance=spm_instance)

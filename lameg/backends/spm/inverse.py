@@ -1,0 +1,353 @@
+"""SPM inversions (``backend='spm'`` of ``lameg.invert.invert_*``), as laMEG 0.2.1 sends them.
+
+The sequence is laMEG's: (1) the geodesic patch kernel of the mesh, (2) spatial modes and
+cross-validation channels with ``spm_eeg_inv_prep_modes_xval``, (3) SPM's iterative-inversion
+batch (``spm.meeg.source.invertiter``, custom branch, ``invfunc='Classic'``, i.e.
+``spm_eeg_invert_classic``) with ``patchfwhm = -patch_size`` (SPM's mm smoothing), one
+iteration of 512 evenly spaced patches or the given fixed ``priors``, and reads
+``D.other.inv{k}.inverse`` back with lameg's own reader -- the same fields either back end
+writes, so ``lameg.source`` and the laminar analyses read both.
+
+Where laMEG relies on its SPM fork, stock SPM is given what it lacks through its documented
+inputs or a clear error is raised:
+
+* geodesic mm smoothing (fork: ``spm_eeg_smoothmesh_multilayer_mm``, within layers): the
+  kernel is computed natively and written as the smoothing file stock SPM looks for
+  (``FWHM<fwhm>_<mesh>.mat`` beside the mesh, variables ``QG`` and ``M``), which
+  ``spm_eeg_invert_classic`` (``inverse.smooth < 0``) then loads. Stock SPM cannot build it
+  itself: it has no multilayer version, and its single-mesh ``spm_eeg_smoothmesh_mm`` fails
+  in current SPM (it calls ``spm_mesh_area(M, 1)``, an option that function no longer
+  accepts), so lameg's ``mfiles/spm_eeg_smoothmesh_mm.m`` (same interface) hands SPM the file.
+  The same SPM code path reads ``forward.loc``, which no stock function sets: it is set to 0
+  (one orientation per vertex) before inverting. The tests check the kernel against SPM's
+  ``spm_mesh_geodesic`` distances.
+* **EBBlayer** (fork-only prior): :class:`~lameg.exceptions.LamegNotImplementedError`.
+* **sliding windows** (fork: several windows in one batch): one stock batch per window; the
+  free energy of every window is stored in ``inverse.crossF`` / ``inverse.F`` and ``woi``
+  holds all windows, with the operator of the first window (per-window operators, which the
+  native back end stores in factored form, are not kept).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ...exceptions import (
+    LamegFileNotFoundError,
+    LamegNotImplementedError,
+    LamegValueError,
+)
+from . import _common
+
+__all__ = ["invert_ebb", "invert_ebb_layer", "invert_msp", "invert_sliding_window_ebb",
+           "invert_sliding_window_ebb_layer", "invert_sliding_window_msp", "smoothing_file"]
+
+_EBBLAYER_MSG = ("EBBlayer is a prior of laMEG's SPM fork; stock SPM has no EBBlayer. Use "
+                 "backend='native' for invert_ebb_layer / invert_sliding_window_ebb_layer")
+
+
+def _q(s) -> str:
+    return "'" + str(s).replace("'", "''") + "'"
+
+
+def _inv_entry(data_fname: Path, inversion_idx: int) -> dict:
+    from ...io.spm_meeg import load_meeg
+
+    invs = load_meeg(data_fname).inv
+    if inversion_idx < 0 or inversion_idx >= len(invs) or "mesh" not in invs[inversion_idx]:
+        raise LamegValueError(
+            f"{data_fname.name} has no forward model at inversion_idx={inversion_idx}; run "
+            "lameg.invert.coregister first")
+    return invs[inversion_idx]
+
+
+def smoothing_file(mesh_file: str | os.PathLike, fwhm: float) -> Path:
+    """Where stock SPM looks for the mm smoothing kernel of ``mesh_file`` (``spm_eeg_smoothmesh_mm``)."""
+    p = Path(mesh_file)
+    return p.with_name(f"FWHM{fwhm:3.2f}_{p.name[:-4] if p.name.endswith('.gii') else p.stem}"
+                       ".mat")
+
+
+def _write_kernel(mesh_file: str, fwhm: float, n_layers: int, verts, faces) -> None:
+    """Geodesic kernel (within layers) in SPM's smoothing-file layout (what the fork computes)."""
+    from scipy.io import savemat
+
+    from ..._utils import atomic_path
+    from ...inverse.kernels import geodesic_kernel
+
+    QG = geodesic_kernel(verts, faces, float(fwhm), int(n_layers))
+    out = smoothing_file(mesh_file, fwhm)
+    with atomic_path(out, suffix=".mat") as tmp:
+        savemat(str(tmp), {"QG": QG.tocsc(),
+                           "M": {"faces": (np.asarray(faces) + 1).astype(float),
+                                 "vertices": np.asarray(verts, dtype=float)}},
+                do_compression=False)
+
+
+def _prepare_kernel(inv: dict, patch_size: float, n_layers: int) -> None:
+    mesh = inv["mesh"]
+    ctx = str(mesh.get("tess_ctx") or "")
+    if not ctx or not Path(ctx).is_file():
+        raise LamegFileNotFoundError(
+            f"the cortical mesh of the forward model ({ctx!r}) is not a file; SPM's mm smoothing "
+            "reads it: re-run coregister with a mesh file")
+    mni = mesh["tess_mni"]
+    verts = np.asarray(mni["vert"], dtype=float)
+    faces = np.asarray(mni["face"], dtype=np.int64)
+    if faces.size and faces.min() >= 1:
+        faces = faces - 1
+    _write_kernel(ctx, patch_size, n_layers, verts, faces)
+
+
+def _nmodes_arg(n_spatial_modes):
+    if isinstance(n_spatial_modes, str):
+        if n_spatial_modes == "all":
+            return np.zeros((0, 0))
+        if n_spatial_modes == "auto":
+            return 0.0
+        raise LamegValueError("n_spatial_modes must be 'auto', 'all' or a positive integer")
+    n = float(n_spatial_modes)
+    if n <= 0 or n != int(n):
+        raise LamegValueError("n_spatial_modes must be 'auto', 'all' or a positive integer")
+    return n
+
+
+def _job(data_fname, inversion_idx, method, woi, foi, nsmodes, modes_file, n_temp_modes,
+         patch_size, hann, pctest, n_folds, patch_file):
+    """The stock ``invertiter`` job (custom branch) laMEG sends, without the fork's fields."""
+    cell = np.empty((1,), dtype=object)
+    cell[0] = modes_file
+    custom = {
+        "invfunc": "Classic", "invtype": method,
+        "woi": np.asarray(woi, dtype=float).reshape(1, 2),
+        "foi": np.asarray(foi, dtype=float).reshape(1, 2),
+        "hanning": float(bool(hann)), "patchfwhm": -float(patch_size), "mselect": 0.0,
+        "nsmodes": float(nsmodes), "umodes": cell, "ntmodes": float(n_temp_modes),
+        "priors": {"priorsmask": np.array([""], dtype=object), "space": 0.0},
+        "outinv": "",
+    }
+    if patch_file is not None:
+        pf = np.empty((1,), dtype=object)
+        pf[0] = patch_file
+        custom["isfixedpatch"] = {"fixedpatch": {"fixedfile": pf,
+                                                 "fixedrows": np.array([[1.0, np.inf]])}}
+    else:
+        custom["isfixedpatch"] = {"randpatch": {"npatches": 512.0, "niter": 1.0}}
+    d = np.empty((1,), dtype=object)
+    d[0] = str(data_fname)
+    mod = np.empty((1,), dtype=object)
+    mod[0] = "All"
+    return {"spm": {"meeg": {"source": {"invertiter": {
+        "D": d, "val": float(inversion_idx + 1), "whatconditions": {"all": 1.0},
+        "isstandard": {"custom": custom}, "modality": mod,
+        "crossval": np.array([[float(pctest), float(n_folds)]])}}}}}
+
+
+def _run(method, data_fname, n_layers, patch_size, n_temp_modes, n_spatial_modes, foi, wois,
+         hann_windowing, n_folds, ideal_pc_test, inversion_idx, priors, seed, eng):
+    """Kernel, modes and one batch per window; returns (inverse dicts per window, wois)."""
+    from ...io.spm_meeg import load_meeg
+
+    if method == "EBBlayer":
+        raise LamegNotImplementedError(_EBBLAYER_MSG)
+    data_fname = Path(data_fname).expanduser().resolve()
+    if not data_fname.is_file():
+        raise LamegFileNotFoundError(f"dataset {data_fname} not found")
+    if int(inversion_idx) != inversion_idx or inversion_idx < 0:
+        raise LamegValueError(f"inversion_idx must be a non-negative integer, got {inversion_idx}")
+    inversion_idx = int(inversion_idx)
+    if n_temp_modes is None or int(n_temp_modes) != n_temp_modes or n_temp_modes < 1:
+        raise LamegValueError("n_temp_modes must be a positive integer with backend='spm'")
+    if patch_size is None or not np.isfinite(patch_size) or patch_size <= 0:
+        raise LamegValueError("patch_size must be a positive FWHM in mm")
+    if int(n_folds) != n_folds or n_folds < 1:
+        raise LamegValueError("n_folds must be a positive integer")
+    foi = np.asarray([0.0, 256.0] if foi is None else foi, dtype=float).ravel()
+    if foi.size != 2 or np.any(foi < 0):
+        raise LamegValueError(f"foi must be [low, high] in Hz, got {foi}")
+    nsm = _nmodes_arg(n_spatial_modes)
+    inv = _inv_entry(data_fname, inversion_idx)
+    nd = len(np.asarray(inv["mesh"]["tess_mni"]["vert"]))
+    if n_layers > 1 and nd % n_layers:
+        raise LamegValueError(f"the forward model has {nd} sources, not divisible into "
+                              f"{n_layers} layers")
+    _prepare_kernel(inv, float(patch_size), int(n_layers))
+    patch_file = None
+    if priors is not None:
+        ip = np.atleast_1d(np.asarray(priors)).ravel()
+        if ip.size == 0 or np.any(ip != np.floor(ip)) or ip.min() < 0 or ip.max() >= nd:
+            raise LamegValueError(f"priors must be 0-based vertex indices in 0..{nd - 1}")
+        from scipy.io import savemat
+
+        patch_file = str(data_fname.parent / f"patch_{inversion_idx}.mat")
+        savemat(patch_file, {"Ip": _common.mat_index(ip)[None, :]})
+    if seed is not None:
+        s = int(np.random.default_rng(seed).integers(0, 2**31 - 1)) \
+            if isinstance(seed, np.random.Generator) else int(seed)
+        eng.eval(f"rand('twister', {s}); randn('state', {s});")
+    # spm_eeg_invert_classic's mm smoothing reads forward.loc, which no stock SPM function
+    # sets (0 = one orientation per vertex, what every lameg/SPM forward model here has)
+    k = inversion_idx + 1
+    eng.eval(f"D = spm_eeg_load({_q(data_fname)}); D.val = {k}; inv = D.inv; "
+             f"if ~isfield(inv{{{k}}}.forward, 'loc'), inv{{{k}}}.forward(1).loc = 0; end; "
+             "D.inv = inv; save(D); clear D inv;")
+    modes_file = str(data_fname.with_name(data_fname.stem + "_testmodes.mat"))
+    out = eng.call("spm_eeg_inv_prep_modes_xval", str(data_fname), nsm, modes_file,
+                   float(n_folds), float(ideal_pc_test), nargout=3)
+    modes_file, nmodes, pctest = str(out[0]).strip(), float(np.ravel(out[1])[0]), \
+        float(np.ravel(out[2])[0])
+    results = []
+    for w in wois[::-1]:  # the first window's inversion is the one left in the dataset
+        eng.run_batch(_job(data_fname, inversion_idx, method, w, foi, nmodes, modes_file,
+                           n_temp_modes, patch_size, hann_windowing, pctest, n_folds,
+                           patch_file))
+        results.append(dict(load_meeg(data_fname).inv[inversion_idx]["inverse"]))
+    return results[::-1], data_fname
+
+
+def _wois_single(woi):
+    w = np.asarray([-np.inf, np.inf] if woi is None else woi, dtype=float).ravel()
+    if w.size != 2:
+        raise LamegValueError(f"woi must be [start, end] in ms, got {woi}")
+    return w[None, :]
+
+
+def _dense(x) -> np.ndarray:
+    import scipy.sparse as sp
+
+    return x.toarray() if sp.issparse(x) else np.asarray(x, dtype=float)
+
+
+def _summary(inverse: dict, return_mu_matrix: bool):
+    F = np.squeeze(np.asarray(inverse["crossF"], dtype=float))
+    cv = np.squeeze(np.asarray(inverse.get("crosserr", np.zeros((1, 0))), dtype=float))
+    out = [F, cv]
+    if return_mu_matrix:
+        U = inverse["U"]
+        U = U[0] if isinstance(U, (list, tuple)) else U
+        out.append(_dense(inverse["M"]) @ _dense(U))
+    return out
+
+
+def _n_layers(surf_set, layer_name) -> int:
+    if surf_set is None:
+        return 1
+    return int(surf_set.n_layers) if layer_name is None else 1
+
+
+def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
+               orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
+               n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False, n_folds=1,
+               ideal_pc_test=0, inversion_idx=0, viz=True, return_mu_matrix=False,
+               spm_instance=None, seed=None, verbose=False, *, spm=None):
+    """EBB inversion by SPM (laMEG 0.2.1 ``invert_ebb``; see the module docstring).
+
+    Parameters are laMEG's (the mesh is the forward model's; ``surf_set``/``layer_name`` give
+    the number of layers), plus ``seed`` (seeds Octave's generator for the cross-validation
+    channels), ``verbose`` (accepted; SPM logs through the engine) and ``spm`` (the engine).
+
+    Returns
+    -------
+    list
+        ``[free_energy, cv_err]`` (+ ``mu_matrix`` (Nd, Nc) when ``return_mu_matrix``).
+    """
+    del stage, orientation, fixed, viz, verbose
+    eng = _common.engine(spm, spm_instance)
+    res, _ = _run("EBB", data_fname, _n_layers(surf_set, layer_name), patch_size, n_temp_modes,
+                  n_spatial_modes, foi, _wois_single(woi), hann_windowing, n_folds,
+                  ideal_pc_test, inversion_idx, None, seed, eng)
+    return _summary(res[0], return_mu_matrix)
+
+
+def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
+               orientation="link_vector", fixed=True, priors=None, patch_size=5,
+               n_temp_modes=4, n_spatial_modes="auto", foi=None, woi=None,
+               hann_windowing=False, n_folds=1, ideal_pc_test=0, inversion_idx=0, viz=True,
+               return_mu_matrix=False, spm_instance=None, seed=None, verbose=False, *,
+               spm=None):
+    """MSP inversion by SPM (laMEG 0.2.1 ``invert_msp``).
+
+    ``priors`` (0-based vertices) become SPM's fixed patch file ``patch_<idx>.mat``; without
+    them SPM uses 512 evenly spaced patches (laMEG's single random-patch iteration, whose first
+    iteration is the evenly spaced set).
+
+    Returns
+    -------
+    list
+        ``[free_energy, cv_err]`` (+ ``mu_matrix``).
+    """
+    del stage, orientation, fixed, viz, verbose
+    eng = _common.engine(spm, spm_instance)
+    res, _ = _run("MSP", data_fname, _n_layers(surf_set, layer_name), patch_size, n_temp_modes,
+                  n_spatial_modes, foi, _wois_single(woi), hann_windowing, n_folds,
+                  ideal_pc_test, inversion_idx, priors, seed, eng)
+    return _summary(res[0], return_mu_matrix)
+
+
+def invert_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
+                     orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
+                     n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False,
+                     n_folds=1, ideal_pc_test=0, diag_vertex=None, sum_pair_topk=2,
+                     diff_pair_topk=2, inversion_idx=0, viz=True, return_mu_matrix=False,
+                     spm_instance=None, seed=None, verbose=False, *, spm=None):
+    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`."""
+    raise LamegNotImplementedError(_EBBLAYER_MSG)
+
+
+def _sliding(method, data_fname, surf_set, layer_name, patch_size, n_temp_modes,
+             n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing, inversion_idx,
+             spm, spm_instance, priors=None):
+    from ...io.spm_meeg import load_meeg
+    from ..native.inverse import compute_wois
+
+    eng = _common.engine(spm, spm_instance)
+    D = load_meeg(data_fname)
+    w = compute_wois(1000.0 * np.asarray(D.time), wois, win_size, win_overlap, n_temp_modes)
+    res, path = _run(method, data_fname, _n_layers(surf_set, layer_name), patch_size,
+                     n_temp_modes, n_spatial_modes, foi, w, hann_windowing, 1, 0,
+                     inversion_idx, priors, None, eng)
+    F = np.array([float(np.ravel(r["F"])[0]) for r in res])
+    first = dict(res[0])
+    first.update({"crossF": F[None, :], "F": F, "allF": F[None, :],
+                  "woi": np.stack([np.ravel(r["woi"])[:2] for r in res]).astype(float),
+                  "engine": f"spm.{eng.name}.window_by_window"})
+    D = load_meeg(path)
+    invs = [dict(x) for x in D.inv]
+    invs[int(inversion_idx)] = dict(invs[int(inversion_idx)], inverse=first)
+    D.save_inv(invs, val=int(inversion_idx) + 1)
+    return [F, w]
+
+
+def invert_sliding_window_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
+                              orientation="link_vector", fixed=True, patch_size=5,
+                              n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
+                              win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
+                              viz=True, spm_instance=None, verbose=False, *, spm=None):
+    """EBB in sliding windows by SPM, one stock batch per window -> ``[F (n_windows,), wois]``."""
+    return _sliding("EBB", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
+                    n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
+                    inversion_idx, spm, spm_instance)
+
+
+def invert_sliding_window_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
+                                    orientation="link_vector", fixed=True, patch_size=5,
+                                    n_temp_modes=1, n_spatial_modes="auto", wois=None,
+                                    win_size=50, win_overlap=True, foi=None,
+                                    hann_windowing=True, inversion_idx=0, viz=True,
+                                    spm_instance=None, verbose=False, *, spm=None):
+    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`."""
+    raise LamegNotImplementedError(_EBBLAYER_MSG)
+
+
+def invert_sliding_window_msp(prior, data_fname, surf_set=None, layer_name=None, stage="ds",
+                              orientation="link_vector", fixed=True, patch_size=5,
+                              n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
+                              win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
+                              viz=True, spm_instance=None, verbose=False, *, spm=None):
+    """MSP with one fixed prior vertex (0-based) in sliding windows by SPM -> ``[F, wois]``."""
+    return _sliding("MSP", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
+                    n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
+                    inversion_idx, spm, spm_instance, priors=[int(prior)])
