@@ -11,6 +11,23 @@ import numpy as np
 from ...exceptions import LamegFileNotFoundError, LamegValueError
 
 
+def engine_from(spm_instance=None):
+    """The SPM engine for the public ``spm_instance=`` argument (see :func:`lameg.spm.get_engine`).
+
+    Parameters
+    ----------
+    spm_instance : lameg.spm.SPMEngine, oct2py.Oct2Py, spm_standalone instance or None
+        None: the process-wide Octave engine (``$LAMEG_SPM_DIR``).
+
+    Returns
+    -------
+    lameg.spm.SPMEngine
+    """
+    from ...spm import get_engine
+
+    return get_engine(spm_instance)
+
+
 def engine(spm=None, spm_instance=None):
     """The engine: ``spm`` (from the façade), else ``spm_instance``, else the shared default."""
     from ...spm import get_engine

@@ -52,6 +52,7 @@ def coregister_mesh(
     oskull_fname=None,
     useheadshape: bool = False,
     cache_dir=None,
+    viz: bool = True,
     verbose: bool = False,
     spm=None,
     spm_instance=None,
@@ -61,7 +62,8 @@ def coregister_mesh(
     Same arguments and result as the native :func:`lameg.backends.native.forward.coregister_mesh`
     (scanner RAS mm meshes and fiducials; ``D.other.inv{inversion_idx + 1}``), plus ``spm`` /
     ``spm_instance`` (the SPM engine, :func:`lameg.spm.get_engine`). ``cache_dir`` (native gain
-    cache) must be None. ``verbose`` is accepted for symmetry (SPM prints to the engine log).
+    cache) must be None. ``viz`` and ``verbose`` are accepted for symmetry (SPM runs in
+    command-line mode and prints to the engine log, see the ``lameg`` logger at DEBUG level).
 
     Returns
     -------
@@ -72,11 +74,13 @@ def coregister_mesh(
     if cache_dir not in (None, False):
         raise LamegValueError("cache_dir is the native back end's gain cache; SPM computes its "
                               "gain matrix itself (leave cache_dir=None with backend='spm')")
+    del viz, verbose
     if forward_model_type not in SPM_FORWARD_MODEL_TYPES:
-        if forward_model_type == "MNE BEM":
+        if forward_model_type in ("MNE BEM", "MEG OpenMEEG BEM"):
             raise LamegNotImplementedError(
-                "forward_model_type='MNE BEM' is native only; with backend='spm' use 'Single "
-                "Shell', 'Single Sphere' or 'MEG Local Spheres'")
+                f"forward_model_type={forward_model_type!r} is not available with "
+                "backend='spm' (MNE BEM is native only; SPM's OpenMEEG BEM needs the OpenMEEG "
+                "binaries); use 'Single Shell', 'Single Sphere' or 'MEG Local Spheres'")
         raise LamegValueError(f"forward_model_type must be one of {SPM_FORWARD_MODEL_TYPES}, got "
                               f"{forward_model_type!r}")
     if orientations not in ("mesh", "normals"):
@@ -129,10 +133,13 @@ def coregister_mesh(
     if missing:
         raise LamegValueError(f"fiducials {missing} are not in {data_fname.name} "
                               f"(it has {meg_labels}); check fid_labels")
+    from ...io.spm_inv import dataset_lock
+
     eng = _common.engine(spm, spm_instance)
-    eng.call("lameg_spm_coregister", _common.abspath(data_fname), float(k + 1), ctx, iskull,
-             oskull, scalp, fid_labels, pnt, forward_model_type, float(bool(useheadshape)),
-             nargout=0)
+    with dataset_lock(data_fname):
+        eng.call("lameg_spm_coregister", _common.abspath(data_fname), float(k + 1), ctx,
+                 iskull, oskull, scalp, fid_labels, pnt, forward_model_type,
+                 float(bool(useheadshape)), nargout=0)
 
 
 def coregister(
@@ -169,7 +176,6 @@ def coregister(
     -------
     None
     """
-    del viz
     mesh_fname = surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
                                         fixed=fixed)
     if not Path(mesh_fname).is_file():
@@ -190,4 +196,4 @@ def coregister(
         scalp_fname=_head("scalp", scalp_fname), forward_model_type=forward_model_type,
         orientations="mesh", inversion_idx=inversion_idx, fid_labels=fid_labels,
         oskull_fname=oskull_fname, useheadshape=useheadshape, cache_dir=cache_dir,
-        verbose=verbose, spm=spm, spm_instance=spm_instance)
+        viz=viz, verbose=verbose, spm=spm, spm_instance=spm_instance)

@@ -148,8 +148,8 @@ def _job(data_fname, inversion_idx, method, woi, foi, nsmodes, modes_file, n_tem
 
 def _run(method, data_fname, n_layers, patch_size, n_temp_modes, n_spatial_modes, foi, wois,
          hann_windowing, n_folds, ideal_pc_test, inversion_idx, priors, seed, eng):
-    """Kernel, modes and one batch per window; returns (inverse dicts per window, wois)."""
-    from ...io.spm_meeg import load_meeg
+    """Kernel, modes and one batch per window; returns (StoredInverse per window, path)."""
+    from ...io.spm_inv import read_inverse
 
     if method == "EBBlayer":
         raise LamegNotImplementedError(_EBBLAYER_MSG)
@@ -170,6 +170,9 @@ def _run(method, data_fname, n_layers, patch_size, n_temp_modes, n_spatial_modes
         raise LamegValueError(f"foi must be [low, high] in Hz, got {foi}")
     nsm = _nmodes_arg(n_spatial_modes)
     inv = _inv_entry(data_fname, inversion_idx)
+    if not str(inv.get("gainmat") or ""):
+        raise LamegFileNotFoundError(f"{data_fname.name}: the head model at inversion_idx="
+                                     f"{inversion_idx} has no gain matrix; re-run coregister")
     nd = len(np.asarray(inv["mesh"]["tess_mni"]["vert"]))
     if n_layers > 1 and nd % n_layers:
         raise LamegValueError(f"the forward model has {nd} sources, not divisible into "
@@ -188,23 +191,26 @@ def _run(method, data_fname, n_layers, patch_size, n_temp_modes, n_spatial_modes
         s = int(np.random.default_rng(seed).integers(0, 2**31 - 1)) \
             if isinstance(seed, np.random.Generator) else int(seed)
         eng.eval(f"rand('twister', {s}); randn('state', {s});")
+    from ...io.spm_inv import dataset_lock
+
     # spm_eeg_invert_classic's mm smoothing reads forward.loc, which no stock SPM function
     # sets (0 = one orientation per vertex, what every lameg/SPM forward model here has)
     k = inversion_idx + 1
-    eng.eval(f"D = spm_eeg_load({_q(data_fname)}); D.val = {k}; inv = D.inv; "
-             f"if ~isfield(inv{{{k}}}.forward, 'loc'), inv{{{k}}}.forward(1).loc = 0; end; "
-             "D.inv = inv; save(D); clear D inv;")
     modes_file = str(data_fname.with_name(data_fname.stem + "_testmodes.mat"))
-    out = eng.call("spm_eeg_inv_prep_modes_xval", str(data_fname), nsm, modes_file,
-                   float(n_folds), float(ideal_pc_test), nargout=3)
-    modes_file, nmodes, pctest = str(out[0]).strip(), float(np.ravel(out[1])[0]), \
-        float(np.ravel(out[2])[0])
     results = []
-    for w in wois[::-1]:  # the first window's inversion is the one left in the dataset
-        eng.run_batch(_job(data_fname, inversion_idx, method, w, foi, nmodes, modes_file,
-                           n_temp_modes, patch_size, hann_windowing, pctest, n_folds,
-                           patch_file))
-        results.append(dict(load_meeg(data_fname).inv[inversion_idx]["inverse"]))
+    with dataset_lock(data_fname):
+        eng.eval(f"D = spm_eeg_load({_q(data_fname)}); D.val = {k}; inv = D.inv; "
+                 f"if ~isfield(inv{{{k}}}.forward, 'loc'), inv{{{k}}}.forward(1).loc = 0; end; "
+                 "D.inv = inv; save(D); clear D inv;")
+        out = eng.call("spm_eeg_inv_prep_modes_xval", str(data_fname), nsm, modes_file,
+                       float(n_folds), float(ideal_pc_test), nargout=3)
+        modes_file, nmodes, pctest = str(out[0]).strip(), float(np.ravel(out[1])[0]), \
+            float(np.ravel(out[2])[0])
+        for w in wois[::-1]:  # the first window's inversion is the one left in the dataset
+            eng.run_batch(_job(data_fname, inversion_idx, method, w, foi, nmodes, modes_file,
+                               n_temp_modes, patch_size, hann_windowing, pctest, n_folds,
+                               patch_file))
+            results.append(read_inverse(data_fname, inversion_idx))
     return results[::-1], data_fname
 
 
@@ -215,20 +221,16 @@ def _wois_single(woi):
     return w[None, :]
 
 
-def _dense(x) -> np.ndarray:
-    import scipy.sparse as sp
-
-    return x.toarray() if sp.issparse(x) else np.asarray(x, dtype=float)
-
-
-def _summary(inverse: dict, return_mu_matrix: bool):
-    F = np.squeeze(np.asarray(inverse["crossF"], dtype=float))
-    cv = np.squeeze(np.asarray(inverse.get("crosserr", np.zeros((1, 0))), dtype=float))
+def _summary(inverse, return_mu_matrix: bool):
+    """laMEG's return value from a :class:`lameg.io.spm_inv.StoredInverse`."""
+    f = inverse.fields
+    F = np.squeeze(np.asarray(f["crossF"], dtype=float))
+    cv = np.squeeze(np.asarray(f.get("crosserr", np.zeros((1, 0))), dtype=float))
     out = [F, cv]
     if return_mu_matrix:
-        U = inverse["U"]
-        U = U[0] if isinstance(U, (list, tuple)) else U
-        out.append(_dense(inverse["M"]) @ _dense(U))
+        import scipy.sparse as sp
+
+        out.append(sp.csc_matrix(inverse.operator()))  # laMEG returns a csc_matrix
     return out
 
 
@@ -309,15 +311,14 @@ def _sliding(method, data_fname, surf_set, layer_name, patch_size, n_temp_modes,
     res, path = _run(method, data_fname, _n_layers(surf_set, layer_name), patch_size,
                      n_temp_modes, n_spatial_modes, foi, w, hann_windowing, 1, 0,
                      inversion_idx, priors, None, eng)
-    F = np.array([float(np.ravel(r["F"])[0]) for r in res])
-    first = dict(res[0])
+    from ...io.spm_inv import read_head_model, write_inverse
+
+    F = np.array([float(r.free_energy[0]) for r in res])
+    first = dict(res[0].fields)
     first.update({"crossF": F[None, :], "F": F, "allF": F[None, :],
-                  "woi": np.stack([np.ravel(r["woi"])[:2] for r in res]).astype(float),
+                  "woi": np.concatenate([r.woi for r in res], axis=0),
                   "engine": f"spm.{eng.name}.window_by_window"})
-    D = load_meeg(path)
-    invs = [dict(x) for x in D.inv]
-    invs[int(inversion_idx)] = dict(invs[int(inversion_idx)], inverse=first)
-    D.save_inv(invs, val=int(inversion_idx) + 1)
+    write_inverse(read_head_model(path, int(inversion_idx)), first)
     return [F, w]
 
 
