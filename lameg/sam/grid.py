@@ -243,6 +243,9 @@ def grid_from_params(params, dataset: str | None, origin_m=None) -> SourceSet:
     inside = None
     hull_name = params["HullName"]
     hull = mri_path(params, hull_name, dataset)
+    if model is not None and model.kind != "SingleSphere" and not params.is_set("MRIDirectory"):
+        raise LamegValueError(f"Model {model.kind} needs the MRIDirectory root (for the hull); "
+                              "set MRIDirectory (-i)")
     if model is not None and model.kind == "SingleSphere":
         inside = sphere_inside(np.asarray(model.origin_cm, float) * 0.01)
     elif hull.is_file():
