@@ -96,7 +96,18 @@ def _freeze(value):
 
 
 def lookup(key: str) -> Any:
-    """The cached value of ``key``, or None."""
+    """Look a value up in the cache.
+
+    Parameters
+    ----------
+    key : str
+        Content key (see :func:`array_key`).
+
+    Returns
+    -------
+    object or None
+        The cached value (arrays read-only), or None when ``key`` is not cached.
+    """
     with _LOCK:
         if key in _STORE:
             _STORE.move_to_end(key)
@@ -106,7 +117,22 @@ def lookup(key: str) -> Any:
 
 
 def store(key: str, value: Any) -> Any:
-    """Keep ``value`` under ``key`` (ndarrays made read-only; too large values are not kept)."""
+    """Keep ``value`` under ``key`` (ndarrays made read-only; too large values are not kept).
+
+    Least recently used entries are evicted until the cache fits its limit again.
+
+    Parameters
+    ----------
+    key : str
+        Content key (see :func:`array_key`).
+    value : object
+        Value to keep; ndarrays in it (also inside tuples and lists) are made read-only.
+
+    Returns
+    -------
+    object
+        ``value`` itself, frozen.
+    """
     value = _freeze(value)
     size = _nbytes(value)
     with _LOCK:
@@ -130,6 +156,11 @@ def cached(key: str, compute: Callable[[], Any]) -> Any:
         Content key (see :func:`array_key`).
     compute : callable
         Called without arguments on a miss; its ndarrays are made read-only.
+
+    Returns
+    -------
+    object
+        The cached or newly computed value (ndarrays read-only).
     """
     with _LOCK:
         if key in _STORE:
@@ -147,7 +178,13 @@ def clear_cache() -> None:
 
 
 def set_cache_limit(megabytes: float) -> None:
-    """Set the cache size limit in MB (0 disables caching) and evict what no longer fits."""
+    """Set the cache size limit and evict what no longer fits.
+
+    Parameters
+    ----------
+    megabytes : float
+        New limit, MB (2**20 bytes); 0 (or a negative value) disables caching.
+    """
     with _LOCK:
         _LIMIT[0] = int(max(0.0, float(megabytes)) * 2**20)
         total = sum(s for _, s in _STORE.values())
@@ -157,7 +194,14 @@ def set_cache_limit(megabytes: float) -> None:
 
 
 def cache_info() -> dict:
-    """Entries, bytes held, limit, hits and misses of the cache."""
+    """Entries, bytes held, limit, hits and misses of the cache.
+
+    Returns
+    -------
+    dict
+        ``entries`` (int), ``bytes`` held (int), ``limit_bytes`` (int), ``hits`` and
+        ``misses`` (int, since the last :func:`clear_cache`).
+    """
     with _LOCK:
         return {"entries": len(_STORE), "bytes": sum(s for _, s in _STORE.values()),
                 "limit_bytes": _LIMIT[0], **_STATS}

@@ -58,10 +58,38 @@ def draw_test_channels(n_channels: int, n_folds: int = 1, ideal_pc_test: float =
 def crossval_error(L_full: np.ndarray, M: np.ndarray, A: np.ndarray, data, it: np.ndarray,
                    ik: np.ndarray, S: np.ndarray, train: np.ndarray, test: np.ndarray,
                    hann: np.ndarray | None) -> np.ndarray:
-    """RMS prediction error of held-out channels, averaged over trials, shape (n_test,).
+    """RMS prediction error of held-out channels, averaged over trials.
 
     ``Ypred = L_full[test] M A (Y_train,t o W) S`` and ``Ymeas = (Y_test,t o W) S`` for each
     trial t; the error is ``sqrt(mean over temporal modes of (Ypred - Ymeas)^2)``.
+
+    Parameters
+    ----------
+    L_full : ndarray, shape (n_channels, n_sources)
+        Lead field of all channels (training and test).
+    M : ndarray, shape (n_sources, n_modes)
+        MAP projector of the inversion fitted on the training channels.
+    A : ndarray, shape (n_modes, n_train)
+        Spatial projector of the training channels.
+    data : array-like, shape (n_channels, n_samples, n_trials)
+        Sensor data (e.g. a memory map), in the units of the lead field's rows.
+    it : ndarray of int, shape (n_window_samples,)
+        0-based samples of the window.
+    ik : ndarray of int, shape (n_used_trials,)
+        0-based trials to average over.
+    S : ndarray, shape (n_window_samples, n_temp_modes)
+        Temporal projector of the window.
+    train : ndarray of int, shape (n_train,)
+        0-based rows of ``data`` and ``L_full`` used for training.
+    test : ndarray of int, shape (n_test,)
+        0-based held-out rows.
+    hann : ndarray, shape (n_window_samples,), or None
+        Hanning weights of the window (None: none).
+
+    Returns
+    -------
+    ndarray, shape (n_test,)
+        RMS error per held-out channel, data units (empty without held-out channels).
     """
     if len(test) == 0:
         return np.zeros(0)

@@ -49,7 +49,7 @@ def _check_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     return vertices, faces.astype(np.int64)
 
 
-def mesh_adjacency(faces, n_vertices: int) -> sp.csr_matrix:
+def _mesh_adjacency(faces, n_vertices: int) -> sp.csr_matrix:
     """Binary, symmetric vertex adjacency (``spm_mesh_adjacency``), shape (n, n)."""
     faces = np.asarray(faces, dtype=np.int64)
     i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
@@ -73,6 +73,11 @@ def green_kernel(faces, n_vertices: int, s: float = 0.6) -> sp.csc_matrix:
         Number of vertices.
     s : float
         Smoothness, 0 <= s < 1 (SPM default 0.6).
+
+    Returns
+    -------
+    scipy.sparse.csc_matrix, shape (n_vertices, n_vertices)
+        ``QG``, a fresh copy (callers may modify it).
     """
     if not 0 <= s < 1:
         raise LamegValueError(f"Green-function smoothness must be in [0, 1), got {s}")
@@ -85,7 +90,7 @@ def green_kernel(faces, n_vertices: int, s: float = 0.6) -> sp.csc_matrix:
 
 
 def _green_kernel(faces, n_vertices: int, s: float) -> sp.csc_matrix:
-    a = mesh_adjacency(faces, n_vertices)
+    a = _mesh_adjacency(faces, n_vertices)
     gl = (a - sp.diags(np.asarray(a.sum(axis=1)).ravel())) * (s / 2.0)
     gl = gl.tocsr()
     qi = sp.identity(n_vertices, format="csr")

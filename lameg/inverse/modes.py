@@ -23,7 +23,20 @@ def _matlab_round(x: float) -> float:
 
 
 def matlab_colon(start: float, stop: float) -> np.ndarray:
-    """Elements of MATLAB's ``start:stop`` (unit step), reproducing its rounding rules."""
+    """Elements of MATLAB's ``start:stop`` (unit step), reproducing its rounding rules.
+
+    Parameters
+    ----------
+    start : float
+        First element.
+    stop : float
+        Upper bound (included when ``stop - start`` is an integer up to rounding).
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        ``start, start + 1, ...``; empty when ``stop < start``.
+    """
     n = _matlab_round(stop - start)
     tol = 2.0 * EPS * max(abs(start), abs(stop))
     if start + n - stop > tol:
@@ -55,6 +68,7 @@ def truncate_woi(woi_ms, time_s) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n_windows, 2)
+        ``[start, end]`` per window, integer ms inside the epoch.
     """
     w = np.atleast_2d(np.asarray(woi_ms, dtype=float))
     if w.shape[1] != 2:
@@ -70,6 +84,21 @@ def woi_samples(woi_ms, time_s, fsample: float) -> np.ndarray:
 
     ``It = fix(max(1, It0(1)) : min(It0(2), Nsamples))`` with
     ``It0 = (w/1000 - timeOnset) * fsample + 1`` (1-based).
+
+    Parameters
+    ----------
+    woi_ms : array-like, shape (2,)
+        Window ``[start, end]``, ms.
+    time_s : array-like, shape (n_samples,)
+        Time axis of the data, s.
+    fsample : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    ndarray of int, shape (n_window_samples,)
+        0-based sample indices (at least 2; fewer raise
+        :class:`~lameg.exceptions.LamegDataError`).
     """
     time_s = np.asarray(time_s, dtype=float)
     w = np.asarray(woi_ms, dtype=float).ravel()
@@ -88,7 +117,7 @@ def woi_samples(woi_ms, time_s, fsample: float) -> np.ndarray:
 class TemporalBasis:
     """Temporal reduction of one window.
 
-    Attributes
+    Parameters
     ----------
     It : ndarray (Nb,)
         0-based sample indices.
@@ -114,7 +143,28 @@ class TemporalBasis:
 
 def temporal_basis(it: np.ndarray, time_s, lpf: float, hpf: float, han: bool,
                    sdv: float = 4.0) -> TemporalBasis:
-    """DCT band-pass basis of a window (SPM: ``lpf`` is the lower, ``hpf`` the upper bound)."""
+    """DCT band-pass basis of a window (SPM: ``lpf`` is the lower, ``hpf`` the upper bound).
+
+    Parameters
+    ----------
+    it : ndarray of int, shape (Nb,)
+        0-based sample indices of the window (:func:`woi_samples`).
+    time_s : array-like, shape (n_samples,)
+        Time axis of the data, s.
+    lpf : float
+        Lower edge of the band, Hz (DCT components with frequency >= ``lpf`` are kept).
+    hpf : float
+        Upper edge of the band, Hz (components with frequency <= ``hpf`` are kept).
+    han : bool
+        Also compute Hanning weights for the window.
+    sdv : float
+        Standard deviation of the Gaussian temporal smoother of the prior ``qV``, ms.
+
+    Returns
+    -------
+    TemporalBasis
+        Samples, times, kept DCT columns and frequencies, Hanning weights and ``qV``.
+    """
     time_s = np.asarray(time_s, dtype=float)
     pst = 1000.0 * time_s[it]
     dur = (pst[-1] - pst[0]) / 1000.0
@@ -144,8 +194,11 @@ def temporal_modes(yy_mean: np.ndarray, basis: TemporalBasis, n_temp_modes: int 
     yy_mean : ndarray (Nb, Nb)
         ``mean_k (A Y_k)'(A Y_k)``.
     basis : TemporalBasis
+        Temporal basis of the window (:func:`temporal_basis`).
     n_temp_modes : int or None
         Fixed number (plain SVD) or None (``spm_svd(YTY, exp(-8))``, at most ``n_max``).
+    n_max : int
+        Most modes of the automatic choice (SPM: 16).
 
     Returns
     -------
@@ -193,6 +246,13 @@ def lead_gram_svd(L: np.ndarray, u: float = 1e-6, *, key: str | None = None
         ``spm_svd`` threshold.
     key : str or None
         Pre-computed :func:`lameg.inverse.cache.array_key` of ``L`` (saves hashing it again).
+
+    Returns
+    -------
+    U : ndarray, shape (Nc, r)
+        Left singular vectors of ``L L'`` above the threshold (read-only, cached).
+    s : ndarray, shape (r,)
+        Their singular values, decreasing (read-only, cached).
     """
     from .cache import array_key, cached
 
@@ -210,8 +270,21 @@ def spatial_modes(L: np.ndarray, n_modes: int | None, *, key: str | None = None)
     """Spatial projector ``A`` (Nm, Nc) of the classic engine.
 
     ``n_modes=None``: ``spm_svd(L L', exp(-16))``; an int: the first ``n_modes`` of
-    ``spm_svd(L L', 0)``. The SVD is cached by the content of ``L`` (``key``: its
-    pre-computed :func:`lameg.inverse.cache.array_key`).
+    ``spm_svd(L L', 0)``. The SVD is cached by the content of ``L``.
+
+    Parameters
+    ----------
+    L : ndarray, shape (Nc, Nd)
+        Lead field.
+    n_modes : int or None
+        Number of modes, or None for SPM's automatic choice.
+    key : str or None
+        Pre-computed :func:`lameg.inverse.cache.array_key` of ``L``.
+
+    Returns
+    -------
+    ndarray, shape (Nm, Nc)
+        Spatial projector ``A`` (a writable copy).
     """
     if n_modes is None:
         u, _ = lead_gram_svd(L, np.exp(-16), key=key)
@@ -238,7 +311,9 @@ def spatial_projector(L_train: np.ndarray, n_spatial_modes) -> tuple[np.ndarray 
     Returns
     -------
     A : ndarray, shape (n_modes, n_channels) or None
+        Spatial projector (None: SPM chooses).
     nm : int or None
+        SPM's ``Nm`` setting (None: automatic).
     """
     if isinstance(n_spatial_modes, str):
         if n_spatial_modes == "all":

@@ -17,9 +17,25 @@ def _dense(x) -> np.ndarray:
 
 
 def svd(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Full SVD with LAPACK's ``gesvd`` driver (MATLAB/Octave's), so singular-vector signs
-    follow the same convention as SPM's (``numpy``'s ``gesdd`` flips about half of them,
-    which changes SPM's sign-dependent R2)."""
+    """Thin SVD with LAPACK's ``gesvd`` driver (MATLAB/Octave's).
+
+    Singular-vector signs follow the same convention as SPM's (``numpy``'s ``gesdd`` flips
+    about half of them, which changes SPM's sign-dependent R2).
+
+    Parameters
+    ----------
+    x : ndarray, shape (m, n)
+        Dense matrix.
+
+    Returns
+    -------
+    U : ndarray, shape (m, k)
+        Left singular vectors, ``k = min(m, n)``.
+    s : ndarray, shape (k,)
+        Singular values, in decreasing order.
+    Vh : ndarray, shape (k, n)
+        Right singular vectors, as rows.
+    """
     return scipy.linalg.svd(x, full_matrices=False, lapack_driver="gesvd")
 
 
@@ -139,6 +155,7 @@ def octave_inv(a: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n, n)
+        ``inv(a)``.
     """
     a = np.asarray(a, dtype=float)
     n = a.shape[0]
@@ -172,6 +189,19 @@ def spm_inv(a, tol: float | None = None) -> np.ndarray:
 
     ``inv`` follows Octave's algorithm choice (:func:`octave_inv`): Cholesky for exactly
     symmetric positive-diagonal matrices (the covariances SPM passes here), LU otherwise.
+
+    Parameters
+    ----------
+    a : array-like or scipy.sparse matrix, shape (n, n)
+        Square matrix to invert (a non-square one raises ``LinAlgError``, as MATLAB's
+        ``inv``).
+    tol : float or None
+        Regulariser added to the diagonal (None: SPM's default above).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        ``inv(A + tol * I)`` (an empty input gives an empty array).
     """
     a = _dense(a)
     if a.size == 0:
@@ -192,6 +222,16 @@ def spm_logdet(c) -> float:
     Cholesky; otherwise the sum of log singular values within (1e-16, 1e16) is returned
     (for a diagonal matrix: of the diagonal values in that range, so a negative diagonal
     gives 0).
+
+    Parameters
+    ----------
+    c : array-like or scipy.sparse matrix, shape (n, n)
+        Square matrix.
+
+    Returns
+    -------
+    float
+        ``log|det(c)|`` as SPM computes it (NaN if ``c`` contains NaN).
     """
     c = _dense(np.atleast_2d(c))
     i = np.flatnonzero(np.diag(c))
@@ -217,7 +257,18 @@ def spm_logdet(c) -> float:
 
 
 def spm_dctmtx(n: int) -> np.ndarray:
-    """Orthonormal DCT-II basis, shape (n, n), columns = cosines of increasing frequency."""
+    """Orthonormal DCT-II basis (``spm_dctmtx(n)``).
+
+    Parameters
+    ----------
+    n : int
+        Number of samples (>= 1).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+        Columns are cosines of increasing frequency; ``C' C = I``.
+    """
     k = np.arange(n)
     t = np.arange(n)[:, None]
     c = np.sqrt(2.0 / n) * np.cos(np.pi * (2 * t + 1) * k[None, :] / (2 * n))
@@ -226,6 +277,17 @@ def spm_dctmtx(n: int) -> np.ndarray:
 
 
 def spm_hanning(n: int) -> np.ndarray:
-    """SPM's Hanning window ``(1 - cos(2 pi k / (n + 1))) / 2`` for k = 1..n."""
+    """SPM's Hanning window ``(1 - cos(2 pi k / (n + 1))) / 2`` for k = 1..n.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Window weights in (0, 1].
+    """
     k = np.arange(1, n + 1)
     return (1.0 - np.cos(2.0 * np.pi * k / (n + 1))) / 2.0
