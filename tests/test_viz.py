@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lameg import viz
-from lameg.exceptions import LamegValueError
+from lameg.exceptions import LamegPermissionError, LamegValueError
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -244,3 +244,65 @@ def test_plot_layer_comparison(tmp_path):
     plt.close("all")
     with pytest.raises(LamegValueError):
         viz.plot_layer_comparison(f, metric="F")
+
+
+# ------------------------------------------------------------------------------------------
+# Bad inputs: lameg errors that name the argument, raised before anything is drawn
+# ------------------------------------------------------------------------------------------
+
+
+def test_color_map_bad_inputs():
+    data = np.linspace(-1, 1, 20)
+    with pytest.raises(LamegValueError, match="unknown colour map 'RdBu_rr'.*did you mean"):
+        viz.color_map(data, "RdBu_rr", -1, 1)
+    with pytest.raises(LamegValueError, match="vmin must be smaller than vmax"):
+        viz.color_map(data, "RdBu_r", 1, -1, norm="N")
+    with pytest.raises(LamegValueError, match="vmin must be finite"):
+        viz.color_map(data, "RdBu_r", float("nan"), 1)
+    with pytest.raises(LamegValueError, match="n_bins must be an integer"):
+        viz.color_map(data, "RdBu_r", -1, 1, n_bins=2.5)
+    with pytest.raises(LamegValueError, match="cmap must be a matplotlib colour map"):
+        viz.data_to_rgb(data, 10, 3, -1, 1)
+
+
+def test_render_bad_inputs_before_drawing(tmp_path):
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], float)
+    f = np.array([[0, 1, 2]])
+    with pytest.raises(LamegValueError, match="unknown colour map"):
+        viz.render_mesh(v, f, scalars=np.arange(3.0), cmap="nope")
+    with pytest.raises(LamegValueError, match="vmin must be smaller than vmax"):
+        viz.render_mesh(v, f, scalars=np.arange(3.0), vmin=2, vmax=1)
+    with pytest.raises(LamegValueError, match="opacity"):
+        viz.render_mesh(v, f, opacity=2)
+    with pytest.raises(LamegValueError, match="is a folder"):
+        viz.render_mesh(v, f, screenshot=tmp_path)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(LamegPermissionError, match="read-only"):
+            viz.render_mesh(v, f, screenshot=ro / "x.png")
+        with pytest.raises(LamegPermissionError, match="read-only"):
+            viz.plot_coregistration({"coilpos": v}, screenshot=ro / "c.png")
+    finally:
+        ro.chmod(0o755)
+    assert list(ro.iterdir()) == []
+
+
+def test_show_surface_checks_before_loading(tmp_path, subjects_dir):
+    """A bad colour map or output folder is reported before the surfaces are read (this set
+    has no surfaces: reading would raise LamegFileNotFoundError)."""
+    from lameg.surf import LayerSurfaceSet
+
+    s = LayerSurfaceSet("sub-01", 2, subjects_dir=subjects_dir)
+    assert not Path(s.laminar_surf_dir).exists()
+    with pytest.raises(LamegValueError, match="unknown colour map"):
+        viz.show_surface(s, scalars=np.zeros(3), cmap="nope")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(LamegPermissionError):
+            viz.show_surface(s, screenshot=ro / "s.png")
+    finally:
+        ro.chmod(0o755)
