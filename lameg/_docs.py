@@ -172,6 +172,52 @@ str
     fields (part of the gain cache key)."""
 
 
+# Simulations (lameg.simulate and its SPM back end)
+docdict["noise_color"] = """
+noise_color : {'white', 'pink'}
+    Spectrum of the simulated sensor noise: white, or 1/f power (SPM's recipe, see
+    :func:`lameg.simulate.sensor_noise`)."""
+docdict["snr"] = """
+snr : float
+    Per-trial signal-to-noise ratio, dB (SPM's definition, see :mod:`lameg.simulate`)."""
+docdict["sim_template"] = """
+data_file : str or path-like
+    Template SPM dataset holding a forward model (``coregister``) and its gain matrix; it is
+    never modified.
+prefix : str
+    Prefix of the new file name (e.g. ``'sim_'``).
+sim_vertices : int or sequence of int
+    0-based source vertices of the forward mesh (for a multilayer mesh,
+    ``surf_set.get_multilayer_vertex(layer, column)``).
+sim_signals : ndarray, shape (n_sources, n_times[, n_trials])
+    Source waveforms over the samples of ``sim_woi``; multiplied by ``dipole_moments``."""
+docdict["sim_moments_sizes"] = """
+dipole_moments : float or sequence of float
+    Total moment of each source, nA m.
+sim_patch_sizes : float or sequence of float
+    Patch FWHM, mm (0 = a single vertex)."""
+docdict["sim_options"] = (docdict["snr"] + docdict["noise_color"] + """
+sim_woi : (float, float), optional
+    Window in **seconds** receiving the signal (``woi[0] < t <= woi[1]``); default the whole
+    epoch.
+average_trials : bool
+    Also write the per-condition average ``m<prefix><name>`` and return its name.""")
+docdict["sim_engine"] = """
+viz : bool
+    Passed to SPM with the SPM back end; natively nothing is drawn.
+spm_instance : object or None
+    A running SPM engine; selects the SPM back end.
+seed : int, numpy.random.Generator or None
+    Noise source (``numpy.random.default_rng(seed)``).
+inversion_idx : int, optional
+    0-based forward model to use (default: ``D.other.val``, as SPM).
+backend : {'native', 'spm'} or None
+    Engine (None: ``'spm'`` when ``spm_instance`` is given, else ``'native'``)."""
+docdict["sim_returns"] = """
+str
+    Path of the simulated (or, with ``average_trials``, averaged) ``.mat`` file."""
+
+
 def fill_doc(obj):
     """Substitute ``%(name)s`` entries of :data:`docdict` into ``obj.__doc__``.
 

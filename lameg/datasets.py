@@ -110,7 +110,7 @@ test_participant_path.__test__ = False  # a data helper, not a test (pytest coll
 class TestParticipant:
     """A writable copy of the test participant.
 
-    Attributes
+    Parameters
     ----------
     root : pathlib.Path
         Root of the copy (the layout of ``test_data/``).
@@ -150,7 +150,14 @@ class TestParticipant:
         return get_fiducial_coords(self.subj_id, self.participants_tsv)
 
     def dataset_names(self) -> list[str]:
-        """Names of the SPM datasets in the copy (e.g. ``'sim_ctf_pial'``), sorted."""
+        """Names of the SPM datasets in the copy.
+
+        Returns
+        -------
+        list of str
+            Stems of the ``.mat`` headers that have a ``.dat`` beside them (e.g.
+            ``'sim_ctf_pial'``), sorted.
+        """
         return sorted(p.stem for p in self.meg_dir.glob("*.mat")
                       if p.with_suffix(".dat").is_file())
 
@@ -180,8 +187,11 @@ class TestParticipant:
     def ground_truth(self) -> dict[str, np.ndarray]:
         """Ground truth of the simulated datasets (``ground_truth.npz``) as a dict of arrays.
 
-        Among others ``time_s`` (the epoch's time axis, s, shape (151,)); the keys are
-        described in ``test_data/README.md``.
+        Returns
+        -------
+        dict of str to ndarray
+            Among others ``time_s`` (the epoch's time axis, s, shape (151,)); the keys are
+            described in ``test_data/README.md``.
         """
         with np.load(self.meg_dir / "ground_truth.npz") as gt:
             return {k: gt[k] for k in gt.files}

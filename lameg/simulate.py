@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._docs import fill_doc
 from ._utils import logger
 from .backends import select_backend
 from .exceptions import (
@@ -273,7 +274,7 @@ def _signals(sim_signals, n_src: int, n_active: int, n_trials: int) -> np.ndarra
 class SimulatedData:
     """Output of :func:`simulate_trials`.
 
-    Attributes
+    Parameters
     ----------
     data : ndarray, shape (n_channels_total, n_samples, n_trials), float32
         Signal plus noise, as stored in the ``.dat`` file (fT).
@@ -289,6 +290,7 @@ class SimulatedData:
     noise_level: float
 
 
+@fill_doc
 def simulate_trials(gain: np.ndarray, weights, sim_signals: np.ndarray, active: np.ndarray,
                     n_samples: int, n_trials: int, snr: float, noise_color: str = "white",
                     rng: np.random.Generator | int | None = None, *,
@@ -309,9 +311,8 @@ def simulate_trials(gain: np.ndarray, weights, sim_signals: np.ndarray, active: 
         Samples carrying the signal (:func:`active_samples`).
     n_samples, n_trials : int
         Epoch size.
-    snr : float
-        dB (SPM definition).
-    noise_color : {'white', 'pink'}
+    %(snr)s
+    %(noise_color)s
     rng : Generator, int or None
         Noise source: one ``(n_channels_total, n_samples)`` block per trial, in trial order.
     signal_rows : ndarray of int, optional
@@ -326,6 +327,7 @@ def simulate_trials(gain: np.ndarray, weights, sim_signals: np.ndarray, active: 
     Returns
     -------
     SimulatedData
+        The noisy data of every channel, the clean signal and the noise level.
     """
     gain = np.asarray(gain, dtype=np.float64)
     n_sig = gain.shape[0]
@@ -460,6 +462,7 @@ def _simulate_file(data_file, prefix, sim_vertices, sim_signals, moments, snr, n
 # ============================================================================================
 
 
+@fill_doc
 def run_current_density_simulation(
     data_file: str | os.PathLike,
     prefix: str,
@@ -485,42 +488,14 @@ def run_current_density_simulation(
 
     Parameters
     ----------
-    data_file : str or path-like
-        Template SPM dataset holding a forward model (``coregister``) and its gain matrix.
-    prefix : str
-        Prefix of the new file name (e.g. ``'sim_'``).
-    sim_vertices : int or sequence of int
-        0-based source vertices of the forward mesh (for a multilayer mesh,
-        ``surf_set.get_multilayer_vertex(layer, column)``).
-    sim_signals : ndarray, shape (n_sources, n_times[, n_trials])
-        Source waveforms over the samples of ``sim_woi``; multiplied by ``dipole_moments``.
-    dipole_moments : float or sequence of float
-        Total moment of each patch, nA m.
-    sim_patch_sizes : float or sequence of float
-        Patch FWHM, mm (0 = a single vertex).
-    snr : float
-        Per-trial SNR in dB (SPM's definition, see the module docstring).
-    noise_color : {'white', 'pink'}
-    sim_woi : (float, float), optional
-        Window in **seconds** receiving the signal (``woi[0] < t <= woi[1]``); default the whole
-        epoch.
-    average_trials : bool
-        Also write the per-condition average ``m<prefix><name>`` and return its name.
-    viz : bool
-        Passed to SPM with the SPM back end; natively nothing is drawn.
-    spm_instance : object or None
-        A running SPM engine; selects the SPM back end.
-    seed : int, Generator or None
-        Noise source (``numpy.random.default_rng(seed)``).
-    inversion_idx : int, optional
-        0-based forward model to use (default: ``D.other.val``, as SPM).
-    backend : {'native', 'spm'} or None
-        Engine (None: ``'spm'`` when ``spm_instance`` is given, else ``'native'``).
+    %(sim_template)s
+    %(sim_moments_sizes)s
+    %(sim_options)s
+    %(sim_engine)s
 
     Returns
     -------
-    str
-        Path of the simulated (or averaged) ``.mat`` file.
+    %(sim_returns)s
     """
     module, extra = select_backend(backend, spm_instance)
     if extra:  # real SPM (spm_eeg_simulate), same arguments
@@ -544,6 +519,7 @@ def run_current_density_simulation(
                           noise_color, sim_woi, average_trials, seed, inversion_idx, patterns)
 
 
+@fill_doc
 def run_dipole_simulation(
     data_file: str | os.PathLike,
     prefix: str,
@@ -575,11 +551,16 @@ def run_dipole_simulation(
 
     Parameters
     ----------
+    %(sim_template)s
     dipole_orientations : ndarray, shape (n_sources, 3)
         Orientations in the MRI frame of the mesh (normalised here).
+    %(sim_moments_sizes)s
+    %(sim_options)s
+    %(sim_engine)s
 
-    Other parameters, returns
-        As :func:`run_current_density_simulation`.
+    Returns
+    -------
+    %(sim_returns)s
     """
     module, extra = select_backend(backend, spm_instance)
     if extra:  # real SPM (spm_eeg_simulate), same arguments

@@ -98,6 +98,13 @@ def spm_context(spm: Any = None, n_jobs: int = 4) -> Iterator[Any]:
 def init_spm_parallel_pool(spm: Any, n_workers: int) -> None:
     """Start a parallel pool in an SPM runtime (SPM backend only).
 
+    Parameters
+    ----------
+    spm : object
+        A running SPM runtime instance (e.g. from :func:`spm_context`).
+    n_workers : int
+        Number of parallel workers of the pool.
+
     Raises
     ------
     LamegNotImplementedError
@@ -194,8 +201,29 @@ def ctf_fif_spm_conversion(
     """Convert an MNE FIF recording (from CTF) to an SPM M/EEG dataset.
 
     Thin re-export of :func:`lameg.io.mne.ctf_fif_spm_conversion`, imported on first use
-    because it needs the ``mne`` extra (``pip install lameg[mne]``). Parameters and return
-    value are those of that function (laMEG 0.2.1 signature).
+    because it needs the ``mne`` extra (``pip install lameg[mne]``); laMEG 0.2.1 signature.
+
+    Parameters
+    ----------
+    mne_file : str or path-like
+        The MNE ``.fif`` file (epochs if ``epoched``, else raw).
+    res4_file : str or path-like or None
+        The original CTF recording (``.ds`` folder or the ``.res4`` inside it), whose sensor
+        geometry, head position, compensation matrices and fiducials replace those of the
+        ``.fif``. None: use the geometry stored in the ``.fif``.
+    output_path : str or path-like
+        Output folder.
+    epoched : bool
+        Whether ``mne_file`` holds epochs (True) or continuous data (False).
+    prefix : str
+        Output name prefix.
+    spm_instance : object, optional
+        Accepted for compatibility; not used (no MATLAB is needed).
+
+    Returns
+    -------
+    lameg.io.spm_meeg.MEEG
+        The new dataset ``<output_path>/<prefix><fif basename>.mat`` (+ ``.dat``).
     """
     try:
         module = importlib.import_module("lameg.io.mne")
