@@ -378,3 +378,4 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
             f"{what} {probe} is read-only; make it writable (chmod u+w '{probe}') or write "
             "somewhere else")
     return p
+

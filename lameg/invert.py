@@ -24,6 +24,7 @@ from ._validate import (
     check_option,
     check_path,
     check_window_ms,
+    check_writable,
     validate_type,
 )
 from .backends import select_backend
@@ -223,6 +224,8 @@ def coregister_mesh(
     """
     fid_coords = _check_fid_coords(fid_coords)
     data_fname = check_path(data_fname, "data_fname")
+    check_writable(data_fname, "dataset header")
+    check_writable(data_fname.parent, "dataset folder")
     mesh_fname = _check_mesh_arg(mesh_fname, "mesh_fname")
     iskull_fname = _check_mesh_arg(iskull_fname, "iskull_fname")
     scalp_fname = _check_mesh_arg(scalp_fname, "scalp_fname")

@@ -215,14 +215,14 @@ def test_gain_cache_roundtrip(tmp_path):
     n = rng.normal(size=(50, 3))
     model = SphereModel(np.array([0.0, 0.0, 0.04]), 0.09)
     g1 = compute_gain(src, n, sens, model, cache=tmp_path, cache_block=20)
-    files = sorted(tmp_path.glob("*.npy"))
+    files = sorted(tmp_path.glob("*.npz"))
     assert len(files) == 3
     # a second call reads the cache; changing one source recomputes only its block
     stamp = {f.name: f.stat().st_mtime_ns for f in files}
     src2 = src.copy()
     src2[45] += 0.001
     g2 = compute_gain(src2, n, sens, model, cache=tmp_path, cache_block=20)
-    files2 = sorted(tmp_path.glob("*.npy"))
+    files2 = sorted(tmp_path.glob("*.npz"))
     assert len(files2) == 4
     assert all(stamp[f.name] == f.stat().st_mtime_ns for f in files2 if f.name in stamp)
     np.testing.assert_array_equal(g2[:, :40], g1[:, :40])
@@ -232,7 +232,7 @@ def test_gain_cache_roundtrip(tmp_path):
     # threads give the same numbers
     np.testing.assert_array_equal(compute_gain(src, n, sens, model, block_size=7, n_jobs=3),
                                   compute_gain(src, n, sens, model, block_size=7, n_jobs=1))
-    assert clear_gain_cache(tmp_path) == 4 and not list(tmp_path.glob("*.npy"))
+    assert clear_gain_cache(tmp_path) == 4 and not list(tmp_path.glob("*.npz"))
 
 
 def test_spm_cond_units():

@@ -152,7 +152,7 @@ class _StoredSourceProjector:
     ----------
     data_fname : str or path-like
         Inverted SPM dataset.
-    mu_matrix : ndarray, shape (n_sources, n_channels), optional
+    mu_matrix : ndarray or scipy.sparse matrix, shape (n_sources, n_channels), optional
         Precomputed inverse operator ``M A`` (rows are selected per call).
     """
 
@@ -161,6 +161,8 @@ class _StoredSourceProjector:
 
         self._load = load_source_time_series
         self._fname = data_fname
+        if mu_matrix is not None and hasattr(mu_matrix, "toarray"):  # laMEG returns csc_matrix
+            mu_matrix = mu_matrix.toarray()
         self._mu_matrix = None if mu_matrix is None else np.asarray(mu_matrix, dtype=float)
         # validates the file, the inversion and mu_matrix, and gives the time axis
         first, self.time, mu = load_source_time_series(data_fname, mu_matrix=self._mu_matrix,
@@ -232,7 +234,7 @@ def roi_power_comparison(
         Percentile threshold in [0, 100] (unused for ``'direct'``).
     surf_set : LayerSurfaceSet
         Layer set of the inversion (``n_layers`` and ``get_vertices_per_layer()`` are used).
-    mu_matrix : ndarray, shape (n_sources, n_channels), optional
+    mu_matrix : ndarray or scipy.sparse matrix, shape (n_sources, n_channels), optional
         Precomputed inverse operator, passed on to ``load_source_time_series``.
     chunk_size : int
         Columns reconstructed per chunk (memory bound), default 100.

@@ -28,6 +28,7 @@ from ..._validate import (
     check_option,
     check_path,
     check_window_ms,
+    check_writable,
 )
 from ...exceptions import LamegDataError, LamegFormatError, LamegValueError
 from ...inverse.crossval import crossval_error, draw_test_channels
@@ -228,6 +229,9 @@ def invert(data_fname: str | os.PathLike, *, method: str = "EBB", n_layers: int 
     kind, value = _check_smoothing(smoothing)
     foi = check_band_hz([0, 256] if foi is None else foi, "foi")
     lpf, hpf = float(np.fix(foi.min())), float(np.fix(foi.max()))
+    if save:
+        check_writable(data_fname, "dataset header")
+        check_writable(data_fname.parent, "dataset folder")
     D = load_meeg(data_fname)
     time_s = np.asarray(D.time, dtype=float)
     woi = [-np.inf, np.inf] if woi is None else woi
