@@ -148,7 +148,8 @@ def sensor_noise(n_channels: int, n_samples: int, level: float, color: str = "wh
 
     Returns
     -------
-    ndarray, float64
+    ndarray of float64, shape (n_channels, n_samples)
+        Noise, in the unit of ``level``.
     """
     if color not in NOISE_COLORS:
         raise LamegValueError(f"noise_color must be one of {NOISE_COLORS}, got {color!r}")

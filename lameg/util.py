@@ -257,6 +257,7 @@ def check_many(multiple: Sequence[str], target: str, func: str | None = None) ->
     Returns
     -------
     bool
+        Whether all (``'all'``) or at least one (``'any'``) of the substrings occur.
     """
     if func == "all":
         return all(item in target for item in multiple)
@@ -369,7 +370,8 @@ def make_directory(root_path: str | os.PathLike, extended_dir: str | Sequence[st
 
     Returns
     -------
-    Path
+    pathlib.Path
+        The (now existing) folder.
     """
     if isinstance(extended_dir, (list, tuple)):
         path = Path(root_path).joinpath(*[str(p) for p in extended_dir])
@@ -445,10 +447,12 @@ def calc_prop(vec: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     vec : array_like, shape (n,)
+        Non-negative values (e.g. variances or eigenvalues).
 
     Returns
     -------
     ndarray, shape (n,)
+        Cumulative proportions, ending at 1 (``vec`` itself when it sums to 0).
     """
     vec = np.asarray(vec)
     total = np.sum(vec)

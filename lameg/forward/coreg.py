@@ -103,8 +103,9 @@ def rigid_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     source : ndarray, shape (n, 3)
+        Points to move (any length unit).
     target : ndarray, shape (n, 3)
-        Paired points, n >= 3 and not collinear.
+        Paired points, n >= 3 and not collinear, same unit.
 
     Returns
     -------
@@ -140,8 +141,12 @@ def icp_register(
         Head-shape points in the source frame (already moved by the initial transform), mm.
     surface_points : ndarray, shape (n_vertices, 3)
         Scalp vertices in the target frame, mm.
-    max_iter, max_dist, tol
-        Iteration cap, pairing distance (mm), and stopping threshold on ``||M - I||``.
+    max_iter : int
+        Largest number of iterations.
+    max_dist : float
+        Pairs of head-shape and scalp points further apart than this are dropped, mm.
+    tol : float
+        Stop when the update's ``||M - I||`` (Frobenius) falls below this.
     surface_faces : ndarray, shape (n_faces, 3), optional
         Scalp triangles (0-based): pair with the closest surface point.
 
@@ -299,13 +304,15 @@ def register_fiducials(
     useheadshape : bool
         Refine with ICP (SPM's ``useheadshape = 1``).
     max_residual_mm : float
-        Warn when a fiducial residual exceeds this.
+        Largest accepted fiducial residual, mm: beyond it the registration raises
+        :class:`~lameg.exceptions.LamegDataError`, or, after a head-shape fit, warns.
     scalp_faces : ndarray, shape (k, 3), optional
         Scalp triangles: ICP pairs with the closest surface point rather than vertex.
 
     Returns
     -------
     Registration
+        The MEG -> MRI transform ``M1`` with the fiducials, residuals and warnings.
     """
     labels = [str(x) for x in labels]
     if len(labels) < 3:
@@ -478,7 +485,9 @@ def points_outside_surface(
     Parameters
     ----------
     points : ndarray, shape (n, 3)
+        Query points (e.g. source positions), in the surface's unit.
     vertices : ndarray, shape (m, 3)
+        Surface vertices.
     faces : ndarray, shape (k, 3)
         0-based triangles of a closed, manifold surface (any consistent winding).
     max_exact : int
@@ -487,6 +496,7 @@ def points_outside_surface(
     Returns
     -------
     outside : ndarray of bool, shape (n,)
+        True for the points outside the surface.
     distance : ndarray, shape (n,)
         Exact distance to the surface (same unit as the inputs).
     """

@@ -44,7 +44,8 @@ def default_cache_dir() -> Path:
 
     Returns
     -------
-    Path
+    pathlib.Path
+        The folder (``LAMEG_CACHE_DIR/gain`` when that variable is set).
     """
     from .._cache import cache_dir
 
@@ -106,9 +107,11 @@ def compute_leadfield(
     positions : ndarray, shape (n_src, 3)
         Dipole positions, m, MEG head frame.
     sensors : SensorArray
+        Channels (last axis of the result, in ``sensors.labels`` order).
     headmodel : SphereModel | LocalSpheresModel | SingleShellModel | BEMModel
         Any object with ``coil_leadfield(pos, sensors) -> (n, 3, n_coils)``.
     block_size : int, optional
+        Sources per vectorised block (default: ~24 MB temporaries).
 
     Returns
     -------
@@ -134,13 +137,16 @@ def reduce_rank_project(lf: np.ndarray, orientations: np.ndarray, reducerank: in
     Parameters
     ----------
     lf : ndarray, shape (n_src, 3, n_chan)
+        Free-orientation lead fields (:func:`compute_leadfield`).
     orientations : ndarray, shape (n_src, 3)
+        Source orientations (unit vectors).
     reducerank : int or None
         2 (SPM/FieldTrip MEG default) or None/3 for no reduction.
 
     Returns
     -------
     ndarray, shape (n_chan, n_src)
+        Fixed-orientation lead fields, in the units of ``lf``.
     """
     n = np.asarray(orientations, dtype=float)
     if reducerank in (None, 3):
@@ -243,7 +249,7 @@ def compute_gain(
         Source orientations (unit vectors, head frame).
     sensors : SensorArray
         Channels (rows of the result, in ``sensors.labels`` order).
-    headmodel
+    headmodel : SphereModel | LocalSpheresModel | SingleShellModel | BEMModel
         Volume conductor (see :func:`compute_leadfield`).
     chanunits : list of str, optional
         Data unit per channel (default :func:`default_chanunits`: fT, fT/mm).

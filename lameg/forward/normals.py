@@ -52,6 +52,7 @@ def normalize_rows(v: np.ndarray, tiny: float = np.finfo(float).eps) -> np.ndarr
     Returns
     -------
     ndarray, shape (n, 3)
+        The normalised rows (a new float array).
     """
     v = np.asarray(v, dtype=float)
     n = np.linalg.norm(v, axis=-1, keepdims=True)
@@ -64,6 +65,7 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> 
     Parameters
     ----------
     vertices : ndarray, shape (n_vertices, 3)
+        Vertex positions (any length unit).
     faces : ndarray of int, shape (n_faces, 3)
         0-based triangle indices.
     unit : bool
@@ -72,6 +74,7 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> 
     Returns
     -------
     ndarray, shape (n_faces, 3)
+        One normal per face; unnormalised, its length is twice the face area.
     """
     vertices, faces = _check_mesh(vertices, faces)
     v0 = vertices[faces[:, 0]]
@@ -114,6 +117,7 @@ def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray
     Parameters
     ----------
     vertices : ndarray, shape (n_vertices, 3)
+        Vertex positions (any length unit).
     faces : ndarray of int, shape (n_faces, 3)
         0-based triangles; the sign of the normals follows their winding.
 

@@ -434,6 +434,7 @@ class SensorArray:
         Parameters
         ----------
         info : mne.Info
+            Measurement info holding the MEG channels (and CTF reference channels).
         picks : str | list | None
             MEG channels to use (default: all MEG channels, references excluded).
         accuracy : {'point', 'normal', 'accurate'}

@@ -119,6 +119,7 @@ def nolte_gradient_basis(x: np.ndarray, order: int, scale: float = _HARMONIC_SCA
     Returns
     -------
     ndarray, shape (n, 3, (order + 1)**2 - 1)
+        Derivative of every basis function (last axis) along x, y and z (middle axis).
     """
     x = np.atleast_2d(np.asarray(x, dtype=float))
     n = order

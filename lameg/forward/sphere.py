@@ -350,6 +350,7 @@ def fit_local_spheres(
     Returns
     -------
     LocalSpheresModel
+        One sphere (centre and radius, m) per channel of ``sensors``.
     """
     pts = np.asarray(headshape, dtype=float)
     single_o, single_r = fit_sphere(pts)

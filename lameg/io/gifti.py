@@ -132,9 +132,12 @@ def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray 
 
     Returns
     -------
-    vertices : ndarray, shape (n_vertices, 3), float64, mm
+    vertices : ndarray, shape (n_vertices, 3), float64
+        Vertex coordinates, mm.
     faces : ndarray, shape (n_faces, 3), int64
-    normals : ndarray, shape (n_vertices, 3), float64, or None when absent
+        0-based triangles.
+    normals : ndarray, shape (n_vertices, 3), float64, or None
+        Per-vertex vectors (None when the file has none).
     """
     path = Path(path)
     if not path.is_file():

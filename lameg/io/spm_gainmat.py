@@ -40,6 +40,7 @@ def read_gainmat(fname: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
     Parameters
     ----------
     fname : str or path-like
+        The gain-matrix file.
 
     Returns
     -------
@@ -96,6 +97,7 @@ def write_gainmat(fname: str | os.PathLike, G: np.ndarray, labels: Sequence[str]
     Parameters
     ----------
     fname : str or path-like
+        Output file (replaced atomically if it exists).
     G : array, shape (n_channels, n_sources)
         Lead field (fT per nA m).
     labels : sequence of str
@@ -106,6 +108,7 @@ def write_gainmat(fname: str | os.PathLike, G: np.ndarray, labels: Sequence[str]
     Returns
     -------
     pathlib.Path
+        The written file.
     """
     G = np.asarray(G, dtype=np.float64)
     labels = [str(v) for v in labels]

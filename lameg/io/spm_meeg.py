@@ -349,6 +349,7 @@ class MEEG:
         Returns
         -------
         numpy.ndarray of int
+            0-based channel indices, sorted.
         """
         if isinstance(types, str):
             types = [types]
@@ -566,6 +567,7 @@ class MEEG:
         Returns
         -------
         numpy.ndarray, shape (n_sel_channels, n_sel_samples, n_sel_trials)
+            The selected data in the file's units (e.g. fT for MEG), a copy.
         """
         idx = []
         for sel in (channels, samples, trials):
@@ -717,6 +719,7 @@ def load_meeg(fname: str | os.PathLike) -> MEEG:
     Returns
     -------
     MEEG
+        The dataset (header parsed, data memory-mapped on first access).
 
     Raises
     ------

@@ -24,11 +24,15 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
 
     Parameters
     ----------
-    p, a, b, c : ndarray, shape (n, 3)
+    p : ndarray, shape (n, 3)
+        Query points.
+    a, b, c : ndarray, shape (n, 3)
+        Corners of one triangle per query point, same unit.
 
     Returns
     -------
     closest : ndarray, shape (n, 3)
+        Closest point of each triangle to its query point.
     bary : ndarray, shape (n, 3)
         Barycentric weights of ``closest`` with respect to ``(a, b, c)``.
     """
@@ -197,6 +201,7 @@ def _query_sites(td: _TriangleData, vertices: np.ndarray, faces: np.ndarray,
     return (np.concatenate(pos), ptr, np.concatenate(site_face), np.concatenate(site_rad), r0)
 
 
+@fill_doc
 def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k: int = 8,
                   chunk: int = 65536, workers: int = -1
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -222,8 +227,9 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
     Parameters
     ----------
     points : array_like, shape (n_points, 3)
-    vertices : array_like, shape (n_vertices, 3)
-    faces : array_like, shape (n_faces, 3)
+        Query points, in the mesh's unit.
+    %(vertices)s
+    %(faces)s
     k : int
         Initial number of nearest sites examined per point.
     chunk : int
