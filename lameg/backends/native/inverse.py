@@ -47,7 +47,7 @@ __all__ = ["invert", "invert_ebb", "invert_ebb_layer", "invert_msp",
 class InversionSummary:
     """What :func:`invert` returns.
 
-    Attributes
+    Parameters
     ----------
     F : ndarray
         Free energy per fold and window, squeezed like laMEG's ``crossF``.
@@ -436,7 +436,27 @@ woi, hann_windowing, n_folds, ideal_pc_test, inversion_idx, return_mu_matrix, se
 
 def compute_wois(time_ms: np.ndarray, wois=None, win_size: float = 50, win_overlap=True,
                  n_temp_modes: int = 1) -> np.ndarray:
-    """Sliding windows as laMEG's ``_compute_wois`` (ms), shape (n_windows, 2)."""
+    """Sliding windows as laMEG's ``_compute_wois``.
+
+    Parameters
+    ----------
+    time_ms : array-like, shape (n_samples,)
+        Time axis of the data, ms (uniformly sampled).
+    wois : array-like, shape (n_windows, 2), or None
+        Explicit windows, ms; returned as given (as a 2-D float array) when not None.
+    win_size : float
+        Window width, ms.
+    win_overlap : bool
+        True: one window centred on every sample (clipped to the epoch); False: consecutive
+        non-overlapping windows spanning the epoch.
+    n_temp_modes : int
+        Temporal modes per window; each window must hold at least 2 samples per mode.
+
+    Returns
+    -------
+    ndarray, shape (n_windows, 2)
+        ``[start, end]`` of every window, ms.
+    """
     if wois is not None:
         return np.atleast_2d(np.asarray(wois, dtype=float))
     time_ms = np.asarray(time_ms, dtype=float)
