@@ -137,9 +137,15 @@ def states(tmp_path_factory, test_data_dir):
     old = _signature(base / "sub-01" / "surf" / "laminar")
     new = _signature(ref / "sub-01" / "surf" / "laminar")
     assert old != new
+    # the two-rename switch-over (systems without the atomic exchange) gives the same state
+    ref2 = _copy_subject(base, root / "ref2")
+    res2 = _run_child(ref2, NEW, exchange=False)
+    assert res2 is not None and res2["ops"] == res["ops"] + 2      # + the two renames
+    assert _signature(ref2 / "sub-01" / "surf" / "laminar") == new
     # files the new run does not write (the 3-layer set's middle layer) are carried over
     assert new["0.500.ds.gii"] == old["0.500.ds.gii"]
-    return {"base": base, "root": root, "old": old, "new": new, "ops": res["ops"]}
+    return {"base": base, "root": root, "old": old, "new": new,
+            "ops": {True: res["ops"], False: res2["ops"]}}
 
 
 def _check_kill(states, name, **kill) -> str:
@@ -173,11 +179,13 @@ def _kill_plan(n_ops: int, seed: int, n: int) -> list[dict]:
         if kind == 2:
             plan.append({"delay": float(rng.uniform(0.3, 4.0))})
         else:
+            exchange = kind == 0
+            last = n_ops[exchange]
             # half of the operation kills fall into the switch-over (the last ~8 operations)
-            k = int(rng.integers(n_ops - 8, n_ops + 1)) if rng.random() < 0.5 else \
-                int(rng.integers(1, n_ops + 1))
+            k = int(rng.integers(last - 8, last + 1)) if rng.random() < 0.5 else \
+                int(rng.integers(1, last + 1))
             plan.append({"kill_at": k, "after": bool(rng.random() < 0.5),
-                         "exchange": kind == 0})
+                         "exchange": exchange})
     return plan
 
 
@@ -185,6 +193,7 @@ def test_kill_inside_create_leaves_old_or_new(states):
     """Small seeded run: 6 kills, each old-or-new, no leftovers after the next run."""
     outcomes = [_check_kill(states, f"k{i}", **kill)
                 for i, kill in enumerate(_kill_plan(states["ops"], seed=11, n=6))]
+    print({o: outcomes.count(o) for o in ("old", "new")})
     assert set(outcomes) <= {"old", "new"}
 
 
@@ -202,7 +211,8 @@ def test_kill_inside_create_many(states):
 def test_kills_at_every_switch_over_step(states, exchange):
     """Deterministic: a kill just before and just after each of the last file operations."""
     outcomes = []
-    for k in range(states["ops"] - 3, states["ops"] + 1):
+    last = states["ops"][exchange]
+    for k in range(last - 3, last + 1):
         for after in (False, True):
             outcomes.append(_check_kill(states, f"s{int(exchange)}{k}{int(after)}",
                                         kill_at=k, after=after, exchange=exchange))
