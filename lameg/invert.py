@@ -38,6 +38,7 @@ from .exceptions import (
     LamegValueError,
 )
 from .io.spm_inv import read_head_model
+from .opm import opm_headmodel
 
 __all__ = [
     "coregister",
@@ -56,6 +57,7 @@ __all__ = [
     "InversionSummary",
     "InversionNotFoundError",
     "FORWARD_MODEL_TYPES",
+    "opm_headmodel",
 ]
 
 _FIDS = ("nas", "lpa", "rpa")

@@ -60,6 +60,7 @@ __all__ = [
     "active_samples",
     "simulate_trials",
     "SimulatedData",
+    "setup_opm_simulation",
 ]
 
 NOISE_COLORS = ("white", "pink")
@@ -594,3 +595,7 @@ def run_dipole_simulation(
 
     return _simulate_file(data_file, prefix, sim_vertices, sim_signals, dipole_moments, snr,
                           noise_color, sim_woi, average_trials, seed, inversion_idx, patterns)
+
+
+# OPM arrays (implemented in lameg.opm; laMEG imports the name from lameg.simulate).
+from .opm import setup_opm_simulation  # noqa: E402

@@ -1,0 +1,128 @@
+"""OPM arrays, OPM head models and laminar model comparison with OPMs on the test participant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from lameg.datasets import copy_test_participant
+from lameg.exceptions import LamegFormatError, LamegValueError
+from lameg.invert import load_forward_model_vertices, opm_headmodel
+from lameg.io.spm_meeg import load_meeg
+from lameg.laminar import model_comparison
+from lameg.opm import opm_sensor_array, read_opm_layout
+from lameg.simulate import run_current_density_simulation, setup_opm_simulation
+from lameg.surf import LayerSurfaceSet
+from lameg.util import load_meg_sensor_data
+
+
+def _icosphere(radius, n_sub=4):
+    t = (1 + 5 ** 0.5) / 2
+    v = np.array([[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t],
+                  [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]],
+                 float)
+    f = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9],
+                  [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2],
+                  [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10],
+                  [8, 6, 7], [9, 8, 1]])
+    from lameg.opm import _subdivide
+
+    for _ in range(n_sub):
+        v, f = _subdivide(v, f)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return radius * v + np.array([2.0, -5.0, 30.0]), f
+
+
+def test_array_on_a_sphere():
+    centre = np.array([2.0, -5.0, 30.0])
+    v, f = _icosphere(90.0)
+    pos, ori = opm_sensor_array(v, f, spacing=30.0, offset=6.5)
+    r = np.linalg.norm(pos - centre, axis=1)
+    # sphere: the convex-hull volume ratio scales the radius to 96.5 mm exactly, up to the
+    # facetting of the mesh (chord sag of a 4-times subdivided icosahedron, < 0.3 %)
+    np.testing.assert_allclose(r, 96.5, rtol=3e-3)
+    radial = (pos - centre) / r[:, None]
+    assert np.all(np.einsum("ij,ij->i", ori, -radial) > 0.995)  # inward, up to facet normals
+    nn = cKDTree(pos).query(pos, k=2)[0][:, 1]
+    assert 0.85 * 30 < np.median(nn) < 1.1 * 30 and nn.min() > 0.6 * 30
+    # hexagonal packing at 30 mm would hold 4 pi R^2 / (sqrt(3)/2 s^2) = 150 sensors; an
+    # irregular packing with the same median spacing holds fewer (here about 0.7 of it)
+    expect = 4 * np.pi * 96.5 ** 2 / (np.sqrt(3) / 2 * 30 ** 2)
+    assert 0.6 * expect < len(pos) < 1.15 * expect
+    p3, o3 = opm_sensor_array(v, f, spacing=30.0, offset=6.5, axes=3)
+    n = len(pos)
+    np.testing.assert_array_equal(p3[:n], pos)
+    np.testing.assert_array_equal(p3[n:2 * n], pos)
+    gram = np.einsum("kij,lij->ikl", o3.reshape(3, n, 3), o3.reshape(3, n, 3))
+    np.testing.assert_allclose(gram, np.broadcast_to(np.eye(3), gram.shape), atol=1e-12)
+    up, _ = opm_sensor_array(v, f, spacing=30.0, wholehead=False, lowest_z=centre[2])
+    assert 0 < len(up) < n and np.all(up[:, 2] > centre[2])
+    with pytest.raises(LamegValueError):
+        opm_sensor_array(v, f, axes=4)
+
+
+def test_layout_file(tmp_path):
+    fname = tmp_path / "positions.tsv"
+    fname.write_text("Px\tPy\tPz\tOx\tOy\tOz\tname\n1\t2\t3\t0\t0\t2\tA\n4\t5\t6\t0\t3\t4\tB\n")
+    pos, ori, names = read_opm_layout(fname)
+    np.testing.assert_array_equal(pos, [[1, 2, 3], [4, 5, 6]])
+    np.testing.assert_allclose(ori, [[0, 0, 1], [0, 0.6, 0.8]])
+    assert names == ["A", "B"]
+    (tmp_path / "bad.tsv").write_text("x\ty\n1\t2\n")
+    with pytest.raises(LamegFormatError, match="columns"):
+        read_opm_layout(tmp_path / "bad.tsv")
+
+
+@pytest.fixture(scope="module")
+def opm(tmp_path_factory, test_data_dir):
+    p = copy_test_participant(tmp_path_factory.mktemp("opm"), datasets=[])
+    s = LayerSurfaceSet(p.subj_id, 2, subjects_dir=p.subjects_dir)
+    s.create(verbose=False)
+    f = setup_opm_simulation(Path(p.root) / "opm.mat", s, s_rate=600, n_samples=200,
+                             n_trials=20, viz=False)
+    return s, f
+
+
+def test_opm_dataset_and_head_model(opm, tmp_path):
+    s, f = opm
+    y, t, ch = load_meg_sensor_data(f)
+    assert y.shape == (len(ch), 200, 20) and np.all(y == 0)
+    np.testing.assert_allclose(np.diff(t), 1000 / 600)
+    grad = load_meeg(f).sensors("MEG")
+    scalp = s.load_head_mesh("scalp").darrays[0].data
+    d = cKDTree(scalp).query(grad["coilpos"])[0]
+    # sensors about 6.5 mm off the scalp (volume-ratio expansion of a non-spherical head)
+    assert 3.0 < d.min() and np.median(d) == pytest.approx(6.5, abs=1.5) and d.max() < 12.0
+    with pytest.raises(ValueError, match="mri_fname"):
+        opm_headmodel(f, s, mri_fname=None)
+    n = s.get_vertices_per_layer()
+    lead = opm_headmodel(f, s, mri_fname=s.mri_file, layer_name="pial", lead=True, viz=False)
+    assert lead.shape == (len(ch), n) and np.all(np.isfinite(lead))
+    pial = load_forward_model_vertices(f)
+    assert opm_headmodel(f, s, mri_fname=s.mri_file, layer_name="white", viz=False) is None
+    white = load_forward_model_vertices(f)
+    assert white.shape == pial.shape == (n, 3) and not np.allclose(white, pial)
+    noisy = setup_opm_simulation(tmp_path / "noisy.mat", s, n_samples=50, noise_sd=10.0,
+                                 seed=3, sensor_spacing=50, axes=2, viz=False)
+    yn, _, chn = load_meg_sensor_data(noisy)
+    assert yn.std() == pytest.approx(10.0, rel=0.05) and len(chn) % 2 == 0
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_model_comparison_assigns_the_layer(opm, layer):
+    """An OPM simulation at the pial / white end of a column at 0 dB goes to that layer."""
+    s, f = opm
+    opm_headmodel(f, s, mri_fname=s.mri_file, viz=False)  # multilayer head model to simulate
+    t = np.arange(200) / 600.0
+    sig = np.exp(-(t - 0.1) ** 2 / (2 * 0.02 ** 2)) * np.cos(2 * np.pi * 20 * (t - 0.1))
+    v = s.get_multilayer_vertex(layer, 1850)
+    sim = run_current_density_simulation(f, f"L{layer}_", v, sig[None], 20.0, 5.0, snr=0.0,
+                                         viz=False, seed=layer + 1)
+    F, _ = model_comparison(None, sim, s, device="opm", viz=False,
+                            forward_kwargs={"mri_fname": s.mri_file},
+                            invert_kwargs={"n_temp_modes": 4})
+    print(f"layer {layer}: F(pial) - F(white) = {F[0] - F[1]:.1f}")
+    assert int(np.argmax(F)) == layer
