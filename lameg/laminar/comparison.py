@@ -45,7 +45,7 @@ def _forward_per_layer(backend, device, fid_coords, data_fname, surf_set, layer_
         opm(data_fname, surf_set, layer_name=layer_name, stage=stage, orientation=orientation,
             fixed=fixed, viz=viz, spm_instance=spm_instance, **fwd_kwargs)
     else:
-        raise LamegValueError(f"device must be 'squid' or 'opm', got {device!r}")
+        raise LamegValueError(f"Unknown device {device!r}; expected 'squid' or 'opm'")
 
 
 def model_comparison(

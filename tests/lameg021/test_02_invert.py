@@ -53,7 +53,7 @@ def test_coregister(spm):
     """
 
     test_data_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '../test_data')
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
     ses_id = 'ses-01'
 
     # Fiducial coil coordinates
@@ -87,7 +87,7 @@ def test_coregister(spm):
     # Construct base file name for simulations
     base_fname = os.path.join(out_dir, f'{data_base}.mat')
 
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
 
     # Coregister data to pial mesh
     # pylint: disable=duplicate-code
@@ -144,7 +144,7 @@ def test_invert_msp(spm):
         'spm-converted_autoreject-sub-104-ses-01-001-btn_trial-epo.mat'
     )
 
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
 
     patch_size = 5
     n_temp_modes = 4
@@ -223,7 +223,7 @@ def test_get_lead_field_rms_diff():
         'spm-converted_autoreject-sub-104-ses-01-001-btn_trial-epo.mat'
     )
 
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
 
     rmse = get_lead_field_rms_diff(base_fname, surf_set)
     target = np.array([0.15322935, 0.12658317, 0.12806205, 0.14842525, 0.12396028])
@@ -311,7 +311,7 @@ def test_invert_sliding_window_msp(spm):
     """
 
     test_data_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '../test_data')
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
     ses_id = 'ses-01'
 
     # Fiducial coil coordinates
@@ -345,7 +345,7 @@ def test_invert_sliding_window_msp(spm):
     # Construct base file name for simulations
     base_fname = os.path.join(out_dir, f'{data_base}.mat')
 
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
 
     # Coregister data to pial mesh
     # pylint: disable=duplicate-code
@@ -465,7 +465,7 @@ def test_invert_ebb(spm):
         'spm-converted_autoreject-sub-104-ses-01-001-btn_trial-epo.mat'
     )
 
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
 
     patch_size = 5
     n_temp_modes = 4
@@ -578,7 +578,7 @@ def test_opm_headmodel(spm):
        no lead field is returned and that the forward-model mesh has changed, confirming that the
        `layer_name` argument selects the cortical mesh.
     """
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
     layer_names = surf_set.get_layer_names()
     out_dir = make_directory('./', ['output'])
 

@@ -52,7 +52,7 @@ def test_run_dipole_simulation(spm):
     necessary data infrastructure and dependencies are correctly set up.
     """
 
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
 
     # Strength of simulated activity (nAm)
     dipole_moment = 8
@@ -247,7 +247,7 @@ def test_setup_opm_simulation(spm):
     3. Runs a second simulation restricted to the upper hemisphere (`wholehead=False`) and checks
        that it has fewer sensors than the whole-head array.
     """
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
     out_dir = make_directory('./', ['output'])
     s_rate = 1000
     n_samples = 200

@@ -70,7 +70,7 @@ def _reference_bigbrain_mapping(layer_ts, source_depth, edges):
 def test_bigbrain_laminar_weights():
     """Test analytic BigBrain weights against independent integration."""
     surf_set = LayerSurfaceSet(
-        "sub-104",
+        "sub-01",
         11,
     )
 
@@ -157,7 +157,7 @@ def test_roi_power_comparison():
       identifies and analyzes the specified regions.
     """
 
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
 
     surf_set = LayerSurfaceSet(subj_id, 2)
 
@@ -232,7 +232,7 @@ def test_model_comparison(spm):
     """
 
     test_data_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '../test_data')
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
 
     # Fiducial coil coordinates
     fid_coords = get_fiducial_coords(subj_id, os.path.join(test_data_path, 'participants.tsv'))
@@ -352,7 +352,7 @@ def test_sliding_window_model_comparison(spm):
 
     test_data_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '../test_data')
 
-    subj_id = 'sub-104'
+    subj_id = 'sub-01'
 
     # Fiducial coil coordinates
     fid_coords = get_fiducial_coords(subj_id, os.path.join(test_data_path, 'participants.tsv'))
@@ -450,7 +450,7 @@ def test_model_comparison_device_errors():
     - device='opm' without an MRI file in `forward_kwargs`
     - an unknown device name
     """
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
     data_fname = 'not_used.mat'
 
     with pytest.raises(ValueError, match='fid_coords'):
@@ -487,7 +487,7 @@ def test_model_comparison_opm(spm):
     Assertions:
     - Asserts that the computed free energy values closely match the predefined values.
     """
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
     opm_fname = make_opm_dataset(spm, surf_set, 'opm_model_comparison_test')
     forward_kwargs = {'mri_fname': surf_set.mri_file}
     patch_size = 5
@@ -584,7 +584,7 @@ def test_sliding_window_model_comparison_opm(spm):
     - Validates the results for both free energy and windows of interest against pre-defined
       targets.
     """
-    surf_set = LayerSurfaceSet('sub-104', 2)
+    surf_set = LayerSurfaceSet('sub-01', 2)
     opm_fname = make_opm_dataset(spm, surf_set, 'opm_sliding_window_test')
 
     patch_size = 5
