@@ -36,7 +36,7 @@ from .exceptions import (
 )
 from .mesh.normals import face_normals, vertex_normals
 
-__all__ = ["opm_sensor_array", "read_opm_layout", "opm_grad", "setup_opm_simulation",
+__all__ = ["expand_scalp", "inward_axes", "opm_sensor_array", "read_opm_layout", "opm_grad", "setup_opm_simulation",
            "opm_headmodel"]
 
 
@@ -61,7 +61,28 @@ def _subdivide(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v2, f2
 
 
-def _expanded_scalp(v: np.ndarray, f: np.ndarray, offset: float) -> np.ndarray:
+def expand_scalp(v, f, offset: float) -> np.ndarray:
+    """The scalp scaled about its centre of gravity to lie ``offset`` mm further out.
+
+    Scale = cube root of (convex-hull volume of the scalp displaced by ``offset`` along its
+    outward vertex normals) / (convex-hull volume of the scalp), as ``spm_opm_sim``.
+
+    Parameters
+    ----------
+    v : array-like, shape (n, 3)
+        Scalp vertices, mm.
+    f : array-like of int, shape (m, 3)
+        Triangles.
+    offset : float
+        Scalp-to-sensor distance, mm.
+
+    Returns
+    -------
+    ndarray, shape (n, 3)
+        Vertices of the expanded surface (same triangles).
+    """
+    v = np.asarray(v, dtype=float)
+    f = np.asarray(f, dtype=np.int64)
     cog = v.mean(axis=0)
     n = _outward(vertex_normals(v, f), v, cog)
     ratio = ConvexHull(v + offset * n).volume / ConvexHull(v).volume
@@ -95,6 +116,29 @@ def _lloyd(cand: np.ndarray, idx: np.ndarray, n_iter: int) -> np.ndarray:
             break
         idx = new
     return idx
+
+
+def inward_axes(surf_vertices, faces, pos) -> np.ndarray:
+    """Inward unit normal of the face whose centre is nearest to each position.
+
+    Parameters
+    ----------
+    surf_vertices : array-like, shape (n, 3)
+        Sensor surface (e.g. :func:`expand_scalp`), mm.
+    faces : array-like of int, shape (m, 3)
+        Triangles.
+    pos : array-like, shape (k, 3)
+        Sensor positions, mm.
+
+    Returns
+    -------
+    ndarray, shape (k, 3)
+    """
+    surf = np.asarray(surf_vertices, dtype=float)
+    f = np.asarray(faces, dtype=np.int64)
+    centres = surf[f].mean(axis=1)
+    fn = _outward(face_normals(surf, f), centres, surf.mean(axis=0))
+    return -fn[cKDTree(centres).query(np.asarray(pos, dtype=float))[1]]
 
 
 def opm_sensor_array(scalp_vertices, scalp_faces, spacing: float = 35.0, offset: float = 6.5,
@@ -136,7 +180,7 @@ def opm_sensor_array(scalp_vertices, scalp_faces, spacing: float = 35.0, offset:
     offset = check_float(offset, "sensor_offset", min_value=0.0)
     density_checks = check_int(density_checks, "density_checks", min_value=0)
     axes = check_option(check_int(axes, "axes"), (1, 2, 3), "axes")
-    surf = _expanded_scalp(v, f, offset)
+    surf = expand_scalp(v, f, offset)
     cv, cf = surf, f
     edge = np.median(np.linalg.norm(surf[f[:, 0]] - surf[f[:, 1]], axis=1))
     while edge > spacing / 8.0 and len(cv) < 400_000:
@@ -145,10 +189,7 @@ def opm_sensor_array(scalp_vertices, scalp_faces, spacing: float = 35.0, offset:
     idx = _farthest_points(cv, 0.85 * spacing, int(np.argmax(cv[:, 2])))
     idx = _lloyd(cv, idx, density_checks)
     pos = cv[idx]
-    cog = surf.mean(axis=0)
-    centres = surf[f].mean(axis=1)
-    fn = _outward(face_normals(surf, f), centres, cog)
-    ori = -fn[cKDTree(centres).query(pos)[1]]
+    ori = inward_axes(surf, f, pos)
     if not wholehead:
         if lowest_z is None:
             raise LamegValueError("wholehead=False needs lowest_z (the lowest cortex point)")

@@ -126,3 +126,91 @@ def test_model_comparison_assigns_the_layer(opm, layer):
                             invert_kwargs={"n_temp_modes": 4})
     print(f"layer {layer}: F(pial) - F(white) = {F[0] - F[1]:.1f}")
     assert int(np.argmax(F)) == layer
+
+
+# ---------------------------------------------------------------------------------------------
+# Against SPM's spm_opm_sim (GNU Octave through lameg.spm)
+# ---------------------------------------------------------------------------------------------
+
+SPM_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "spm" / "spm-03564157-meeg.tar.xz"
+# Octave 7 lacks MATLAB's multi-pattern startsWith/endsWith/contains and round(x, n), which
+# FieldTrip and spm_mesh_pack_points call, and cannot draw spm_opm_sim's check figure
+# headless: these test-only M-files supply them (tests/data/octave_shims).
+SHIMS = Path(__file__).resolve().parent / "data" / "octave_shims"
+
+
+@pytest.fixture(scope="module")
+def octave_spm():
+    import os
+    import shutil as sh
+
+    pytest.importorskip("oct2py")
+    if sh.which("octave-cli") is None and sh.which("octave") is None:
+        pytest.skip("GNU Octave is not installed")
+    spm_dir = os.environ.get("LAMEG_SPM_DIR") or (SPM_ARCHIVE if SPM_ARCHIVE.exists() else None)
+    if spm_dir is None:
+        pytest.skip("no SPM tree (set LAMEG_SPM_DIR)")
+    from lameg.spm import OctaveSPM
+
+    eng = OctaveSPM(spm_dir=spm_dir, verbose=False)
+    eng.eval(f"addpath('{SHIMS}');")
+    yield eng
+    eng.close()
+
+
+def _spm_grad(eng, folder, fields):
+    s = "; ".join(f"S.{k}={v}" for k, v in fields.items())
+    eng.eval(f"cd('{folder}'); rng('default'); S=[]; {s}; D=spm_opm_sim(S); "
+             f"g=sensors(D,'MEG'); cp=g.coilpos; co=g.coilori; "
+             f"save('-v7','{folder}/grad.mat','cp','co');")
+    from scipy.io import loadmat
+
+    g = loadmat(f"{folder}/grad.mat")
+    return np.asarray(g["cp"], float), np.asarray(g["co"], float)
+
+
+@pytest.mark.spm
+@pytest.mark.slow
+def test_layout_and_array_geometry_match_spm_opm_sim(octave_spm, opm, tmp_path):
+    import nibabel as nib
+
+    from lameg.mesh.distance import point_to_mesh
+    from lameg.opm import expand_scalp, inward_axes
+
+    s, _ = opm
+    # 1) layout file: the same sensors, in mm, channel order kept
+    rng = np.random.default_rng(5)
+    pos = rng.normal(size=(10, 3))
+    pos = 100 * pos / np.linalg.norm(pos, axis=1, keepdims=True)
+    ori = -pos / 100 + 0.1 * rng.normal(size=(10, 3))
+    tsv = tmp_path / "positions.tsv"
+    tsv.write_text("Px\tPy\tPz\tOx\tOy\tOz\n" + "".join(
+        "\t".join(f"{x:.10f}" for x in row) + "\n" for row in np.hstack([pos, ori])))
+    sp_pos, sp_ori = _spm_grad(octave_spm, tmp_path, {"positions": f"'{tsv}'", "fs": 600,
+                                                      "nSamples": 20, "fname": "'layout'"})
+    ours = setup_opm_simulation(tmp_path / "ours.mat", s, sensor_positions_file=tsv,
+                                n_samples=20, viz=False)
+    g = load_meeg(ours).sensors("MEG")
+    np.testing.assert_allclose(g["coilpos"], sp_pos, rtol=0, atol=1e-6)  # mm: 1e-9 m
+    # spm_opm_sim keeps a layout's axes as given; lameg stores unit axes
+    np.testing.assert_allclose(g["coilori"], sp_ori / np.linalg.norm(sp_ori, axis=1)[:, None],
+                               atol=1e-12)
+    # 2) generated array on the participant's scalp: SPM's sensors lie on lameg's expanded
+    # scalp and their axes are lameg's inward face normals there. SPM handles the meshes in
+    # single precision (GIfTI float32): 1e-6 m and 1e-5 are that precision at 100 mm.
+    scalp = s.load_head_mesh("scalp")
+    nib.save(scalp, tmp_path / "scalp.gii")
+    mesh = s.get_mesh_path("pial", stage="ds")
+    sp_pos, sp_ori = _spm_grad(octave_spm, tmp_path, {
+        "scalp": f"'{tmp_path / 'scalp.gii'}'", "cortex": f"'{mesh}'", "fs": 600,
+        "nSamples": 20, "fname": "'generated'", "space": 45, "offset": 6.5, "nDens": 2})
+    v = scalp.darrays[0].data.astype(float)
+    f = scalp.darrays[1].data
+    surf = expand_scalp(v, f, 6.5)
+    dist = np.abs(point_to_mesh(sp_pos, surf, f)[0])
+    print(f"{len(sp_pos)} SPM sensors; largest distance to lameg's sensor surface "
+          f"{dist.max() * 1e3:.2f} um")
+    assert dist.max() < 1e-3  # mm
+    np.testing.assert_allclose(inward_axes(surf, f, sp_pos), sp_ori, atol=1e-5)
+    mine, _ = opm_sensor_array(v, f, spacing=45, offset=6.5)
+    assert abs(len(mine) - len(sp_pos)) <= 0.2 * len(sp_pos)
