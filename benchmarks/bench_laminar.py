@@ -151,7 +151,9 @@ def _table(s: dict) -> str:
              s.get("sweep_inversions_per_s")),
             ("Reference engine, sims per CPU-minute (same cells)", "-", None,
              s.get("reference_sims_per_cpu_min")),
-            ("Full accuracy map 2,015 x 11, min", "<= 20",
+            ("Full accuracy map 2,015 x 11, min" + (
+                " (extrapolated from the mapped subset)" if s.get("map_full_is_extrapolated")
+                else ""), "<= 20",
              p["full_map_min_extrapolated"], s.get("map_full_min")),
             ("11-layer file-based model comparison, s", "-", None,
              s.get("model_comparison_11_layers_s"))]
