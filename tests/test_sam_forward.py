@@ -59,7 +59,8 @@ def setup(tmp_path_factory):
 
 def _run(setup, model_line):
     tmp, hull, sd, covs = setup
-    p = parse_param_text(GRID + f"HullName {hull}\n{model_line}\n")
+    # SAMsrcV5 needs MRIDirectory for the hull models even when HullName is a full path
+    p = parse_param_text(GRID + f"MRIDirectory {tmp}\nHullName {hull}\n{model_line}\n")
     return sam_wts(p, covs, data=sd, write=False)
 
 

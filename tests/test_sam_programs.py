@@ -9,7 +9,6 @@ from test_sam_sim import ORIGIN, helmet, point_magnetometer_info, simulate
 
 from lameg.exceptions import (
     LamegDataError,
-    LamegFileNotFoundError,
     LamegFormatError,
     LamegNotImplementedError,
     LamegValueError,
@@ -498,7 +497,7 @@ def test_lead_field_shape_checked(grid_run):
     with pytest.raises(LamegValueError, match="lead field has shape"):
         sam_wts(p, covs, lead_field=np.zeros((3, 4)), data=sd, write=False)
     q = parse_param_text("CovBand 5 45\nModel Nolte\n" + GRID.replace("Model", "#"))
-    with pytest.raises(LamegFileNotFoundError, match="Model Nolte needs the hull"):
+    with pytest.raises(LamegValueError, match="Model Nolte needs the MRIDirectory"):
         sam_wts(q, covs, data=sd, write=False)
     q = parse_param_text("CovBand 5 45\n" + GRID.replace("Model", "#"))
     with pytest.raises(LamegValueError, match="no forward model"):
@@ -540,7 +539,7 @@ def test_command_line_end_to_end(sim, tmp_path, monkeypatch, capsys):
     assert (samdir / "sub01,an,post,3D_PWR,Mean.nii").is_file() or any(
         samdir.glob("*,an,post,3D_PWR,Mean.nii"))
     assert main(["cov", "-m", "an", "--ImageStep", "1"]) == 2
-    assert "ImageStep is not used by sam_cov" in capsys.readouterr().err
+    assert 'parameter "ImageStep" is not valid on the command line of sam_cov' in capsys.readouterr().err
     assert main(["frob"]) == 2
     assert main(["--help"]) == 0 and "CovBand" in capsys.readouterr().out
 

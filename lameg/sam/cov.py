@@ -422,10 +422,7 @@ def cov_set_name(params: SamParams) -> str:
     for key in ("CovName", "OutName"):
         if params.is_set(key):
             return str(params[key])
-    if params.param_file is not None:
-        return params.param_file.stem if params.param_file.suffix == ".param" else \
-            params.param_file.name
-    return "cmdline"
+    return params.param_name or "cmdline"
 
 
 def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:

@@ -202,10 +202,7 @@ class _Context:
 
 
 def _param_name(params: SamParams) -> str:
-    if params.param_file is not None:
-        n = params.param_file.name
-        return n[:-len(".param")] if n.endswith(".param") else n
-    return "cmdline"
+    return params.param_name or "cmdline"
 
 
 def _segments_3d(d: SamData, mk) -> list[tuple[int, int, int]]:
