@@ -33,10 +33,15 @@ __all__ = [
     "sam_3d",
     "sam_4d",
     "sam_ers",
+    "make_sam_beamformer",
 ]
 
 
 def __getattr__(name):
+    if name == "make_sam_beamformer":
+        from .mne_interface import make_sam_beamformer
+
+        return make_sam_beamformer
     if name in ("sam_3d", "sam_4d", "sam_ers", "SamImages"):
         from . import imaging
 
