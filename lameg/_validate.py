@@ -35,6 +35,7 @@ __all__ = [
     "check_path",
     "check_finite_data",
     "check_writable",
+    "check_mesh",
 ]
 
 _TYPE_NAMES = {
@@ -379,3 +380,41 @@ def check_writable(path: str | os.PathLike, what: str) -> Path:
             "somewhere else")
     return p
 
+
+
+def check_mesh(vertices, faces, *, finite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A triangle mesh: (n, 3) float vertices and (m, 3) 0-based integer faces.
+
+    Parameters
+    ----------
+    vertices : array-like, shape (n_vertices, 3)
+        Vertex positions (any length unit).
+    faces : array-like, shape (n_faces, 3)
+        0-based vertex indices; a float array is accepted when every value is a whole number.
+    finite : bool
+        Also reject NaN and infinite vertex coordinates.
+
+    Returns
+    -------
+    vertices : ndarray of float64, shape (n_vertices, 3)
+        The vertices.
+    faces : ndarray of int64, shape (n_faces, 3)
+        The faces.
+    """
+    vertices = np.asarray(vertices, dtype=float)
+    faces = np.asarray(faces)
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise LamegValueError(f"vertices must have shape (n, 3), got {vertices.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise LamegValueError(f"faces must have shape (m, 3), got {faces.shape}")
+    if not np.issubdtype(faces.dtype, np.integer):
+        if not np.all(np.equal(np.mod(faces, 1), 0)):
+            raise LamegValueError("faces must hold integer vertex indices")
+    faces = faces.astype(np.int64, copy=False)
+    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
+        raise LamegValueError(
+            f"faces index vertices outside [0, {len(vertices) - 1}] (faces must be 0-based)"
+        )
+    if finite and not np.all(np.isfinite(vertices)):
+        raise LamegValueError("mesh vertices contain NaN or Inf")
+    return vertices, faces

@@ -80,6 +80,28 @@ def test_green_kernel_small_mesh():
         green_kernel(f, len(v), 1.5)
 
 
+def test_green_kernel_ignores_self_loops_of_degenerate_faces():
+    """A face that repeats a vertex puts a self-loop in the shared mesh adjacency; the graph
+    Laplacian ``A - diag(A 1)`` cancels it, so the kernel equals the one built from the
+    adjacency without its diagonal (SPM's Laplacian). Exact: integer sums, same operations."""
+    v, f = _grid(6)
+    f = np.r_[f, [[3, 3, 9]]]  # degenerate face: self-loop at 3, edge 3-9
+    a = sp.coo_matrix((np.ones(3 * len(f)), (f.ravel(), f[:, [1, 2, 0]].ravel())),
+                      shape=(len(v), len(v))).tocsr()
+    a = a + a.T
+    a.data[:] = 1.0
+    a.setdiag(0)
+    a.eliminate_zeros()
+    gl = ((a - sp.diags(np.asarray(a.sum(axis=1)).ravel())) * 0.3).tocsr()
+    qi, ref = sp.identity(len(v), format="csr"), sp.csr_matrix((len(v), len(v)))
+    for i in range(1, 9):
+        ref, qi = ref + qi, (qi @ gl) / i
+    ref = ref.multiply(ref > np.exp(-8)).tocsr()
+    ref = ref @ ref
+    qg = green_kernel(f, len(v), 0.6)
+    assert abs(qg - ref).max() == 0
+
+
 def test_windows_follow_spm():
     assert matlab_colon(1.0, 3.0).tolist() == [1.0, 2.0, 3.0]
     assert matlab_colon(1.5, 3.2).tolist() == [1.5, 2.5]

@@ -43,10 +43,14 @@ def apply_transform(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     -------
     ndarray of float64, shape (n, 3)
         ``points @ affine[:3, :3].T + affine[:3, 3]`` (a single point gives shape (1, 3)).
+
+    See Also
+    --------
+    lameg.io.freesurfer.apply_affine : The same map for points of any leading shape.
     """
-    p = np.atleast_2d(np.asarray(points, dtype=float))
-    a = np.asarray(affine, dtype=float)
-    return p @ a[:3, :3].T + a[:3, 3]
+    from ..io.freesurfer import apply_affine  # the one implementation (nibabel loaded on use)
+
+    return apply_affine(np.atleast_2d(np.asarray(points, dtype=float)), affine)
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray, *, scale: bool = True

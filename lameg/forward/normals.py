@@ -14,79 +14,15 @@ Two different vertex-normal definitions enter SPM's MEG forward model:
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from ..exceptions import LamegValueError
+from .._validate import check_mesh
+from ..mesh.normals import normit, vertex_normals
 
-__all__ = ["face_normals", "spm_mesh_normals", "area_weighted_normals", "normalize_rows"]
+__all__ = ["spm_mesh_normals", "area_weighted_normals", "normalize_rows"]
 
-
-def _check_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    vertices = np.asarray(vertices, dtype=float)
-    faces = np.asarray(faces)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise LamegValueError(f"vertices must have shape (n, 3), got {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise LamegValueError(f"faces must have shape (m, 3), got {faces.shape}")
-    if not np.issubdtype(faces.dtype, np.integer):
-        if not np.all(np.equal(np.mod(faces, 1), 0)):
-            raise LamegValueError("faces must hold integer vertex indices")
-        faces = faces.astype(np.int64)
-    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise LamegValueError(
-            f"faces index vertices outside [0, {len(vertices) - 1}] (faces must be 0-based)"
-        )
-    return vertices, faces
-
-
-def normalize_rows(v: np.ndarray, tiny: float = np.finfo(float).eps) -> np.ndarray:
-    """Normalise the rows of ``v`` to unit length; rows with norm below ``tiny`` are left unchanged.
-
-    Parameters
-    ----------
-    v : ndarray, shape (n, 3)
-        Vectors.
-    tiny : float
-        Norm threshold below which a row is returned as it is (SPM/laMEG behaviour).
-
-    Returns
-    -------
-    ndarray, shape (n, 3)
-        The normalised rows (a new float array).
-    """
-    v = np.asarray(v, dtype=float)
-    n = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.where(n < tiny, 1.0, n)
-
-
-def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> np.ndarray:
-    """Face normals ``(v1 - v0) x (v2 - v0)``.
-
-    Parameters
-    ----------
-    vertices : ndarray, shape (n_vertices, 3)
-        Vertex positions (any length unit).
-    faces : ndarray of int, shape (n_faces, 3)
-        0-based triangle indices.
-    unit : bool
-        Normalise each face normal (degenerate faces stay zero).
-
-    Returns
-    -------
-    ndarray, shape (n_faces, 3)
-        One normal per face; unnormalised, its length is twice the face area.
-    """
-    vertices, faces = _check_mesh(vertices, faces)
-    v0 = vertices[faces[:, 0]]
-    fn = np.cross(vertices[faces[:, 1]] - v0, vertices[faces[:, 2]] - v0)
-    return normalize_rows(fn, tiny=np.finfo(float).tiny) if unit else fn
-
-
-def _accumulate(n_vertices: int, faces: np.ndarray, fn: np.ndarray) -> np.ndarray:
-    rows = faces.ravel()
-    cols = np.repeat(np.arange(len(faces)), 3)
-    inc = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_vertices, len(faces)))
-    return np.asarray(inc @ fn)
+#: Row normalisation (rows shorter than machine epsilon are left as they are); the one
+#: implementation is :func:`lameg.mesh.normals.normit`.
+normalize_rows = normit
 
 
 def spm_mesh_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -106,9 +42,8 @@ def spm_mesh_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     ndarray, shape (n_vertices, 3)
         Unit normals (rows of isolated vertices are zero).
     """
-    vertices, faces = _check_mesh(vertices, faces)
-    fn = face_normals(vertices, faces, unit=True)
-    return -normalize_rows(_accumulate(len(vertices), faces, fn))
+    vertices, faces = check_mesh(vertices, faces)
+    return -vertex_normals(vertices, faces, weighting="unit", face_eps=np.finfo(float).tiny)
 
 
 def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -126,6 +61,5 @@ def area_weighted_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray
     ndarray, shape (n_vertices, 3)
         Unit normals.
     """
-    vertices, faces = _check_mesh(vertices, faces)
-    fn = face_normals(vertices, faces, unit=False)
-    return normalize_rows(_accumulate(len(vertices), faces, fn))
+    vertices, faces = check_mesh(vertices, faces)
+    return vertex_normals(vertices, faces, weighting="area")

@@ -32,34 +32,10 @@ import scipy.sparse as sp
 
 from .. import _cache
 from .._utils import hash_arrays, logger, progress
+from .._validate import check_mesh
 from ..exceptions import LamegValueError
-
-
-def _check_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
-    vertices = np.asarray(vertices, dtype=np.float64)
-    faces = np.asarray(faces)
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise LamegValueError(f"vertices must be (n, 3), got {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise LamegValueError(f"faces must be (m, 3), got {faces.shape}")
-    if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
-        raise LamegValueError("faces index vertices that do not exist (faces must be 0-based)")
-    if not np.all(np.isfinite(vertices)):
-        raise LamegValueError("mesh vertices contain NaN or Inf")
-    return vertices, faces.astype(np.int64)
-
-
-def _mesh_adjacency(faces, n_vertices: int) -> sp.csr_matrix:
-    """Binary, symmetric vertex adjacency (``spm_mesh_adjacency``), shape (n, n)."""
-    faces = np.asarray(faces, dtype=np.int64)
-    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
-    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
-    a = sp.coo_matrix((np.ones(i.size), (i, j)), shape=(n_vertices, n_vertices)).tocsr()
-    a = a + a.T
-    a.data[:] = 1.0
-    a.setdiag(0)
-    a.eliminate_zeros()
-    return a.tocsr()
+from ..mesh.adjacency import mesh_adjacency
+from ..mesh.normals import face_areas
 
 
 def green_kernel(faces, n_vertices: int, s: float = 0.6) -> sp.csc_matrix:
@@ -90,7 +66,7 @@ def green_kernel(faces, n_vertices: int, s: float = 0.6) -> sp.csc_matrix:
 
 
 def _green_kernel(faces, n_vertices: int, s: float) -> sp.csc_matrix:
-    a = _mesh_adjacency(faces, n_vertices)
+    a = mesh_adjacency(faces, n_vertices)
     gl = (a - sp.diags(np.asarray(a.sum(axis=1)).ravel())) * (s / 2.0)
     gl = gl.tocsr()
     qi = sp.identity(n_vertices, format="csr")
@@ -104,11 +80,7 @@ def _green_kernel(faces, n_vertices: int, s: float) -> sp.csc_matrix:
 
 
 def _mean_vertex_spacing(vertices, faces) -> float:
-    a = vertices[faces[:, 0]]
-    b = vertices[faces[:, 1]]
-    c = vertices[faces[:, 2]]
-    area = 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
-    return float(np.mean(np.sqrt(area)))
+    return float(np.mean(np.sqrt(face_areas(vertices, faces))))
 
 
 
@@ -265,7 +237,7 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
     scipy.sparse.csc_matrix, shape (n, n)
         ``QG[:, j]`` is the normalised patch centred on vertex ``j``.
     """
-    vertices, faces = _check_mesh(vertices, faces)
+    vertices, faces = check_mesh(vertices, faces, finite=True)
     n = len(vertices)
     if not np.isfinite(fwhm) or fwhm <= 0:
         raise LamegValueError(f"patch FWHM must be a positive number of mm, got {fwhm}")

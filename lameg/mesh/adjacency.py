@@ -120,7 +120,9 @@ def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_m
     Returns
     -------
     scipy.sparse.csr_matrix of int8, shape (n_vertices, n_vertices)
-        1 where two vertices share an edge, 0 elsewhere (zero diagonal).
+        1 where two vertices share an edge, 0 elsewhere. The diagonal is zero except for a
+        face that repeats a vertex, which marks that vertex as its own neighbour (as SPM's
+        ``spm_mesh_adjacency`` does); a graph Laplacian ``A - diag(A 1)`` is unaffected.
     """
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)

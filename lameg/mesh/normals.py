@@ -49,7 +49,8 @@ def normit(vectors: np.ndarray, eps: float | None = None) -> np.ndarray:
 
 
 @fill_doc
-def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> np.ndarray:
+def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True,
+                 eps: float | None = None) -> np.ndarray:
     """Face normals ``(v1 - v0) x (v2 - v0)``.
 
     Parameters
@@ -59,6 +60,9 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> 
     unit : bool
         Normalise to unit length. With ``unit=False`` the length equals twice the triangle
         area (mm^2 for mm input).
+    eps : float, optional
+        With ``unit``: normals shorter than this stay unnormalised (default: machine epsilon
+        of float64, see :func:`normit`).
 
     Returns
     -------
@@ -69,7 +73,7 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True) -> 
     faces = np.asarray(faces, dtype=np.int64)
     v0 = vertices[faces[:, 0]]
     n = np.cross(vertices[faces[:, 1]] - v0, vertices[faces[:, 2]] - v0)
-    return normit(n) if unit else n
+    return normit(n, eps) if unit else n
 
 
 @fill_doc
@@ -99,7 +103,8 @@ def _scatter_faces(values: np.ndarray, faces: np.ndarray, n_vertices: int) -> np
 
 
 @fill_doc
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "area") -> np.ndarray:
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "area",
+                   face_eps: float | None = None) -> np.ndarray:
     """Unit vertex normals, shape (n_vertices, 3), outward for outward-wound faces.
 
     Parameters
@@ -109,6 +114,10 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
     weighting : {'area', 'unit'}
         ``'area'``: sum of area-weighted face normals; ``'unit'``: sum of unit face normals
         (SPM's and laMEG's choice). Vertices without faces get a zero vector.
+    face_eps : float, optional
+        With ``weighting='unit'``: face normals shorter than this are summed unnormalised
+        (default: machine epsilon of float64; SPM normalises every face with a non-zero
+        normal, which ``np.finfo(float).tiny`` reproduces).
 
     Returns
     -------
@@ -119,7 +128,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
     faces = np.asarray(faces, dtype=np.int64)
     if weighting not in ("area", "unit"):
         raise ValueError("weighting must be 'area' or 'unit'")
-    fn = face_normals(vertices, faces, unit=(weighting == "unit"))
+    fn = face_normals(vertices, faces, unit=(weighting == "unit"), eps=face_eps)
     return normit(_scatter_faces(fn, faces, len(vertices)))
 
 
