@@ -541,7 +541,7 @@ def test_command_line_end_to_end(sim, tmp_path, monkeypatch, capsys):
     assert main(["cov", "-m", "an", "--ImageStep", "1"]) == 2
     assert 'parameter "ImageStep" is not valid on the command line of sam_cov' in capsys.readouterr().err
     assert main(["frob"]) == 2
-    assert main(["--help"]) == 0 and "CovBand" in capsys.readouterr().out
+    assert main(["--help"]) == 0 and main(["sam_cov", "-h"]) == 0 and "CovBand" in capsys.readouterr().out
 
 
 def test_spm_dataset_input(tmp_path):

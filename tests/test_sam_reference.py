@@ -228,3 +228,35 @@ def test_real_dataset_readable_by_both(real):
     assert REAL_DS.is_dir() and (real / "MarkerFile.mrk").is_file()
     r = run_sam("sam_cov", ["-h"], real.parent, check=False)
     assert "sam_cov" in (r.stdout + r.stderr)
+
+
+def test_command_line_runs_like_samsrcv5(real, tmp_path, capsys):
+    """``lameg-sam sam_cov`` and ``lameg-sam cov`` with SAMsrcV5's options (-r, -m, -N,
+    -o_SAMdir) write the same covariance folder as the real sam_cov; -h lists the program's
+    parameters; bad input is one line on stderr."""
+    import os
+
+    from lameg.sam.cli import main
+
+    pair = Pair(tmp_path, real)
+    pair.write("c.param", "Marker stim -0.05 0.2 TRUE\nCovBand 2 40\n")
+    run_sam("sam_cov", ["-r", real.name, "-m", "c", "-N", "named", "-o_SAMdir", "out"], pair.ref)
+    cwd = os.getcwd()
+    os.chdir(pair.ours)
+    try:
+        (pair.ours / "out").mkdir()
+        assert main(["sam_cov", "-r", real.name, "-m", "c", "-N", "named", "-o_SAMdir",
+                     "out"]) == 0
+        compare_cov_folder(pair.ref / "out" / "named,2-40Hz", pair.ours / "out" / "named,2-40Hz",
+                           noise_tol=np.inf)  # exact SVD here; GSL (svd="gsl") differs
+        capsys.readouterr()
+        assert main(["cov", "-h"]) == 0
+        out = capsys.readouterr().out
+        assert "--CovBand LO HI" in out and "-o_SAMdir SAMDIR" in out and "ImageStep" not in out
+        assert main(["sam_cov", "-r", real.name, "-m", "c", "--ImageStep", "1"]) == 2
+        assert main(["sam_cov", "-r", "nothere.ds", "-m", "c"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 2 and all(e.startswith("lameg-sam sam_cov: ") for e in err)
+        assert main(["sam_frob"]) == 2
+    finally:
+        os.chdir(cwd)
