@@ -311,11 +311,15 @@ def prepare_spm_tree(spm_dir: str | os.PathLike | None = None, *, force: bool = 
         if tmp.exists():
             shutil.rmtree(tmp)
         t0 = time.monotonic()
-        spm = _copy_in(src, tmp / "tree")
-        _say(f"copied the SPM tree in {time.monotonic() - t0:.0f} s", verbose)
-        _build(spm, mkoctfile, verbose, timeout)
-        (tmp / "shim").mkdir(parents=True, exist_ok=True)
-        (tmp / "shim" / "convertStringsToChars.m").write_text(_SHIM)
+        try:
+            spm = _copy_in(src, tmp / "tree")
+            _say(f"copied the SPM tree in {time.monotonic() - t0:.0f} s", verbose)
+            _build(spm, mkoctfile, verbose, timeout)
+            (tmp / "shim").mkdir(parents=True, exist_ok=True)
+            (tmp / "shim" / "convertStringsToChars.m").write_text(_SHIM)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-built tree behind
+            raise
         tmp.rename(slot)
         spm = slot / spm.relative_to(tmp)
         marker.write_text(json.dumps({"spm_dir": str(spm), "source": str(src),

@@ -1,0 +1,72 @@
+"""SPM engine set-up errors that need no working SPM: clear messages, no hang.
+
+These run everywhere (no Octave needed, except the MEX-build case, which needs ``make`` and
+``mkoctfile`` and skips without them).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+from lameg.exceptions import LamegFileNotFoundError, LamegValueError
+from lameg.spm import SPMSetupError, get_engine, prepare_spm_tree
+from lameg.spm.prepare import find_octave, resolve_spm_source
+
+
+def test_no_spm_folder_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("LAMEG_SPM_DIR", raising=False)
+    with pytest.raises(LamegValueError, match="LAMEG_SPM_DIR"):
+        resolve_spm_source(None)
+
+
+def test_missing_or_wrong_spm_folder(tmp_path):
+    with pytest.raises(LamegFileNotFoundError, match="does not exist"):
+        resolve_spm_source(tmp_path / "nowhere")
+    (tmp_path / "notspm").mkdir()
+    with pytest.raises(LamegFileNotFoundError, match="spm.m"):
+        resolve_spm_source(tmp_path / "notspm")
+    (tmp_path / "spm.txt").write_text("x")
+    with pytest.raises(LamegFileNotFoundError, match="archive"):
+        resolve_spm_source(tmp_path / "spm.txt")
+    # a folder holding an spm/ subfolder is accepted
+    (tmp_path / "outer" / "spm").mkdir(parents=True)
+    (tmp_path / "outer" / "spm" / "spm.m").write_text("function spm\n")
+    assert resolve_spm_source(tmp_path / "outer") == (tmp_path / "outer" / "spm").resolve()
+
+
+def test_missing_octave_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("OCTAVE_EXECUTABLE", str(tmp_path / "no-octave"))
+    with pytest.raises(SPMSetupError, match="not found"):
+        find_octave()
+    monkeypatch.delenv("OCTAVE_EXECUTABLE")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    t0 = time.perf_counter()
+    with pytest.raises(SPMSetupError, match="apt-get install"):
+        find_octave()
+    assert time.perf_counter() - t0 < 5
+
+
+def test_wrong_spm_instance_type_is_rejected():
+    for bad in (object(), "spm", 3):
+        with pytest.raises(LamegValueError, match="spm_instance must be"):
+            get_engine(bad)
+
+
+def test_failing_mex_build_reports_the_build_output(tmp_path, monkeypatch):
+    if shutil.which("make") is None or shutil.which("mkoctfile") is None:
+        pytest.skip("make or mkoctfile (liboctave-dev) not installed")
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path / "cache"))
+    src = tmp_path / "spm"
+    (src / "src").mkdir(parents=True)
+    (src / "spm.m").write_text("function spm\n")
+    (src / "src" / "Makefile").write_text("main-all:\n\t@echo 'spm_broken.c: syntax error'; false\n")
+    mtime = (src / "spm.m").stat().st_mtime_ns
+    with pytest.raises(SPMSetupError, match="syntax error"):
+        prepare_spm_tree(src, verbose=False)
+    assert (src / "spm.m").stat().st_mtime_ns == mtime
+    assert not list((src / "src").glob("*.mex"))  # the user's folder is untouched
+    # nothing half-built is left as "prepared"
+    assert not [p for p in (tmp_path / "cache" / "spm").iterdir() if not p.name.startswith(".")]
