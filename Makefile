@@ -14,6 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip uninstall --quiet -y lameg 2>/dev/null || true  # the distribution is now lameg-native
 	$(PY) -m pip install --quiet -e ".[test,mne,dask]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
