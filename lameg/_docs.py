@@ -218,6 +218,31 @@ str
     Path of the simulated (or, with ``average_trials``, averaged) ``.mat`` file."""
 
 
+# Conversions (lameg.io.mne and its laMEG-API re-export in lameg.util)
+docdict["ctf_fif_conversion"] = """
+mne_file : str or path-like
+    The MNE ``.fif`` file (epochs if ``epoched``, else raw).
+res4_file : str or path-like or None
+    The original CTF recording (``.ds`` folder or the ``.res4`` inside it), whose sensor
+    geometry, head position, compensation matrices and fiducials replace those of the
+    ``.fif``. None: use the geometry stored in the ``.fif``.
+output_path : str or path-like
+    Output folder.
+epoched : bool
+    Whether ``mne_file`` holds epochs (True) or continuous data (False).
+prefix : str
+    Output name prefix.
+spm_instance : object, optional
+    Accepted for compatibility; not used (no MATLAB is needed)."""
+
+# File search (lameg.util)
+docdict["file_search"] = """
+check : {'all', 'any'}
+    Whether all or any of ``strings`` must occur.
+depth : {'all', 'one'}
+    Search recursively or only in ``target_path`` itself."""
+
+
 def fill_doc(obj):
     """Substitute ``%(name)s`` entries of :data:`docdict` into ``obj.__doc__``.
 

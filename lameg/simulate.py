@@ -398,6 +398,25 @@ def signal_channels(D) -> tuple[np.ndarray, float]:
     return chan, scale
 
 
+def _run_on_spm(func_name: str, args: dict) -> str | None:
+    """Run a simulation with real SPM when ``args`` select that back end.
+
+    ``args`` are the public function's arguments (``locals()`` on entry); ``backend`` and
+    ``spm_instance`` choose the back end and the others are passed on unchanged. Returns the
+    output file name, or None when the native back end is selected.
+    """
+    module, extra = select_backend(args.pop("backend"), args.pop("spm_instance"))
+    if not extra:
+        return None
+    return getattr(module, func_name)(**args, **extra)  # spm_eeg_simulate, same arguments
+
+
+def _patch_sizes(sim_vertices, sim_patch_sizes) -> np.ndarray:
+    """One patch size (mm) per simulated source, as float64."""
+    n_src = np.atleast_1d(np.asarray(sim_vertices)).size
+    return np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
+
+
 def _write_outputs(D, prefix: str, data: np.ndarray, average_trials: bool) -> str:
     new = D.path / f"{prefix}{D.fname.name}"
     if new.resolve() == D.fname:
@@ -499,14 +518,10 @@ def run_current_density_simulation(
     -------
     %(sim_returns)s
     """
-    module, extra = select_backend(backend, spm_instance)
-    if extra:  # real SPM (spm_eeg_simulate), same arguments
-        args = dict(locals())
-        for key in ("module", "extra", "backend", "spm_instance"):
-            args.pop(key)
-        return module.run_current_density_simulation(**args, **extra)
-    n_src = np.atleast_1d(np.asarray(sim_vertices)).size
-    sizes = np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
+    out = _run_on_spm("run_current_density_simulation", dict(locals()))
+    if out is not None:
+        return out
+    sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
 
     def patterns(hm, G, verts, moments):
         v, f = 1000.0 * hm.cortex_head_m, hm.faces  # SPM: patches on forward.mesh (head, mm)
@@ -564,16 +579,13 @@ def run_dipole_simulation(
     -------
     %(sim_returns)s
     """
-    module, extra = select_backend(backend, spm_instance)
-    if extra:  # real SPM (spm_eeg_simulate), same arguments
-        args = dict(locals())
-        for key in ("module", "extra", "backend", "spm_instance"):
-            args.pop(key)
-        return module.run_dipole_simulation(**args, **extra)
-    n_src = np.atleast_1d(np.asarray(sim_vertices)).size
-    sizes = np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
+    out = _run_on_spm("run_dipole_simulation", dict(locals()))
+    if out is not None:
+        return out
+    sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
     if np.any(~np.isfinite(sizes)) or np.any(sizes < 0):
         raise LamegValueError("sim_patch_sizes must be non-negative mm")
+    n_src = sizes.size
     ori = np.atleast_2d(np.asarray(dipole_orientations, dtype=float))
     if ori.shape != (n_src, 3):
         raise LamegValueError(f"dipole_orientations must be ({n_src}, 3), got {ori.shape}")

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from ._docs import fill_doc
 from .exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
@@ -190,6 +191,7 @@ def load_meg_sensor_data(data_fname: str | os.PathLike) -> tuple[np.ndarray, np.
     return data, time, ch_names
 
 
+@fill_doc
 def ctf_fif_spm_conversion(
     mne_file: str | os.PathLike,
     res4_file: str | os.PathLike,
@@ -205,20 +207,7 @@ def ctf_fif_spm_conversion(
 
     Parameters
     ----------
-    mne_file : str or path-like
-        The MNE ``.fif`` file (epochs if ``epoched``, else raw).
-    res4_file : str or path-like or None
-        The original CTF recording (``.ds`` folder or the ``.res4`` inside it), whose sensor
-        geometry, head position, compensation matrices and fiducials replace those of the
-        ``.fif``. None: use the geometry stored in the ``.fif``.
-    output_path : str or path-like
-        Output folder.
-    epoched : bool
-        Whether ``mne_file`` holds epochs (True) or continuous data (False).
-    prefix : str
-        Output name prefix.
-    spm_instance : object, optional
-        Accepted for compatibility; not used (no MATLAB is needed).
+    %(ctf_fif_conversion)s
 
     Returns
     -------
@@ -266,6 +255,22 @@ def check_many(multiple: Sequence[str], target: str, func: str | None = None) ->
     raise LamegValueError(f"func must be 'all' or 'any', got {func!r}")
 
 
+def _search(target_path, pattern: str, strings, depth: str):
+    """Paths to test: ``target_path.glob(pattern)`` for ``depth='all'``, else its direct
+    children; and ``strings`` as a sequence."""
+    root = Path(target_path)
+    if not root.is_dir():
+        raise LamegFileNotFoundError(f"Folder not found: {root}")
+    if depth == "all":
+        candidates = root.glob(pattern)
+    elif depth == "one":
+        candidates = root.iterdir()
+    else:
+        raise LamegValueError(f"depth must be 'all' or 'one', got {depth!r}")
+    return candidates, ((strings,) if isinstance(strings, str) else strings)
+
+
+@fill_doc
 def get_files(
     target_path: str | os.PathLike,
     suffix: str,
@@ -287,27 +292,14 @@ def get_files(
         Substrings that the file name must contain (see ``check``).
     prefix : str, optional
         Required start of the file name.
-    check : {'all', 'any'}
-        Whether all or any of ``strings`` must occur.
-    depth : {'all', 'one'}
-        Search recursively or only in ``target_path`` itself.
+    %(file_search)s
 
     Returns
     -------
     list of Path
         Matching files sorted by name.
     """
-    root = Path(target_path)
-    if not root.is_dir():
-        raise LamegFileNotFoundError(f"Folder not found: {root}")
-    if depth == "all":
-        candidates = root.rglob(suffix)
-    elif depth == "one":
-        candidates = root.iterdir()
-    else:
-        raise LamegValueError(f"depth must be 'all' or 'one', got {depth!r}")
-    if isinstance(strings, str):
-        strings = (strings,)
+    candidates, strings = _search(target_path, "**/" + suffix, strings, depth)
     want_suffix = suffix[1:]
     files = [
         f
@@ -319,6 +311,7 @@ def get_files(
     return sorted(files, key=lambda f: f.name)
 
 
+@fill_doc
 def get_directories(
     target_path: str | os.PathLike,
     strings: Sequence[str] = ("",),
@@ -333,27 +326,14 @@ def get_directories(
         Folder to search.
     strings : sequence of str
         Substrings tested against the full path string.
-    check : {'all', 'any'}
-        Whether all or any of ``strings`` must occur.
-    depth : {'all', 'one'}
-        Search recursively or only the direct children.
+    %(file_search)s
 
     Returns
     -------
     list of Path
         Matching folders, sorted.
     """
-    root = Path(target_path)
-    if not root.is_dir():
-        raise LamegFileNotFoundError(f"Folder not found: {root}")
-    if depth == "all":
-        candidates = root.glob("**/")
-    elif depth == "one":
-        candidates = root.iterdir()
-    else:
-        raise LamegValueError(f"depth must be 'all' or 'one', got {depth!r}")
-    if isinstance(strings, str):
-        strings = (strings,)
+    candidates, strings = _search(target_path, "**/", strings, depth)
     dirs = [d for d in candidates if d.is_dir() and check_many(strings, str(d), check)]
     return sorted(dirs)
 

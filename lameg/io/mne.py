@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import logger
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
 from .spm_meeg import MEEG, write_meeg
@@ -445,26 +446,14 @@ def _ctf_ds_path(res4_file) -> Path:
     )
 
 
+@fill_doc
 def ctf_fif_spm_conversion(mne_file, res4_file, output_path, epoched, prefix: str = "spm_",
                            spm_instance=None) -> MEEG:
     """Convert a CTF recording preprocessed in MNE (``.fif``) to an SPM dataset (laMEG API).
 
     Parameters
     ----------
-    mne_file : str or path-like
-        The MNE ``.fif`` file (epochs if ``epoched``, else raw).
-    res4_file : str or path-like or None
-        The original CTF recording (``.ds`` folder or the ``.res4`` inside it), whose sensor
-        geometry, head position, compensation matrices and fiducials replace those of the
-        ``.fif``. None: use the geometry stored in the ``.fif``.
-    output_path : str or path-like
-        Output folder.
-    epoched : bool
-        Whether ``mne_file`` holds epochs (True) or continuous data (False).
-    prefix : str
-        Output name prefix.
-    spm_instance : object, optional
-        Accepted for compatibility; not used (no MATLAB is needed).
+    %(ctf_fif_conversion)s
 
     Returns
     -------
