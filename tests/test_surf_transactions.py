@@ -190,11 +190,16 @@ def _kill_plan(n_ops: int, seed: int, n: int) -> list[dict]:
 
 
 def test_kill_inside_create_leaves_old_or_new(states):
-    """Small seeded run: 6 kills, each old-or-new, no leftovers after the next run."""
-    outcomes = [_check_kill(states, f"k{i}", **kill)
-                for i, kill in enumerate(_kill_plan(states["ops"], seed=11, n=6))]
+    """Small seeded run: 4 random kills, one just after the atomic exchange, and one between
+    the two renames of the fallback protocol (no ``surf/laminar`` at that moment: the next
+    open finishes the switch). Each old-or-new, no leftovers after the next run."""
+    plan = _kill_plan(states["ops"], seed=11, n=4) + [
+        {"kill_at": states["ops"][True], "after": True, "exchange": True},
+        {"kill_at": states["ops"][False] - 1, "after": True, "exchange": False}]
+    outcomes = [_check_kill(states, f"k{i}", **kill) for i, kill in enumerate(plan)]
     print({o: outcomes.count(o) for o in ("old", "new")})
     assert set(outcomes) <= {"old", "new"}
+    assert outcomes[-2:] == ["new", "new"]
 
 
 @pytest.mark.slow
