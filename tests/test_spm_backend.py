@@ -409,3 +409,33 @@ def test_wrong_engine_types_rejected(case):
     with pytest.raises(LamegValueError, match="spm_instance"):
         invert_ebb(case["single"], case["surf"], layer_name="pial", viz=False,
                    spm_instance=object())
+
+
+# --- laMEG's util entry points and the command line --------------------------------------------
+
+
+def test_util_batch_runs_an_spm_batch(eng, test_data_dir, tmp_path):
+    from lameg.util import batch, spm_context
+
+    p = copy_test_participant(tmp_path / "p", datasets=["sim_ctf_noise"])
+    src = Path(p.dataset("sim_ctf_noise"))
+    cell = np.empty((1,), dtype=object)
+    cell[0] = str(src)
+    with spm_context(eng) as spm:
+        assert spm is eng
+        batch({"spm": {"meeg": {"averaging": {"average": {
+            "D": cell, "userobust": {"standard": 0.0}, "plv": 0.0, "prefix": "m"}}}}},
+            viz=False, spm_instance=spm)
+    avg = load_meeg(src.with_name("m" + src.name))
+    data = np.asarray(load_meeg(src).data[:], dtype=float)
+    np.testing.assert_allclose(np.asarray(avg.data[:], dtype=float)[..., 0], data.mean(axis=2),
+                               rtol=1e-5, atol=1e-6 * np.abs(data).max())
+
+
+def test_command_line_setup_reuses_the_prepared_tree(eng, capsys):
+    from lameg.spm.__main__ import main
+
+    assert main(["setup", "--spm-dir", str(SPM_TREE)]) == 0
+    assert capsys.readouterr().out.strip() == str(eng.tree.spm_dir)
+    assert main(["setup", "--spm-dir", "/nonexistent/spm"]) == 1
+    assert "does not exist" in capsys.readouterr().err
