@@ -201,7 +201,7 @@ def compare_cov_folder(ref: Path, ours: Path, cov_tol=1e-6, noise_tol=1e-5) -> d
     return worst
 
 
-def compare_weights_folder(ref: Path, ours: Path, tol=1e-5) -> dict:
+def compare_weights_folder(ref: Path, ours: Path, tol=1e-5, noise_tol=1e-5) -> dict:
     """Compare the NIfTI weights (up to the arbitrary sign of each voxel's orientation), their
     ROI, ``_MuNoise`` and the noise stored in the headers."""
     from lameg.sam.weights import read_sam_weights_nifti
@@ -229,7 +229,7 @@ def compare_weights_folder(ref: Path, ours: Path, tol=1e-5) -> dict:
         a, b = float((ours / f).read_text()), float((ref / f).read_text())
         worst["noise"] = max(worst["noise"], abs(a / b - 1))
     assert worst["weights"] < tol, worst
-    assert worst["noise"] < 1e-5, worst
+    assert worst["noise"] < noise_tol, worst
     return worst
 
 
