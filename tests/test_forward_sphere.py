@@ -325,3 +325,22 @@ def test_fit_local_spheres_matches_per_channel_fits():
         o, r = fit_sphere(scalp[near])
         np.testing.assert_allclose(model.origins[ch], o, atol=1e-9)
         assert abs(model.radii[ch] - r) < 1e-9
+
+
+def test_conductor_models_share_the_interface():
+    """Every model answers coil_leadfield/cache_key through the one base class; a model that
+    implements neither raises instead of returning something."""
+    from lameg.exceptions import LamegNotImplementedError
+    from lameg.forward.conductor import ConductorModel
+
+    sens = SensorArray.point_magnetometers([[0, 0, 0.12]], [[0, 0, 1.0]])
+    sphere = SphereModel(origin=np.zeros(3), radius=0.09)
+    assert isinstance(sphere, ConductorModel)
+    np.testing.assert_array_equal(
+        sphere.coil_leadfield([[0.01, 0, 0.05]], sens),
+        sarvas_leadfield([[0.01, 0, 0.05]], sens.coilpos, sens.coilori, np.zeros(3)))
+    assert sphere.cache_key() == "sphere:[0.0, 0.0, 0.0]"
+    with pytest.raises(LamegNotImplementedError, match="_coil_leadfield"):
+        ConductorModel().coil_leadfield(np.zeros((1, 3)), sens)
+    with pytest.raises(LamegNotImplementedError, match="_cache_text"):
+        ConductorModel().cache_key()

@@ -7,6 +7,8 @@ coreg
 sensors
     Coil/channel models (CTF axial gradiometers with reference compensation, Neuromag
     magnetometers and planar gradiometers, OPMs).
+conductor
+    The interface of the volume-conductor models (``coil_leadfield``, ``cache_key``).
 sphere
     Single sphere (Sarvas) and local spheres.
 singleshell
@@ -19,6 +21,7 @@ normals
     Vertex normals with SPM's and FieldTrip's conventions.
 """
 
+from .conductor import ConductorModel
 from .coreg import (
     Registration,
     apply_transform,
@@ -42,6 +45,7 @@ __all__ = [
     "rigid_transform",
     "points_outside_surface",
     "winding_number",
+    "ConductorModel",
     "clear_gain_cache",
     "compute_gain",
     "compute_leadfield",

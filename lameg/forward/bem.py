@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .._docs import fill_doc
 from .._utils import hash_arrays
 from ..exceptions import LamegDataError, LamegValueError
+from ..mesh.normals import signed_volume
+from .conductor import ConductorModel
 
 __all__ = ["BEMModel"]
 
@@ -33,8 +34,11 @@ def _require_mne():
 
 
 @dataclass
-class BEMModel:
+class BEMModel(ConductorModel):
     """Single-compartment BEM (MNE) on an inner-skull mesh in the MEG head frame.
+
+    Coil lead fields come from MNE's BEM with every coil a point magnetometer. Dipoles outside
+    the inner skull are not supported by the BEM and raise an error.
 
     Parameters
     ----------
@@ -66,14 +70,7 @@ class BEMModel:
                 "vertices, is standard)"
             )
 
-    @fill_doc
-    def cache_key(self) -> str:
-        """Identify the model for the gain cache (boundary mesh and conductivity).
-
-        Returns
-        -------
-        %(cache_key_returns)s
-        """
+    def _cache_text(self) -> str:  # boundary mesh and conductivity
         return "bem1:" + hash_arrays(self.bnd_pos, self.bnd_tri, extra=str(self.conductivity))
 
     def _bem(self):
@@ -83,8 +80,7 @@ class BEMModel:
         tri = self.bnd_tri
         # outward orientation (positive enclosed volume), as MNE expects
         v = self.bnd_pos
-        vol = np.einsum("ij,ij->i", v[tri[:, 0]], np.cross(v[tri[:, 1]], v[tri[:, 2]])).sum()
-        if vol < 0:
+        if signed_volume(v, tri, origin=np.zeros(3)) < 0:
             tri = tri[:, [0, 2, 1]]
         with tempfile.TemporaryDirectory() as tmp:
             bem_dir = Path(tmp) / "lameg_bem" / "bem"
@@ -95,21 +91,7 @@ class BEMModel:
         self._solution = mne.make_bem_solution(model, verbose=False)
         return self._solution
 
-    @fill_doc
-    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields of unit dipoles (MNE's BEM, every coil a point magnetometer).
-
-        Dipoles outside the inner skull are not supported by the BEM and raise an error.
-
-        Parameters
-        ----------
-        %(dip_pos)s
-        %(sensors)s
-
-        Returns
-        -------
-        %(coil_leadfield)s
-        """
+    def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         mne = _require_mne()
         from mne.io.constants import FIFF
 

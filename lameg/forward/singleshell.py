@@ -26,6 +26,7 @@ import numpy as np
 from .._docs import fill_doc
 from .._utils import hash_arrays
 from ..exceptions import LamegDataError, LamegValueError
+from .conductor import ConductorModel
 from .normals import area_weighted_normals
 from .sphere import fit_sphere
 
@@ -381,8 +382,10 @@ def prepare_nolte(
 
 
 @dataclass
-class SingleShellModel:
+class SingleShellModel(ConductorModel):
     """Realistic single-shell conductor bounded by the inner skull (SPM 'Single Shell').
+
+    Coil lead fields by Nolte's expansion (:func:`prepare_nolte`), prepared once per coil set.
 
     Parameters
     ----------
@@ -405,14 +408,7 @@ class SingleShellModel:
         self.bnd_tri = np.asarray(self.bnd_tri, dtype=np.int64)
         self.bnd_nrm = area_weighted_normals(self.bnd_pos, self.bnd_tri)
 
-    @fill_doc
-    def cache_key(self) -> str:
-        """Identify the model for the gain cache (boundary mesh and order).
-
-        Returns
-        -------
-        %(cache_key_returns)s
-        """
+    def _cache_text(self) -> str:  # boundary mesh and order
         return "singleshell:" + hash_arrays(self.bnd_pos, self.bnd_tri, extra=str(self.order))
 
     @fill_doc
@@ -437,19 +433,7 @@ class SingleShellModel:
                     (sensors.tra @ self._prepared[key].coeffs.T).T)
         return self._prepared[key]
 
-    @fill_doc
-    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields of unit dipoles (Nolte's single shell).
-
-        Parameters
-        ----------
-        %(dip_pos)s
-        %(sensors)s
-
-        Returns
-        -------
-        %(coil_leadfield)s
-        """
+    def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         return self.prepare(sensors).coil_leadfield(dip_pos)
 
     @fill_doc

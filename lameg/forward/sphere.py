@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 
 from .._docs import fill_doc
 from ..exceptions import LamegDataError, LamegValueError
+from .conductor import ConductorModel
 
 __all__ = [
     "fit_sphere",
@@ -211,8 +212,8 @@ def _fit_spheres_masked(points: np.ndarray, masks) -> tuple[np.ndarray, np.ndarr
 
 
 @dataclass
-class SphereModel:
-    """Single-sphere MEG conductor.
+class SphereModel(ConductorModel):
+    """Single-sphere MEG conductor: coil lead fields by Sarvas' formula about ``origin``.
 
     Parameters
     ----------
@@ -226,35 +227,18 @@ class SphereModel:
     radius: float
     kind: str = field(default="Single Sphere", init=False)
 
-    @fill_doc
-    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields of unit dipoles (Sarvas' formula about ``origin``).
-
-        Parameters
-        ----------
-        %(dip_pos)s
-        %(sensors)s
-
-        Returns
-        -------
-        %(coil_leadfield)s
-        """
+    def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.origin)
 
-    @fill_doc
-    def cache_key(self) -> str:
-        """Identify the model for the gain cache (the sphere centre).
-
-        Returns
-        -------
-        %(cache_key_returns)s
-        """
+    def _cache_text(self) -> str:  # the sphere centre
         return f"sphere:{np.round(self.origin, 15).tolist()}"
 
 
 @dataclass
-class LocalSpheresModel:
+class LocalSpheresModel(ConductorModel):
     """One sphere per channel (FieldTrip ``localspheres``); coils use their channel's sphere.
+
+    Coil lead fields follow Sarvas' formula, each coil about the sphere of its channel.
 
     Parameters
     ----------
@@ -296,29 +280,10 @@ class LocalSpheresModel:
         sphere_of_chan = np.array([index[lab] for lab in sensors.labels], dtype=int)
         return self.origins[sphere_of_chan[owner]]
 
-    @fill_doc
-    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields of unit dipoles (Sarvas' formula, each coil about its sphere).
-
-        Parameters
-        ----------
-        %(dip_pos)s
-        %(sensors)s
-
-        Returns
-        -------
-        %(coil_leadfield)s
-        """
+    def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         return sarvas_leadfield(dip_pos, sensors.coilpos, sensors.coilori, self.coil_origins(sensors))
 
-    @fill_doc
-    def cache_key(self) -> str:
-        """Identify the model for the gain cache (sphere centres and channel labels).
-
-        Returns
-        -------
-        %(cache_key_returns)s
-        """
+    def _cache_text(self) -> str:  # sphere centres and channel labels
         return "localspheres:" + str(np.round(self.origins, 15).tolist()) + str(self.labels)
 
 
