@@ -105,7 +105,8 @@ def test_tutorial_runs(script, tmp_path, tutorial_cache):
     if script.stem.startswith("tutorial_07"):
         _check_tutorial_07(proc.stdout, tmp_path)
     checks = {"tutorial_03": _check_tutorial_03, "tutorial_04": _check_tutorial_04,
-              "tutorial_05": _check_tutorial_05, "tutorial_09": _check_tutorial_09}
+              "tutorial_05": _check_tutorial_05, "tutorial_08": _check_tutorial_08,
+              "tutorial_09": _check_tutorial_09}
     for prefix, check in checks.items():
         if script.stem.startswith(prefix):
             check(proc.stdout, tmp_path)
@@ -189,6 +190,13 @@ def _check_tutorial_05(stdout: str, out_dir: Path) -> None:
     values = np.array(change.group(1).split(), dtype=float)
     assert np.argmax(values) == 0, f"largest power change not on the pial layer: {values}"
     _check_figures(out_dir, "tutorial_05", ("signal", "roi_t", "roi_time_series", "layer_power"))
+
+
+def _check_tutorial_08(stdout: str, out_dir: Path) -> None:
+    # OPM: the simulated layer wins the free-energy comparison by strong evidence (> 3)
+    assert _number(r"(\d+) OPM sensors", stdout) > 50
+    assert _number(r"pial simulation: F\(pial\) - F\(white\) = (\S+)", stdout) > 3
+    assert _number(r"white simulation: F\(pial\) - F\(white\) = (\S+)", stdout) < -3
 
 
 def _check_tutorial_09(stdout: str, out_dir: Path) -> None:
