@@ -290,12 +290,30 @@ class LaminarSourceData:
         """On-disk dtype of ``source_ts``."""
         return self._get("source_ts").dtype
 
-    n_layers = property(lambda self: self.shape[0], doc="Number of reconstructed layers.")
-    n_columns = property(lambda self: self.shape[1], doc="Number of cortical columns.")
-    n_times = property(lambda self: self.shape[2], doc="Number of time samples.")
-    has_trials = property(lambda self: len(self.shape) == 4, doc="Whether a trial axis exists.")
-    n_trials = property(lambda self: self.shape[3] if len(self.shape) == 4 else 1,
-                        doc="Number of trials (1 without a trial axis).")
+    @property
+    def n_layers(self) -> int:
+        """Number of reconstructed layers."""
+        return self.shape[0]
+
+    @property
+    def n_columns(self) -> int:
+        """Number of cortical columns."""
+        return self.shape[1]
+
+    @property
+    def n_times(self) -> int:
+        """Number of time samples."""
+        return self.shape[2]
+
+    @property
+    def has_trials(self) -> bool:
+        """Whether ``source_ts`` has a trial axis."""
+        return len(self.shape) == 4
+
+    @property
+    def n_trials(self) -> int:
+        """Number of trials (1 without a trial axis)."""
+        return self.shape[3] if len(self.shape) == 4 else 1
 
     @property
     def time(self) -> np.ndarray:
@@ -407,7 +425,18 @@ class LaminarSourceData:
         return slice(i0, i1, 1)
 
     def time_values(self, time=None) -> np.ndarray:
-        """Sample times (ms) inside an inclusive interval ``(start_ms, stop_ms)``."""
+        """Sample times inside an inclusive interval.
+
+        Parameters
+        ----------
+        time : (float, float) or None
+            ``(start_ms, stop_ms)``; None = all samples.
+
+        Returns
+        -------
+        ndarray, shape (n_selected,)
+            Times, ms.
+        """
         self._require_open()
         return self._time[self._time_slice(time)].copy()
 
