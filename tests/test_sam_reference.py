@@ -260,3 +260,20 @@ def test_command_line_runs_like_samsrcv5(real, tmp_path, capsys):
         assert main(["sam_frob"]) == 2
     finally:
         os.chdir(cwd)
+
+
+def test_field_output(sim_pair):
+    """``-B`` writes the forward vectors of the solved orientations (``<WtsName>.fwd``): equal to
+    SAMsrcV5's up to each voxel's sign (1e-6; SAMsrcV5 stores float64)."""
+    pair = sim_pair
+    pair.write("fld.param", WTS + "CovName base\nWtsName fld\n")
+    pair.run_sam("sam_wts", "fld", "-B")
+    pair.run_ours("sam_wts", "fld", "-B")
+    raw = [(pair.sam(side) / "fld.fwd").read_bytes() for side in ("ours", "ref")]
+    assert raw[0][:8] == raw[1][:8] == b"SAMFWDSL" and len(raw[0]) == len(raw[1])
+    M = int.from_bytes(raw[1][8 + 260:8 + 264], "little")
+    V = int.from_bytes(raw[1][8 + 264:8 + 268], "little")
+    a, b = (np.frombuffer(r, "<f8", V * M, 8 + 664 + 4 * M).reshape(V, M) for r in raw)
+    assert raw[0][8 + 664:8 + 664 + 4 * M] == raw[1][8 + 664:8 + 664 + 4 * M]
+    s = np.sign(np.sum(a * b, 1))[:, None]
+    assert rel(s * a, b) < 1e-6

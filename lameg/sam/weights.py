@@ -15,17 +15,18 @@ For lead fields ``L(r)`` (n_channels x 3, T per A m) and a regularised covarianc
 2. **Weights** for each covariance (Global, Sum, markers, Noise): ``b = L v`` and the unit-gain
    LCMV ``w = C^-1 b / (b' C^-1 b)`` (A m per T). With ``Normalize``, ``w /= sqrt(noise)``.
 
-Regularisation (documented semantics, applied to every covariance before inversion):
+Regularisation (SAMsrcV5's ``sam_wts``, applied to every covariance before inversion):
 ``Mu +MU`` / ``Mu MU`` adds ``(MU 1e-15)^2 * bandwidth`` (MU in fT/sqrt(Hz)) to the diagonal and to
-the noise; ``Mu *MU`` multiplies the diagonal (and the noise) by MU; ``PropMu N`` adds ``N * noise``
-to the diagonal and multiplies the noise by ``1 + N`` (what the V5 code does for ``Mu *``).
-The inverse is the eigen pseudo-inverse dropping eigenvalues below ``1e-15`` of the largest, and the
-``Pinv`` smallest ones.
+the noise; ``Mu *MU`` adds ``MU x noise floor`` to both. The inverse is the pseudo-inverse dropping
+singular values below ``1e-15`` of the largest, and the ``Pinv`` smallest ones.
 
-Lead fields come from :mod:`lameg.forward` (:mod:`lameg.sam.forward`): the ``Model`` (single sphere,
-local spheres or Nolte single shell on the hull) with the dataset's sensors, or the head model of an
-SPM dataset co-registered with :func:`lameg.invert.coregister` (``inversion_idx=``), or arrays /
-callables given by the caller.
+Lead fields: for CTF datasets with ``Model SingleSphere``/``MultiSphere`` SAMsrcV5's own sphere
+lead fields (:mod:`lameg.sam.ctf_forward`, spheres of ``default.hdm``); otherwise
+:mod:`lameg.forward` (:mod:`lameg.sam.forward`) with the dataset's sensors (Nolte on the hull
+inflated by 5 mm), or the head model of an SPM dataset co-registered with
+:func:`lameg.invert.coregister` (``inversion_idx=``), or arrays / callables given by the caller.
+Outputs (grids): SAMsrcV5's NIfTI weights ``<Name>.nii``, ``<Name>CN.dat``, ``<Name>_MuNoise`` and,
+with ``Field`` (``-B``), ``<SAM>/<WtsName>.fwd``.
 
 Normalised weights ``w / |w|`` equal MNE-Python's unit-noise-gain LCMV weights (``reg=0``,
 ``noise_cov=None``), and the max-SNR orientation equals MNE's ``pick_ori='max-power'``.
@@ -70,6 +71,8 @@ from .io import (
     write_weights_files,
 )
 from .params import SamParams
+
+NOLTE_INFLATE = 0.005  # m, SAMsrcV5 inflates the hull along its normals for the Nolte model
 
 __all__ = [
     "SamWeights",
@@ -319,6 +322,8 @@ def _lead_fields(lead_field, sources: SourceSet, params: SamParams, data: SamDat
                     "MRIDirectory, or use an SPM dataset co-registered with "
                     "lameg.invert.coregister (inversion_idx=)")
             hull = read_hull(path)
+            if model.kind == "Nolte":  # SAMsrcV5 fits Nolte's expansion on the hull + 5 mm
+                hull = (hull[0] + NOLTE_INFLATE * hull[1], hull[1])
         head = sam_head_model(model, sensors, hull)
         if fixed:
             L = fixed_lead_fields(sources.positions, sources.normals, sensors, head)
@@ -470,6 +475,11 @@ def sam_wts(
                           str(data.fname) if data is not None and data.fname else dataset)
     if params.is_set("Extent"):
         logger.warning("Extent is not used by sam_wts (no interpolation around voxels)")
+    fmt = params.get("ImageFormat")
+    if fmt is not None and getattr(fmt, "kind", "ORIG") == "TLRC":
+        raise LamegNotImplementedError(
+            "ImageFormat TLRC needs AFNI's @auto_tlrc and brain+tlrc (SAMsrcV5 runs them on the "
+            "weights); use ImageFormat ORIG and transform the images with your AFNI/ANTs tools")
     if params.is_set("Transform"):
         raise LamegNotImplementedError("Transform (sam_coreg transforms) is not supported; "
                                        "co-register with lameg.invert.coregister instead")
@@ -520,6 +530,9 @@ def sam_wts(
                     write_text(folder / f"{name}CN.dat", "".join(f"{x:g}\n" for x in full))
             else:
                 write_weights_files(folder, name, W, sources, noise[name])
+        if params.get("Field", False) and sources.kind == "grid":
+            write_forward_file(samdir / f"{wts_set_name(params)}.fwd", B, sources,
+                               getattr(data, "chan_index", None))
         if mu is not None or prop:
             for name in list(weights) + ["Orient"]:
                 nz = noise.get(name)
@@ -529,6 +542,28 @@ def sam_wts(
                     write_text(folder / f"{name}_MuNoise", f"{nz:e}\n")
         params.write_log(samdir / "sam_wts.param", "wts")
     return result
+
+
+def write_forward_file(path, B: np.ndarray, sources: SourceSet, chan_index=None) -> Path:
+    """SAMsrcV5's ``-B/--Field`` output ``<SAM>/<WtsName>.fwd``: ``SAMFWDSL``, a ``SAM_HDR``
+    (version 3, channels, voxels, ROI bounds and step in m), the channel indices and one float64
+    forward vector (T per A m, the solved orientation) per voxel, zero outside the ROI."""
+    import struct
+
+    from .._utils import atomic_path
+
+    m = B.shape[0]
+    full = np.zeros((sources.grid_mask.size, m))
+    full[sources.grid_mask] = B.T
+    lo = np.asarray(sources.grid_origin, float)
+    hi = lo + (np.asarray(sources.grid_shape) - 1) * sources.grid_step
+    hdr = struct.pack("<i256siiI11d256s9iiiI", 3, b"", m, full.shape[0], 0, lo[0], hi[0], lo[1],
+                      hi[1], lo[2], hi[2], float(sources.grid_step), 0.0, 0.0, 0.0, 0.0, b"",
+                      *([0] * 9), 0, 0, 0)
+    idx = np.arange(m) if chan_index is None else np.asarray(chan_index)
+    with atomic_path(path, suffix=".tmp") as tmp, open(tmp, "wb") as fh:
+        fh.write(b"SAMFWDSL" + hdr + idx.astype("<i4").tobytes() + full.astype("<f8").tobytes())
+    return Path(path)
 
 
 def wts_set_name(params: SamParams) -> str:
