@@ -178,6 +178,10 @@ def test_verify_coregistration_png(participant, tmp_path):
     # dark-blue sensor discs of the CTF helmet (axial gradiometers) around the head
     discs = (img[..., 2] > 0.25) & (img[..., 0] < 0.2) & (img[..., 1] < 0.2)
     assert discs.sum() > 500
+    # the default view (front left) shows the nasion (blue) and LPA (red) fiducial spheres
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    assert ((b > 0.7) & (r < 0.3) & (g < 0.3)).sum() > 10
+    assert ((r > 0.6) & (g < 0.3) & (b < 0.3)).sum() > 10
     with pytest.raises(LamegValueError, match="vertices"):   # not the mesh co-registered
         verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="white",
                               stage="combined", orientation=None, fixed=None)

@@ -79,14 +79,15 @@ def plot_coregistration(
         v, f = cortex
         plotter.add_mesh(pv.PolyData(np.asarray(v, float), _faces_to_pv(f)),
                          color=(0.65, 0.65, 0.65), smooth_shading=True)
-    fid_colors = {"nas": (0, 0, 1), "lpa": (1, 0, 0), "rpa": (0, 0.7, 0)}
+    # float RGB: pyvista reads integer tuples as 0-255
+    fid_colors = {"nas": (0.0, 0.0, 1.0), "lpa": (1.0, 0.0, 0.0), "rpa": (0.0, 0.7, 0.0)}
     for name, pos in (fiducials or {}).items():
         plotter.add_mesh(pv.Sphere(radius=5 * unit_scale, center=np.asarray(pos, float)),
-                         color=fid_colors.get(name.lower(), (1, 1, 0)))
+                         color=fid_colors.get(name.lower(), (1.0, 1.0, 0.0)))
     _add_sensor_glyphs(plotter, sensors, unit_scale)
     cam = _camera(camera_view)
     if cam is None:
-        plotter.view_vector((-1.0, -0.6, 0.4), viewup=(0.0, 0.0, 1.0))
+        plotter.view_vector((-1.0, 0.8, 0.3), viewup=(0.0, 0.0, 1.0))   # front left
         plotter.reset_camera()
     else:
         plotter.camera_position = cam
@@ -242,7 +243,7 @@ def verify_coregistration(
     heads = {}
     for kind in ("scalp", "iskull", "oskull"):
         try:
-            hv, hf = _mesh_tuple(surf_set.load_head_mesh(kind))
+            hv, hf = _gifti_mesh(surf_set.load_head_mesh(kind))
             heads[kind] = (xf(hv), hf)
         except (FileNotFoundError, OSError, LamegFileNotFoundError):
             continue
@@ -255,13 +256,3 @@ def verify_coregistration(
     return plot_coregistration(sensors, cortex=cortex, head_meshes=heads, fiducials=fids,
                                unit_scale=scale, camera_view=camera_view,
                                screenshot=screenshot)
-
-
-def _mesh_tuple(mesh: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices, faces) from a GIfTI image, a pyvista mesh or a (v, f) pair."""
-    if hasattr(mesh, "darrays"):
-        return _gifti_mesh(mesh)
-    if hasattr(mesh, "points") and hasattr(mesh, "faces"):
-        return np.asarray(mesh.points), np.asarray(mesh.faces).reshape(-1, 4)[:, 1:]
-    v, f = mesh
-    return np.asarray(v, float), np.asarray(f, np.int64)
