@@ -218,6 +218,13 @@ str
     Path of the simulated (or, with ``average_trials``, averaged) ``.mat`` file."""
 
 
+# Inversion results (lameg.inverse.results)
+docdict["window_index_params"] = """
+Parameters
+----------
+w : int
+    0-based window index."""
+
 # Conversions (lameg.io.mne and its laMEG-API re-export in lameg.util)
 docdict["ctf_fif_conversion"] = """
 mne_file : str or path-like

@@ -346,12 +346,7 @@ class SensorArray:
         SensorArray
             Magnetometers with channel unit T.
         """
-        pos = np.atleast_2d(np.asarray(pos, dtype=float))
-        ori = np.atleast_2d(np.asarray(ori, dtype=float))
-        n = len(pos)
-        labels = list(labels) if labels is not None else [f"MEG{i + 1:04d}" for i in range(n)]
-        return cls(coilpos=pos, coilori=ori, tra=np.eye(n), labels=labels,
-                   chanunit=["T"] * n, chantype=["megmag"] * n, chanpos=pos, chanori=ori)
+        return cls._from_coil_sets(pos, ori, labels, [0.0], [1.0], "T", "megmag")
 
     @classmethod
     def axial_gradiometers(
@@ -377,14 +372,9 @@ class SensorArray:
         SensorArray
             Gradiometers (weights +1/-1) with channel unit T.
         """
-        pos = np.atleast_2d(np.asarray(pos, dtype=float))
         ori = np.atleast_2d(np.asarray(ori, dtype=float))
-        n = len(pos)
-        labels = list(labels) if labels is not None else [f"MEG{i + 1:04d}" for i in range(n)]
-        coilpos = np.vstack([pos, pos + baseline * ori])
-        tra = np.hstack([np.eye(n), -np.eye(n)])
-        return cls(coilpos=coilpos, coilori=np.vstack([ori, ori]), tra=tra, labels=labels,
-                   chanunit=["T"] * n, chantype=["meggrad"] * n, chanpos=pos, chanori=ori)
+        return cls._from_coil_sets(pos, ori, labels, [0.0, baseline * ori], [1.0, -1.0], "T",
+                                   "meggrad")
 
     @classmethod
     def planar_gradiometers(
@@ -413,15 +403,24 @@ class SensorArray:
         SensorArray
             Planar gradiometers with channel unit T/m.
         """
+        d = np.atleast_2d(np.asarray(direction, dtype=float))
+        return cls._from_coil_sets(pos, ori, labels, [0.5 * baseline * d, -0.5 * baseline * d],
+                                   [1.0 / baseline, -1.0 / baseline], "T/m", "megplanar")
+
+    @classmethod
+    def _from_coil_sets(cls, pos, ori, labels, offsets, weights, unit: str, kind: str
+                        ) -> SensorArray:
+        """Channels made of the same point coils: coil set ``k`` of every channel sits at
+        ``pos + offsets[k]`` (m), has the channel's normal ``ori`` and weight ``weights[k]``."""
         pos = np.atleast_2d(np.asarray(pos, dtype=float))
         ori = np.atleast_2d(np.asarray(ori, dtype=float))
-        d = np.atleast_2d(np.asarray(direction, dtype=float))
         n = len(pos)
         labels = list(labels) if labels is not None else [f"MEG{i + 1:04d}" for i in range(n)]
-        coilpos = np.vstack([pos + 0.5 * baseline * d, pos - 0.5 * baseline * d])
-        tra = np.hstack([np.eye(n), -np.eye(n)]) / baseline
-        return cls(coilpos=coilpos, coilori=np.vstack([ori, ori]), tra=tra, labels=labels,
-                   chanunit=["T/m"] * n, chantype=["megplanar"] * n, chanpos=pos, chanori=ori)
+        coilpos = np.vstack([pos + off for off in offsets])
+        tra = np.hstack([w * np.eye(n) for w in weights])
+        return cls(coilpos=coilpos, coilori=np.vstack([ori] * len(offsets)), tra=tra,
+                   labels=labels, chanunit=[unit] * n, chantype=[kind] * n, chanpos=pos,
+                   chanori=ori)
 
     @classmethod
     def from_mne_info(cls, info, picks=None, accuracy: str = "normal") -> SensorArray:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .._docs import fill_doc
+
 
 @dataclass
 class WindowResult:
@@ -184,13 +186,11 @@ class InversionResult:
         """Number of sources (columns of ``UL``)."""
         return int(self.UL.shape[1])
 
+    @fill_doc
     def window_operator(self, w: int = 0) -> np.ndarray:
         """MAP projector ``M`` of one window (recomputed from ``Q`` when it was not kept).
 
-        Parameters
-        ----------
-        w : int
-            0-based window index.
+        %(window_index_params)s
 
         Returns
         -------
@@ -202,13 +202,11 @@ class InversionResult:
             return win.M
         return np.asarray(win.Q @ (self.UL.T @ win.iCy))
 
+    @fill_doc
     def mu_matrix(self, w: int = 0) -> np.ndarray:
         """Sensor-to-source operator ``M @ A`` of one window.
 
-        Parameters
-        ----------
-        w : int
-            0-based window index.
+        %(window_index_params)s
 
         Returns
         -------
