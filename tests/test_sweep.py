@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from lameg.exceptions import LamegValueError
+from lameg.inverse import geodesic_kernel
 from lameg.io.spm_meeg import load_meeg, write_gainmat, write_meeg
+from lameg.simulate import patch_weights
 from lameg.sweep import (
     LaminarModel,
     SweepSettings,
@@ -132,8 +134,8 @@ def test_model_from_dataset_and_validation(tmp_path, model):
 
 def test_fast_free_energies_equal_reference_path(model):
     """The compressed-frame layer models give the engine's free energies and layer picks."""
-    cols = _wall_columns(model, 3)
-    kw = dict(snrs=[-500.0, -10.0, 0.0], seed=5, backend="serial")
+    cols = _wall_columns(model, 2)
+    kw = dict(snrs=[-500.0, -10.0], seed=5, backend="serial")
     tabs = [run_laminar_sweep(model, cols, settings=SweepSettings(
         method="MSP", n_temp_modes=3, n_spatial_modes=modes, fast=fast), **kw)
         for modes in ("all", "auto") for fast in (True, False)]
@@ -164,6 +166,15 @@ def test_accuracy_map_backends_and_score(model, tmp_path):
         np.testing.assert_array_equal(a.table.est_layer, other.table.est_layer)
         np.testing.assert_allclose(a.error, other.error)
     assert isinstance(a, AccuracyMap) and a.columns.tolist() == sorted(cols.tolist())
+    # the sweep's simulation patches (layer kernels) are lameg.simulate.patch_weights
+    nv = model.n_vertices
+    st_res = st.resolved(model.time)
+    q = patch_weights(model.vertices, model.faces, [2 * nv + int(cols[0])],
+                      st_res.sim_patch_size, st_res.dipole_moment)
+    kern = geodesic_kernel(*model.layer_mesh(2), st_res.sim_patch_size, 1)
+    np.testing.assert_allclose(q.toarray()[2 * nv:, 0],
+                               st_res.dipole_moment * kern[:, int(cols[0])].toarray()[:, 0],
+                               rtol=1e-12, atol=1e-15)
     assert a.confusion.shape == (cols.size, 3, 3)
     np.testing.assert_array_equal(a.confusion.sum(axis=(1, 2)), 3)  # 3 layers x 1 repeat
     # error, bias and accuracy agree with the table
