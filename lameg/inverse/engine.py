@@ -309,8 +309,12 @@ def invert_classic(L, data, time_s, *, inv_type: str = "EBB", QG=None,
         Pre-computed spatial projector (overrides ``n_spatial_modes``).
     Ip : ndarray or None
         0-based patch centres for MSP/GS/ARD (default ``ceil((1..Np) Nd / Np) - 1``).
+    n_patches : int
+        Number Np of default patch centres (when ``Ip`` is None).
     Qe0 : float
         Noise floor relative to the data power.
+    sdv : float
+        Standard deviation of the Gaussian temporal smoother of the prior ``qV``, ms.
     n_layers, sum_pair_topk, diff_pair_topk, diff_score_method, diag_vertex
         EBBlayer settings.
     keep_M : {'first', 'all', 'none'}
@@ -575,11 +579,43 @@ def invert_standard(L, data, time_s, *, inv_type: str = "EBB", QG=None,
                     fsample: float | None = None) -> InversionResult:
     """Invert M/EEG data as ``spm_eeg_invert`` (one subject, one modality, no VOI).
 
-    Parameters are as :func:`invert_classic`; ``QG`` must be the Green-function kernel
-    (:func:`lameg.inverse.kernels.green_kernel`) and ``vertices`` (Nd, 3) the MNI mesh, used
-    to find the mirror patches of MSP/GS. ``A`` (Nm, Nc) replaces the computed spatial
-    projector (for comparisons: ``A = UL L' spm_inv(L L')`` is ill-conditioned, so its
-    null-space part depends on the LAPACK/BLAS rounding).
+    Parameters
+    ----------
+    L : ndarray (Nc, Nd)
+        Lead field of the good channels (fT per nA m).
+    data : array_like (Nc, n_samples, n_trials)
+        Data of the same channels (fT).
+    time_s : ndarray (n_samples,)
+        Time axis, s.
+    inv_type : str
+        'EBB', 'MSP', 'GS', 'ARD', 'IID' ('MMN'), 'COH' ('LOR').
+    QG : sparse (Nd, Nd)
+        Green-function kernel (:func:`lameg.inverse.kernels.green_kernel`).
+    trials : list of int arrays
+        0-based good trials per condition.
+    woi : array_like (2,)
+        Window, ms (default the whole epoch).
+    lpf, hpf : float
+        DCT band, Hz.
+    hanning : bool
+        Hanning-weight the temporal covariance.
+    n_patches : int
+        Number of patch centres (each with its mirror patch and their sum, MSP/GS/ARD).
+    vertices : ndarray (Nd, 3)
+        MNI mesh, used to find the mirror patches of MSP/GS/ARD.
+    sdv : float
+        Standard deviation of the Gaussian temporal smoother of the prior ``qV``, ms.
+    n_max_temp : int
+        Largest number of temporal modes.
+    A : ndarray (Nm, Nc) or None
+        Replaces the computed spatial projector (for comparisons: ``A = UL L' spm_inv(L L')``
+        is ill-conditioned, so its null-space part depends on the LAPACK/BLAS rounding).
+    fsample : float or None
+        Sampling rate, Hz (default from ``time_s``).
+
+    Returns
+    -------
+    InversionResult
 
     Notes
     -----

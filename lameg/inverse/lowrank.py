@@ -62,7 +62,7 @@ def layer_projector(L: np.ndarray, n_spatial_modes="all") -> np.ndarray:
 class Frame:
     """Coordinates in which the Bayesian steps run (compressed or the full sensor space).
 
-    Attributes
+    Parameters
     ----------
     basis : ndarray (Nm, r) or None
         Orthonormal basis of the low-rank span; None = no compression (full matrices).
@@ -78,10 +78,23 @@ class Frame:
 
     @classmethod
     def for_span(cls, vectors: np.ndarray, qe: np.ndarray, rtol: float = 1e-10) -> Frame:
-        """The frame of ``span(vectors)`` (Nm, k) if ``qe`` is a multiple of the identity.
+        """The frame of ``span(vectors)`` if ``qe`` is a multiple of the identity.
 
         Falls back to the full space when ``qe`` is not (relative deviation > ``rtol``) or
         when the span would not be smaller than Nm - 1.
+
+        Parameters
+        ----------
+        vectors : ndarray (Nm, k)
+            Vectors spanning the low-rank part (reduced data and patch lead fields).
+        qe : ndarray (Nm, Nm)
+            Sensor-noise component.
+        rtol : float
+            Tolerance on ``qe`` being a multiple of the identity.
+
+        Returns
+        -------
+        Frame
         """
         n = qe.shape[0]
         alpha = np.trace(qe) / n
@@ -94,16 +107,35 @@ class Frame:
 
     @property
     def compressed(self) -> bool:
+        """True when the frame is the compressed (r + 1)-dimensional one."""
         return self.basis is not None
 
     def vectors(self, x: np.ndarray) -> np.ndarray:
-        """Vectors (Nm, k) in the span -> frame coordinates (r + 1, k)."""
+        """Frame coordinates of vectors lying in the span.
+
+        Parameters
+        ----------
+        x : ndarray (Nm, k)
+
+        Returns
+        -------
+        ndarray (r + 1, k) or (Nm, k)
+        """
         if self.basis is None:
             return x
         return np.vstack([self.basis.T @ x, np.zeros((1, x.shape[1]))])
 
     def identity(self, scale: float) -> np.ndarray:
-        """``scale * I``."""
+        """``scale * I`` in frame coordinates.
+
+        Parameters
+        ----------
+        scale : float
+
+        Returns
+        -------
+        ndarray (r + 1, r + 1) or (Nm, Nm)
+        """
         m = self.n if self.basis is None else self.basis.shape[1] + 1
         return scale * np.eye(m)
 

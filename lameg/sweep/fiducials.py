@@ -32,6 +32,10 @@ def perturb_fiducials(fiducials: np.ndarray, error_mm: float,
     rng : Generator, int or None
     tol_mm : float
         Acceptance tolerance on the largest displacement.
+    batch : int
+        Candidate perturbations drawn at once.
+    max_batches : int
+        Batches tried before giving up.
 
     Returns
     -------

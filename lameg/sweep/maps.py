@@ -28,7 +28,7 @@ __all__ = ["AccuracyMap", "laminar_accuracy_map", "plot_accuracy_map"]
 class AccuracyMap:
     """Per-column laminar accuracy from simulations.
 
-    Attributes
+    Parameters
     ----------
     columns : ndarray (n_columns,)
         Column (per-layer vertex) indices, increasing.
@@ -63,7 +63,20 @@ class AccuracyMap:
 
     @classmethod
     def from_table(cls, table, n_layers: int, n_vertices: int) -> AccuracyMap:
-        """Summarise a sweep table (one SNR and co-registration error) per column."""
+        """Summarise a sweep table (one SNR and co-registration error) per column.
+
+        Parameters
+        ----------
+        table : DataFrame or dict
+            Output of :func:`lameg.sweep.run_laminar_sweep`.
+        n_layers : int
+        n_vertices : int
+            Columns of the participant.
+
+        Returns
+        -------
+        AccuracyMap
+        """
         col = np.asarray(table["column"], dtype=int)
         true = np.asarray(table["true_layer"], dtype=int)
         est = np.asarray(table["est_layer"], dtype=int)

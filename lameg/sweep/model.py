@@ -17,7 +17,7 @@ from ..exceptions import LamegValueError
 class LaminarModel:
     """A participant's multilayer forward model and recording template, as arrays.
 
-    Attributes
+    Parameters
     ----------
     gain : ndarray, shape (n_channels, n_layers * n_vertices)
         Multilayer lead field of the good MEG channels, fT per nA m, layer-major columns
@@ -92,6 +92,7 @@ class LaminarModel:
 
     @property
     def n_trials(self) -> int:
+        """Number of template trials."""
         return len(self.conditions)
 
     @property
@@ -101,7 +102,19 @@ class LaminarModel:
         return np.linalg.norm(self.vertices[:v] - self.vertices[-v:], axis=1)
 
     def layer_mesh(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """Vertices and 0-based faces of one layer."""
+        """Vertices and 0-based faces of one layer.
+
+        Parameters
+        ----------
+        layer : int
+            0 = pial.
+
+        Returns
+        -------
+        vertices : ndarray (n_vertices, 3)
+            mm.
+        faces : ndarray (n_faces, 3)
+        """
         v = self.n_vertices
         sel = (self.faces // v)[:, 0] == layer
         return self.vertices[layer * v:(layer + 1) * v], self.faces[sel] - layer * v
@@ -163,6 +176,14 @@ class FileForward:
 
     Coregisters a scratch copy of the template (one trial) to the multilayer mesh with the given
     fiducials and returns the gain of the good MEG channels. Picklable.
+
+    Parameters
+    ----------
+    scratch_fname : str
+        Scratch dataset (a one-trial copy of the template).
+    surf_set : LayerSurfaceSet
+    coregister_kwargs : dict
+        Extra arguments of :func:`lameg.invert.coregister`.
     """
 
     scratch_fname: str
@@ -171,6 +192,21 @@ class FileForward:
 
     @classmethod
     def create(cls, data_fname, surf_set, scratch_dir, **coregister_kwargs) -> FileForward:
+        """Make the scratch copy of ``data_fname`` in ``scratch_dir``.
+
+        Parameters
+        ----------
+        data_fname : path
+            Template dataset.
+        surf_set : LayerSurfaceSet
+        scratch_dir : path
+        **coregister_kwargs
+            Passed to :func:`lameg.invert.coregister`.
+
+        Returns
+        -------
+        FileForward
+        """
         from ..io.spm_meeg import load_meeg
 
         D = load_meeg(data_fname)
@@ -228,6 +264,24 @@ def synthetic_model(n_layers: int = 3, n_side: int = 24, extent_mm: float = 50.0
     normal up to ``thickness_mm`` (white); orientations are link vectors (pial -> white, fixed
     across layers). Head frame = MRI frame; fiducials on a 80 mm circle. Gains are exact
     single-sphere fields (fT per nA m).
+
+    Parameters
+    ----------
+    n_layers : int
+    n_side : int
+        Vertices along each side of the square sheet.
+    extent_mm, depth_mm : float
+        Side length of the sheet and its height above the sphere centre, mm.
+    fold_mm, fold_period_mm : float
+        Fold amplitude and period, mm.
+    thickness_mm : float
+        Pial-white distance, mm.
+    n_sensors : int
+        Radial magnetometers on a 115 mm helmet.
+    n_trials, n_samples : int
+        Template size.
+    fsample : float
+        Hz.
 
     Returns
     -------

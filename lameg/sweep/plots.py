@@ -65,6 +65,16 @@ def plot_error_vs_snr(table, ax=None, n_layers: int | None = None, by: str = "ji
 def plot_confusion(table, ax=None, n_layers: int | None = None, normalize: bool = True):
     """Confusion matrix of true (columns) versus estimated (rows) layer.
 
+    Parameters
+    ----------
+    table : DataFrame or dict
+        Output of :func:`run_laminar_sweep`.
+    ax : matplotlib Axes, optional
+    n_layers : int, optional
+        Default from the table.
+    normalize : bool
+        Proportions per simulated layer instead of counts.
+
     Returns
     -------
     matplotlib.axes.Axes

@@ -57,7 +57,7 @@ from .model import LaminarModel
 class SweepSettings:
     """Simulation and inversion settings of a sweep (defaults: Szul et al. 2025, MSP).
 
-    Attributes
+    Parameters
     ----------
     method : {'MSP', 'EBB'}
         Inversion per layer model; MSP uses a single prior patch at the simulated column.
@@ -104,6 +104,17 @@ class SweepSettings:
     fast: bool = True
 
     def resolved(self, time_s: np.ndarray) -> SweepSettings:
+        """Settings with the defaults that depend on the template's time axis filled in.
+
+        Parameters
+        ----------
+        time_s : ndarray (n_samples,)
+            Template time axis, s.
+
+        Returns
+        -------
+        SweepSettings
+        """
         from ..simulate import active_samples
 
         if self.method not in ("MSP", "EBB"):
@@ -128,7 +139,17 @@ class SweepSettings:
 
 
 def chance_error(n_layers: int) -> float:
-    """Expected ``|true - estimated|`` (layers) for uniformly random estimates: (n^2 - 1) / (3n)."""
+    """Expected ``|true - estimated|`` for uniformly random estimates: (n^2 - 1) / (3n).
+
+    Parameters
+    ----------
+    n_layers : int
+
+    Returns
+    -------
+    float
+        Layers.
+    """
     return (n_layers**2 - 1) / (3.0 * n_layers)
 
 
