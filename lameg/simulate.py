@@ -42,6 +42,15 @@ import scipy.sparse as sp
 
 from ._docs import fill_doc
 from ._utils import logger
+from ._validate import (
+    check_array,
+    check_float,
+    check_int,
+    check_option,
+    check_path,
+    check_writable,
+    validate_type,
+)
 from .backends import select_backend
 from .exceptions import (
     LamegDataError,
@@ -398,6 +407,44 @@ def signal_channels(D) -> tuple[np.ndarray, float]:
     return chan, scale
 
 
+def _checked(args: dict) -> dict:
+    """Validate and normalise the simulation façades' arguments, before any file is touched."""
+    args["data_file"] = check_path(args["data_file"], "data_file")
+    prefix = args["prefix"]
+    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "/\\"):
+        raise LamegValueError(f"prefix must be a non-empty file-name prefix, got {prefix!r}")
+    raw = np.atleast_1d(np.asarray(args["sim_vertices"], dtype=object)).ravel()
+    if raw.size == 0:
+        raise LamegValueError("sim_vertices is empty")
+    verts = [check_int(v, "sim_vertices (0-based vertices)", min_value=0) for v in raw]
+    args["sim_vertices"] = verts
+    n_src = len(verts)
+    for key, what, low in (("dipole_moments", "nA m", None), ("sim_patch_sizes", "mm", 0.0)):
+        vals = np.atleast_1d(np.asarray(args[key], dtype=object)).ravel()
+        vals = [check_float(v, f"{key} ({what})", min_value=low) for v in vals]
+        if len(vals) not in (1, n_src):
+            raise LamegValueError(f"{key} needs one value per source ({n_src}), got {len(vals)}")
+        args[key] = vals * n_src if len(vals) == 1 else vals
+    args["snr"] = check_float(args["snr"], "snr (dB)")
+    check_option(args["noise_color"], NOISE_COLORS, "noise_color")
+    sig = check_array(args["sim_signals"], "sim_signals")
+    if sig.ndim not in (1, 2, 3) or sig.size == 0:
+        raise LamegValueError(f"sim_signals must be (n_sources, n_times[, n_trials]), got shape "
+                              f"{sig.shape}")
+    args["sim_signals"] = sig
+    if args["sim_woi"] is not None:
+        woi = check_array(args["sim_woi"], "sim_woi (s)", shape=(2,), finite=False)
+        if np.any(np.isnan(woi)) or woi[0] >= woi[1]:
+            raise LamegValueError(f"sim_woi must be [start, end] in seconds with start < end, got "
+                                  f"{woi.tolist()}")
+        args["sim_woi"] = woi
+    validate_type(args["average_trials"], (bool, np.bool_), "average_trials")
+    if args["inversion_idx"] is not None:
+        args["inversion_idx"] = check_int(args["inversion_idx"], "inversion_idx", min_value=0)
+    check_writable(args["data_file"].parent, "output folder")
+    return args
+
+
 def _run_on_spm(func_name: str, args: dict) -> str | None:
     """Run a simulation with real SPM when ``args`` select that back end.
 
@@ -518,9 +565,14 @@ def run_current_density_simulation(
     -------
     %(sim_returns)s
     """
-    out = _run_on_spm("run_current_density_simulation", dict(locals()))
+    args = _checked(dict(locals()))
+    out = _run_on_spm("run_current_density_simulation", dict(args))
     if out is not None:
         return out
+    sim_vertices, sim_signals = args["sim_vertices"], args["sim_signals"]
+    dipole_moments, sim_patch_sizes = args["dipole_moments"], args["sim_patch_sizes"]
+    data_file, snr, sim_woi, inversion_idx = (args["data_file"], args["snr"], args["sim_woi"],
+                                              args["inversion_idx"])
     sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
 
     def patterns(hm, G, verts, moments):
@@ -579,9 +631,14 @@ def run_dipole_simulation(
     -------
     %(sim_returns)s
     """
-    out = _run_on_spm("run_dipole_simulation", dict(locals()))
+    args = _checked(dict(locals()))
+    out = _run_on_spm("run_dipole_simulation", dict(args))
     if out is not None:
         return out
+    sim_vertices, sim_signals = args["sim_vertices"], args["sim_signals"]
+    dipole_moments, sim_patch_sizes = args["dipole_moments"], args["sim_patch_sizes"]
+    data_file, snr, sim_woi, inversion_idx = (args["data_file"], args["snr"], args["sim_woi"],
+                                              args["inversion_idx"])
     sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
     if np.any(~np.isfinite(sizes)) or np.any(sizes < 0):
         raise LamegValueError("sim_patch_sizes must be non-negative mm")
