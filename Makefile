@@ -7,7 +7,7 @@ export VTK_DEFAULT_OPENGL_WINDOW ?= vtkEGLRenderWindow
 export MPLBACKEND ?= Agg
 export PYVISTA_OFF_SCREEN ?= true
 
-.PHONY: test demo docs bench venv clean
+.PHONY: test lint demo docs bench venv clean
 
 venv: $(STAMP)
 
@@ -18,9 +18,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test,mne,dask]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-# Two pytest workers already use both cores: one BLAS thread each avoids oversubscription.
-test: $(STAMP)
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests
+# Style and the public API's numpydoc docstrings.
+lint: $(STAMP)
+	$(PY) -m ruff check lameg tests tools tutorials benchmarks
+	$(PY) tools/check_docstrings.py
+
+# Lint, then the suite with a coverage report. Two pytest workers already use both cores: one
+# BLAS thread each avoids oversubscription.
+test: lint
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" --cov=lameg --cov-report=term:skip-covered tests
 
 demo: $(STAMP)
 	$(PY) tools/demo.py --output output

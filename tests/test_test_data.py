@@ -68,7 +68,7 @@ def surfaces(fs_dir) -> dict:
 
 
 def _load_meeg(path):
-    spm_meeg = pytest.importorskip("lameg.io.spm_meeg")
+    from lameg.io import spm_meeg
     return spm_meeg.load_meeg(path)
 
 

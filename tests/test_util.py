@@ -240,7 +240,7 @@ def test_load_meg_sensor_data_selection(tmp_path, fake_spm_meeg):
 
 
 def test_load_meg_sensor_data_roundtrip(tmp_path):
-    spm_meeg = pytest.importorskip("lameg.io.spm_meeg")
+    from lameg.io import spm_meeg
     rng = np.random.default_rng(2)
     data = rng.normal(size=(4, 50, 2)).astype(np.float32) * 100
     spm_meeg.write_meeg(
@@ -256,10 +256,6 @@ def test_load_meg_sensor_data_roundtrip(tmp_path):
     assert names == ["A", "B"]
     np.testing.assert_allclose(x, data[:2], rtol=1e-6)
     np.testing.assert_allclose(t, (-0.2 + np.arange(50) / 250.0) * 1000.0, atol=1e-9)
-
-
-def test_ctf_fif_conversion_is_reexported():
-    assert callable(util.ctf_fif_spm_conversion)
 
 
 def test_every_submodule_imports_lazily():
