@@ -143,6 +143,12 @@ faces : array-like of int, shape (n_faces, 3)
 docdict["n_vertices"] = """
 n_vertices : int or None
     Number of vertices of the mesh (None: ``faces.max() + 1``)."""
+_PARAMS = """
+Parameters
+----------"""
+docdict["mesh_params"] = _PARAMS + docdict["vertices"] + docdict["faces"]
+docdict["faces_params"] = _PARAMS + docdict["faces"]
+docdict["faces_n_vertices_params"] = _PARAMS + docdict["faces"] + docdict["n_vertices"]
 docdict["normals"] = """
 normals : array-like, shape (n_vertices, 3), or None
     Per-vertex normals carried along with the vertices (None: no normals)."""

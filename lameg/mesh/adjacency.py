@@ -9,6 +9,8 @@ from scipy.sparse.csgraph import connected_components as _cc
 from .._docs import fill_doc
 
 __all__ = [
+    "as_faces",
+    "used_vertices",
     "directed_edges",
     "edge_keys",
     "unique_edges",
@@ -24,21 +26,67 @@ __all__ = [
 ]
 
 
+def as_faces(faces) -> np.ndarray:
+    """Faces as an int64 array of shape (n_faces, 3) (an empty input gives shape (0, 3)).
+
+    Parameters
+    ----------
+    faces : array-like of int
+        0-based vertex indices, three per triangle.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_faces, 3)
+        The faces.
+    """
+    return np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+
+
+def _n_vertices(faces: np.ndarray, n_vertices: int | None) -> int:
+    """``n_vertices``, or ``faces.max() + 1`` when it is None."""
+    return int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
+
+
+def used_vertices(faces, n_vertices: int) -> np.ndarray:
+    """Mask of the vertices referenced by at least one face.
+
+    Parameters
+    ----------
+    faces : array-like of int, shape (n_faces, 3)
+        0-based vertex indices of each triangle.
+    n_vertices : int
+        Number of vertices of the mesh.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_vertices,)
+        True for the vertices of some face.
+    """
+    used = np.zeros(int(n_vertices), bool)
+    used[as_faces(faces).ravel()] = True
+    return used
+
+
+def _half_edge_multiplicity(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted half-edges (three per face, face-major) and the number of faces on each one's
+    undirected edge."""
+    e = np.sort(directed_edges(faces), axis=1)
+    _, inv, counts = np.unique(edge_keys(e)[0], return_inverse=True, return_counts=True)
+    return e, counts[inv.ravel()]
+
+
 @fill_doc
 def directed_edges(faces: np.ndarray) -> np.ndarray:
     """Directed half-edges (a -> b) of every face, face-major.
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------
     ndarray of int64, shape (3 * n_faces, 2)
         Edges ``(f0, f1), (f1, f2), (f2, f0)`` of every face in turn.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    return faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    return as_faces(faces)[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
 
 
 def edge_keys(edges: np.ndarray) -> tuple[np.ndarray, int]:
@@ -68,30 +116,21 @@ def edge_keys(edges: np.ndarray) -> tuple[np.ndarray, int]:
 def unique_edges(faces: np.ndarray) -> np.ndarray:
     """Undirected edges of a mesh, each once.
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------
     ndarray of int64, shape (n_edges, 2)
         Vertex pairs ``(a, b)`` with ``a < b``, in lexicographic order.
     """
-    e = np.sort(directed_edges(faces), axis=1)
-    if not e.size:
-        return e.reshape(0, 2)
-    key, base = edge_keys(e)
-    u = np.unique(key)
-    return np.stack([u // base, u % base], axis=1)
+    return edge_face_counts(faces)[0]
 
 
 @fill_doc
 def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Undirected edges and how many faces share each (1 = boundary, 2 = manifold, >2 = not).
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------
@@ -112,10 +151,7 @@ def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_matrix:
     """Binary symmetric vertex adjacency (laMEG's ``_mesh_adjacency``).
 
-    Parameters
-    ----------
-    %(faces)s
-    %(n_vertices)s
+    %(faces_n_vertices_params)s
 
     Returns
     -------
@@ -124,8 +160,8 @@ def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_m
         face that repeats a vertex, which marks that vertex as its own neighbour (as SPM's
         ``spm_mesh_adjacency`` does); a graph Laplacian ``A - diag(A 1)`` is unaffected.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
+    faces = as_faces(faces)
+    n = _n_vertices(faces, n_vertices)
     if faces.size == 0:
         return sp.csr_matrix((n, n), dtype=np.int8)
     e = directed_edges(faces)
@@ -140,9 +176,7 @@ def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_m
 def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int]]:
     """Edges shared by more than two faces.
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------
@@ -150,13 +184,12 @@ def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int
         ``{(a, b): face indices}`` with ``a < b``, the 0-based faces (sorted) that share
         each non-manifold edge.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = as_faces(faces)
     if faces.size == 0:
         return {}
-    e = np.sort(directed_edges(faces), axis=1)
+    e, multiplicity = _half_edge_multiplicity(faces)
     face_id = np.repeat(np.arange(len(faces)), 3)
-    _, inv, counts = np.unique(edge_keys(e)[0], return_inverse=True, return_counts=True)
-    bad = counts[inv.ravel()] > 2
+    bad = multiplicity > 2
     out: dict[tuple[int, int], list[int]] = {}
     for (a, b), f in zip(e[bad], face_id[bad]):
         out.setdefault((int(a), int(b)), []).append(int(f))
@@ -167,18 +200,15 @@ def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int
 def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
     """Vertices on a boundary edge (an edge with one face).
 
-    Parameters
-    ----------
-    %(faces)s
-    %(n_vertices)s
+    %(faces_n_vertices_params)s
 
     Returns
     -------
     ndarray of bool, shape (n_vertices,)
         True for the vertices of boundary edges.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    n = int(faces.max()) + 1 if n_vertices is None else int(n_vertices)
+    faces = as_faces(faces)
+    n = _n_vertices(faces, n_vertices)
     mask = np.zeros(n, bool)
     edges, counts = edge_face_counts(faces)
     mask[edges[counts == 1].ravel()] = True
@@ -189,10 +219,7 @@ def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.nd
 def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
     """Label every vertex with its edge-connected component.
 
-    Parameters
-    ----------
-    %(faces)s
-    %(n_vertices)s
+    %(faces_n_vertices_params)s
 
     Returns
     -------
@@ -207,9 +234,7 @@ def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np
 def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[dict]:
     """Split a mesh into face-connected components (laMEG's ``_split_connected_components``).
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
     %(vertices)s
         Only their number is used.
 
@@ -219,7 +244,7 @@ def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[
         ``{'faces': re-indexed faces, 'vertices': original vertex indices (sorted)}`` per
         component, ordered by the first face of each component.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = as_faces(faces)
     if faces.size == 0:
         return []
     labels = connected_components(faces, len(vertices))
@@ -243,10 +268,7 @@ def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarr
                     normals: np.ndarray | None = None):
     """Remove vertices, drop every face touching them and re-index the rest.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
     to_remove : array-like of int
         0-based indices of the vertices to remove.
     %(normals)s
@@ -256,7 +278,7 @@ def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarr
     %(mesh_removal_returns)s
     """
     vertices = np.asarray(vertices)
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = as_faces(faces)
     keep = np.ones(len(vertices), bool)
     keep[np.asarray(to_remove, dtype=np.int64)] = False
     kept = np.flatnonzero(keep)
@@ -273,19 +295,15 @@ def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
                                 normals: np.ndarray | None = None):
     """Remove vertices used by no face.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
     %(normals)s
 
     Returns
     -------
     %(mesh_removal_returns)s
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    used = np.zeros(len(vertices), bool)
-    used[faces.ravel()] = True
+    faces = as_faces(faces)
+    used = used_vertices(faces, len(vertices))
     return remove_vertices(vertices, faces, np.flatnonzero(~used), normals)
 
 
@@ -293,9 +311,7 @@ def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
 def is_consistently_oriented(faces: np.ndarray) -> bool:
     """Check that neighbouring faces are wound the same way.
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------

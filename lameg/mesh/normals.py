@@ -53,10 +53,7 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True,
                  eps: float | None = None) -> np.ndarray:
     """Face normals ``(v1 - v0) x (v2 - v0)``.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
     unit : bool
         Normalise to unit length. With ``unit=False`` the length equals twice the triangle
         area (mm^2 for mm input).
@@ -80,10 +77,7 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True,
 def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Triangle areas.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
 
     Returns
     -------
@@ -107,10 +101,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
                    face_eps: float | None = None) -> np.ndarray:
     """Unit vertex normals, shape (n_vertices, 3), outward for outward-wound faces.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
     weighting : {'area', 'unit'}
         ``'area'``: sum of area-weighted face normals; ``'unit'``: sum of unit face normals
         (SPM's and laMEG's choice). Vertices without faces get a zero vector.
@@ -136,10 +127,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
 def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area attributed to each vertex (a third of each incident triangle).
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
 
     Returns
     -------
@@ -151,6 +139,13 @@ def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
                           len(vertices))[:, 0]
 
 
+def _cone_volumes6(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """Six times the signed volume of the cone from ``origin`` (shape (3,) or one row per
+    face) over every face."""
+    v0, v1, v2 = (vertices[faces[:, k]] - origin for k in range(3))
+    return np.einsum("ij,ij->i", v0, np.cross(v1, v2))
+
+
 @fill_doc
 def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | None = None
                   ) -> float:
@@ -159,10 +154,7 @@ def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | 
     Positive when the faces are wound outward. For a closed mesh the value does not depend on
     ``origin``; for an open surface it is the signed volume of the cone from ``origin``.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
     origin : array-like, shape (3,), or None
         Apex of the cones, in vertex units (None: centroid of the vertices used by faces).
 
@@ -176,8 +168,7 @@ def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | 
     if faces.size == 0:
         return 0.0
     o = vertices[np.unique(faces)].mean(axis=0) if origin is None else np.asarray(origin)
-    v0, v1, v2 = (vertices[faces[:, k]] - o for k in range(3))
-    return float(np.einsum("ij,ij->i", v0, np.cross(v1, v2)).sum() / 6.0)
+    return float(_cone_volumes6(vertices, faces, o).sum() / 6.0)
 
 
 @fill_doc
@@ -188,10 +179,7 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     function is meaningful for closed surfaces and for cortical hemispheres with the medial
     wall removed (nearly closed). Faces must already be consistently wound within a component.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
 
     Returns
     -------
@@ -200,7 +188,7 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     flipped : ndarray of bool, shape (n_faces,)
         Which faces were flipped.
     """
-    from .adjacency import connected_components
+    from .adjacency import connected_components, used_vertices
 
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64).copy()
@@ -209,14 +197,11 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     labels = connected_components(faces, len(vertices))
     face_lab = labels[faces[:, 0]]
     n_lab = labels.max() + 1
-    used = np.zeros(len(vertices), bool)
-    used[faces.ravel()] = True
+    used = used_vertices(faces, len(vertices))
     cnt = np.bincount(labels[used], minlength=n_lab).astype(float)
     centroid = np.stack([np.bincount(labels[used], weights=vertices[used, k], minlength=n_lab)
                          for k in range(3)], axis=1) / np.maximum(cnt, 1)[:, None]
-    o = centroid[face_lab]
-    v0, v1, v2 = (vertices[faces[:, k]] - o for k in range(3))
-    vol = np.bincount(face_lab, weights=np.einsum("ij,ij->i", v0, np.cross(v1, v2)),
+    vol = np.bincount(face_lab, weights=_cone_volumes6(vertices, faces, centroid[face_lab]),
                       minlength=n_lab)
     flip = (vol < 0)[face_lab]
     faces[flip] = faces[flip][:, ::-1]
@@ -227,10 +212,7 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
 def triangle_quality(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Shape quality ``4 sqrt(3) area / sum(edge^2)`` of every triangle.
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
 
     Returns
     -------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._docs import fill_doc
-from .adjacency import directed_edges, find_non_manifold_edges
+from .adjacency import _half_edge_multiplicity, as_faces, find_non_manifold_edges
 
 __all__ = ["fix_non_manifold_edges", "remove_degenerate_faces"]
 
@@ -15,10 +15,7 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Drop every face that touches an edge shared by more than two faces (laMEG semantics).
 
-    Parameters
-    ----------
-    %(vertices)s
-    %(faces)s
+    %(mesh_params)s
 
     Returns
     -------
@@ -27,13 +24,10 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
     faces : ndarray of int64, shape (n_kept_faces, 3)
         The faces none of whose edges is shared by more than two faces.
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = as_faces(faces)
     if faces.size == 0:
         return np.asarray(vertices), faces
-    e = np.sort(directed_edges(faces), axis=1)
-    _, inv, cnt = np.unique(e, axis=0, return_inverse=True, return_counts=True)
-    bad_half = cnt[inv.ravel()] > 2
-    bad_face = bad_half.reshape(-1, 3).any(axis=1)
+    bad_face = (_half_edge_multiplicity(faces)[1] > 2).reshape(-1, 3).any(axis=1)
     return np.asarray(vertices), faces[~bad_face]
 
 
@@ -41,16 +35,14 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
 def remove_degenerate_faces(faces: np.ndarray) -> np.ndarray:
     """Remove faces with repeated vertex indices and duplicated faces (same vertex set).
 
-    Parameters
-    ----------
-    %(faces)s
+    %(faces_params)s
 
     Returns
     -------
     ndarray of int64, shape (n_kept_faces, 3)
         The remaining faces, in their original order (first copy of each duplicate kept).
     """
-    faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    faces = as_faces(faces)
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
     faces = faces[ok]
     if faces.size == 0:
