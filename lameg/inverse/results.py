@@ -144,8 +144,6 @@ class InversionResult:
         One result per time window, in the order inverted.
     scale : float
         Data scale of the standard engine (1 for classic).
-    smooth : float
-        SPM's ``inverse.smooth`` value (negative = geodesic FWHM in mm).
     settings : dict
         Engine settings stored with the result (e.g. ``lpf``, ``hpf`` in Hz, ``Han``, ``Np``).
     """
@@ -158,7 +156,6 @@ class InversionResult:
     Ip: np.ndarray
     windows: list
     scale: float = 1.0
-    smooth: float = 0.6
     settings: dict = field(default_factory=dict)
 
     @property
