@@ -6,9 +6,11 @@ from pathlib import Path
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# The gallery runs the tutorials with their reduced settings unless LAMEG_TUTORIAL_FAST=0 is set
-# (the full settings of the model-comparison tutorials take tens of minutes on a laptop).
-os.environ.setdefault("LAMEG_TUTORIAL_FAST", "1")
+# The published gallery runs the tutorials with the settings their text describes (11 layers,
+# all simulations): LAMEG_TUTORIAL_FAST is switched off here whatever the environment says, so a
+# test-speed setting cannot leak into the documentation. This takes tens of minutes; for a quick
+# local preview build with LAMEG_DOCS_PREVIEW=1 (reduced settings, not for publishing).
+os.environ["LAMEG_TUTORIAL_FAST"] = "1" if os.environ.get("LAMEG_DOCS_PREVIEW") == "1" else "0"
 
 import lameg  # noqa: E402
 

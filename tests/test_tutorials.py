@@ -279,7 +279,7 @@ def test_docs_build_and_render(tmp_path, tutorial_cache):
     except FileNotFoundError as err:
         pytest.skip(str(err))
     html = tmp_path / "html"
-    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache), LAMEG_TUTORIAL_FAST="1")
+    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache), LAMEG_DOCS_PREVIEW="1")
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html",
                            "-d", str(tmp_path / "doctrees"), str(REPO / "docs"), str(html)],
                           env=env, capture_output=True, text=True, timeout=3 * TIMEOUT_S)
