@@ -390,3 +390,26 @@ def test_bad_create_arguments(fresh):
             s.create(verbose=False, **kwargs)
     with pytest.raises(LamegFileNotFoundError):
         s.load("pial", "ds")
+
+
+def test_downsample_switches_over_and_drops_stale_ds_files(fresh):
+    from lameg.io.gifti import gifti_arrays
+
+    s = LayerSurfaceSet("sub-01", 2, subjects_dir=fresh)
+    s.create(ds_factor=0.2, verbose=False)
+    n_before = len(gifti_arrays(s.load("pial", "ds"))[0])
+    s.downsample(0.1)
+    laminar = Path(s.laminar_surf_dir)
+    vp, fp, _ = gifti_arrays(s.load("pial", "ds"))
+    vw, fw, _ = gifti_arrays(s.load("white", "ds"))
+    assert len(vp) == len(vw) < n_before and np.array_equal(fp, fw)
+    # the stored maps still describe the new decimation exactly
+    to_comb = s.map_between_stages("pial", "ds", None, "combined", None)
+    comb = gifti_arrays(s.load("pial", "combined"))[0]
+    np.testing.assert_array_equal(vp, comb[to_comb])
+    assert s.load_meta("pial", "ds")["ds_factor"] == 0.1
+    # oriented ds files and the multilayer mesh of the old decimation are gone
+    assert not list(laminar.glob("*.ds.link_vector.*")) and not list(laminar.glob("multilayer*"))
+    assert _leftovers(fresh / "sub-01") == []
+    with pytest.raises(LamegValueError, match="ds_factor"):
+        s.downsample(0)
