@@ -356,7 +356,10 @@ def test_sam_4d_and_ers(grid_run):
     p, sd, covs, w, out = grid_run
     text = ("CovBand 5 45\nImageBand 15 25\nCovType GLOBAL\nMarker stim -0.4 0.4 TRUE\n"
             "TimeStep 0.1\nTimeInt 0.1\nBaseline -0.4 -0.1\n")
-    p4 = parse_param_text(text + "ImageMetric Power\n")
+    # sam_4d: boxes of BoxWidth; its last box reads one sample past its start + width, so the
+    # DataSegment extends past the marker window
+    p4 = parse_param_text(text.replace("TimeInt 0.1", "BoxWidth 0.1\nDataSegment -0.4 0.5")
+                          + "ImageMetric Power\n")
     im = sam_4d(p4, sd, w, output_dir=out)
     mean = im[("stim", "Mean")]
     np.testing.assert_allclose(im.times, np.arange(-0.4, 0.31, 0.1), atol=1e-9)

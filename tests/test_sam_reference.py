@@ -277,3 +277,35 @@ def test_field_output(sim_pair):
     assert raw[0][8 + 664:8 + 664 + 4 * M] == raw[1][8 + 664:8 + 664 + 4 * M]
     s = np.sign(np.sum(a * b, 1))[:, None]
     assert rel(s * a, b) < 1e-6
+
+
+@pytest.mark.parametrize("metric,tag", [("Power", "PWR"), ("Moment", "MOM")])
+def test_4d(sim_pair, metric, tag):
+    """sam_4d on the simulated dataset: Variance images equal (1e-4). SAMsrcV5 5.1 multiplies each
+    voxel's Mean by a leftover loop variable -- without Baseline/SignSegment the sum over trials
+    of the last box, n_trials x Mean[last] -- instead of the sign; lameg writes the Mean itself,
+    and ``Mean x n x Mean[last]`` equals SAMsrcV5's file (1e-4)."""
+    pair = sim_pair
+    if not (pair.sam("ref") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_sam("sam_wts", "base")
+    if not (pair.sam("ours") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_ours("sam_wts", "base")
+    name = f"fd{tag}"
+    pair.write(f"{name}.param", WTS.replace("ImageMetric Power", f"ImageMetric {metric}")
+               + "CovName base\nTimeStep 0.01\nBoxWidth 0.02\n")
+    pair.run_sam("sam_4d", name)
+    res = pair.run_ours("sam_4d", name)
+    mean_ours, var_ours = res[("stim", "Mean")], res[("stim", "Variance")]
+    n_img = mean_ours.shape[1]
+    a = {s: read_image(pair.sam("ours") / f"subjA,{name},stim,4D_{tag},{s}.nii")
+         for s in ("Mean", "Variance")}
+    b = {s: read_image(pair.sam("ref") / f"subjA,{name},stim,4D_{tag},{s}.nii")
+         for s in ("Mean", "Variance")}
+    assert a["Variance"].size == b["Variance"].size
+    assert rel(a["Variance"], b["Variance"]) < 1e-4
+    V = a["Mean"].size // n_img
+    mean_file = a["Mean"].reshape(n_img, V)
+    k = 30  # trials of the simulated dataset
+    emulated = mean_file * (k * mean_file[-1])[None, :]
+    assert rel(emulated, b["Mean"].reshape(n_img, V)) < 1e-4
+    assert np.isfinite(mean_ours).all() and (var_ours >= 0).all()

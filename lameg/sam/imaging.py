@@ -54,7 +54,6 @@ from .cov import _get_data, make_band_filter, marker_segments
 from .filters import BandFilter
 from .io import SamData, band_folder, dataset_prefix, write_image
 from .metrics import (
-    box_reduce,
     check_metric,
     excess_kurtosis,
     hilbert_power,
@@ -328,70 +327,120 @@ def _window_mask(times, win, what="window", cond=""):
 
 def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
            output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
-    """Time-resolved Mean and Variance images of a boxed metric (see the module docstring).
+    """Time-resolved Mean and Variance images, as SAMsrcV5 5.1's ``sam_4d``.
+
+    Every marker's segments span ``DataSegment`` (default: the *first* marker's window) around
+    its events; the images are boxes of ``BoxWidth`` (or ``1/SmoothBand`` high edge) seconds that
+    start every ``TimeStep`` from the first marker's ``T0`` and stay inside its window. Per box:
+    ``Power`` -- the segment power of the ``n_box + 1`` samples from the box start (SAMsrcV5's
+    inclusive end), ``Signal`` -- the sum of ``n_box`` samples divided by ``n_box + 1``, as
+    SAMsrcV5 computes them. Mean and Variance over the segments (zero with fewer than 3);
+    ``Baseline`` subtracts the mean over boxes starting inside it; ``SignSegment`` multiplies each
+    voxel's Mean by the sign of its sum over the boxes inside it. (SAMsrcV5 multiplies the Mean by a
+    leftover loop variable instead of that sign; see the differences page.)
 
     Returns
     -------
     SamImages
-        Keys ``(condition, 'Mean'|'Variance')``, values (n_src, n_images); ``times`` = box starts.
+        Keys ``(condition, 'Mean'|'Variance')``, values (n_src, n_images); ``times`` = box
+        starts, s relative to the markers.
     """
+    from ..exceptions import LamegNotImplementedError
+
     metric = check_metric(params.get("ImageMetric") or None, "4d",
-                          ("Signal", "Power", "Hilbert", "Kurtosis", "RankVectorEntropy"))
+                          ("Signal", "Power", "RankVectorEntropy"))
+    if metric.name == "RankVectorEntropy":
+        raise LamegNotImplementedError("ImageMetric RankVectorEntropy: SAMsrcV5 5.1's sam_4d "
+                                       "stops with 'entropy unimplemented'; use Signal or Power")
+    if not params.markers:
+        raise LamegValueError("sam_4d needs at least one Marker")
     step = float(params.require("TimeStep", "4d"))
-    box = _box_seconds(params, "4d")
+    if params.is_set("BoxWidth") and params.is_set("SmoothBand"):
+        raise LamegValueError("give only one of BoxWidth or SmoothBand (the box width)")
+    if params.is_set("BoxWidth"):
+        width = float(params["BoxWidth"])
+    elif params.is_set("SmoothBand"):
+        width = 1.0 / float(params["SmoothBand"][1])
+    else:
+        width = 0.0
     ctx = _Context(params, "4d", data, weights, output_dir)
-    fs = ctx.data.fs
-    smooth = None
-    if params.is_set("SmoothBand"):
-        sb = params["SmoothBand"]
-        smooth = BandFilter(fs, sb[0], sb[1], params["FilterType"])
+    d = ctx.data
+    fs, n = d.fs, d.data.shape[1]
+    n_box = int(np.rint(width * fs))
+    if n_box <= 0:
+        raise LamegValueError("give BoxWidth or SmoothBand (the box width must be >= 1 sample)")
+    m0 = params.markers[0]
+    ds0, ds1 = params["DataSegment"] if params.is_set("DataSegment") else (m0.t0, m0.t1)
+    n_img = int(np.rint((m0.t1 - m0.t0 - n_box / fs) / step)) + 1
+    tseg = int(np.rint((ds1 - ds0) * fs))
+    offset = m0.t0 - ds0
+    if offset < 0:
+        raise LamegValueError("the first marker's window must begin after the DataSegment start")
+    starts = np.rint((offset + np.arange(n_img) * step) * fs).astype(int)
+    if n_img < 1 or starts[-1] + n_box >= tseg:
+        raise LamegValueError(f"the boxes ({n_img} of {n_box + 1} samples) do not fit in the "
+                              f"segment of {tseg} samples; check TimeStep, BoxWidth and "
+                              "DataSegment")
+    if metric.name == "Power" and n_box + 1 < 12:
+        raise LamegValueError(f"power over {n_box + 1} samples: at least 12 are needed")
+    ts0, te0 = int(np.rint(ds0 * fs)), int(np.rint(ds1 * fs))
+    if params.is_set("Baseline"):
+        bs, be = (int(np.rint(v * fs)) for v in params["Baseline"])
+        if not (ts0 <= bs <= te0 and ts0 <= be <= te0):
+            raise LamegValueError("Baseline starting / ending samples out of range of the "
+                                  "DataSegment")
+    if params.is_set("SignSegment"):
+        ps, pe = (int(np.rint((v - m0.t0) * fs)) for v in params["SignSegment"])
+    times = m0.t0 + np.arange(n_img) * step
     images = {}
-    times = None
-    for label, cov_name, segs, win in ctx.conditions(False, params.get("DataSegment")):
-        _, Wn = ctx.weights_for(cov_name)
-        seg_len = segs[0][2] - segs[0][1]
-        width = int(round(box * fs))
-        n_img = int(round((seg_len / fs - box) / step)) + 1
-        if width < 2 or n_img < 1:
-            raise LamegValueError(f"condition {label}: window of {seg_len / fs:g} s is shorter "
-                                  f"than the integration box of {box:g} s")
-        starts = np.round(np.arange(n_img) * step * fs).astype(int)
-        starts = starts[starts + width <= seg_len]
-        times = win[0] + starts / fs
-        acc = acc2 = 0.0
-        for trial, a, b in segs:
-            y = Wn @ ctx.xf[:, a:b, trial]
-            if metric.name == "Signal":
-                if smooth is not None:
-                    y = smooth.apply(y, axis=1)
-                v = box_reduce(y, starts, width, "mean")
-            elif metric.name == "Power":
-                v = box_reduce(y, starts, width, "power")
-            elif metric.name == "Hilbert":
-                h = hilbert_power(y)
-                if smooth is not None:
-                    h = smooth.apply(h, axis=1) + h.mean(1, keepdims=True)
-                v = box_reduce(h, starts, width, "mean")
-            elif metric.name == "Kurtosis":
-                v = box_reduce(y, starts, width, "kurtosis")
+    idx = starts[:, None] + np.arange(n_box + 1)[None, :]
+    for mk in params.markers:
+        evs = [e for e in d.events if e[2] == mk.name]
+        if not evs:
+            raise LamegDataError(f"{mk.origin}: no markers found with the name {mk.name!r}")
+        segs = []
+        for trial, lat, _ in evs:
+            if not d.epoch_ok[trial]:
+                continue
+            a = int(np.rint((lat + ds0) * fs)) + d.pre_trig
+            b = int(np.rint((lat + ds1) * fs)) + d.pre_trig
+            if a >= 0 and b < n:
+                segs.append((trial, a))
+        if not segs:
+            raise LamegDataError(f"{mk.origin}: there were no valid data segments for marker "
+                                 f"{mk.name!r} and the time windows")
+        _, Wn = ctx.weights_for(mk.cov_name)
+        samples = []
+        for trial, a in segs:
+            y = Wn @ ctx.xf[:, a:a + tseg, trial]  # (n_src, tseg)
+            boxes = y[:, idx]  # (n_src, n_img, n_box + 1)
+            if metric.name == "Power":
+                samples.append(segment_power(boxes))
             else:
-                v = box_reduce(rank_vector_entropy(y, fs, metric.tau, metric.dims,
-                                                   ctx.img_band[1]), starts, width, "mean")
-            acc = acc + v
-            acc2 = acc2 + v * v
+                samples.append(boxes[:, :, :n_box].sum(-1) / (n_box + 1))
+        S = np.asarray(samples)
         k = len(segs)
-        mean = acc / k
-        var = (acc2 - k * mean * mean) / (k - 1) if k > 2 else np.zeros_like(mean)
+        if k > 2:
+            mean = S.mean(0)
+            var = (np.einsum("kvi,kvi->vi", S, S) - S.sum(0) ** 2 / k) / (k - 1)
+        else:
+            mean = np.zeros(S.shape[1:])
+            var = np.zeros(S.shape[1:])
         if params.is_set("Baseline"):
-            mean = mean - mean[:, _window_mask(times, params["Baseline"], "Baseline", label)].mean(1, keepdims=True)
-        if params.is_set("SignSegment") and metric.name == "Signal":
-            sgn = np.sign(mean[:, _window_mask(times, params["SignSegment"], "SignSegment", label)].sum(1))
-            mean = mean * np.where(sgn == 0, 1.0, sgn)[:, None]
+            base = (times >= params["Baseline"][0]) & (times <= params["Baseline"][1])
+            if not base.any():
+                raise LamegValueError("no box starts inside the Baseline window")
+            mean = mean - mean[:, base].mean(1, keepdims=True)
+        if params.is_set("SignSegment"):
+            inside = (starts >= ps) & (starts <= pe)
+            sgn = np.where(mean[:, inside].sum(1) > 0, 1.0, -1.0)
+            mean = mean * sgn[:, None]
+        label = mk.cov_name
         images[(label, "Mean")], images[(label, "Variance")] = mean, var
         if write:
             tag = "4D_" + _TAGS[metric.name]
-            ctx.write(label, tag, "Mean", mean, time_step=step, t0=float(times[0]))
-            ctx.write(label, tag, "Variance", var, time_step=step, t0=float(times[0]))
+            ctx.write(label, tag, "Mean", mean, time_step=step, t0=float(m0.t0))
+            ctx.write(label, tag, "Variance", var, time_step=step, t0=float(m0.t0))
     if write:
         ctx.finish()
     return SamImages(images, times, ctx.w.sources, ctx.files)
