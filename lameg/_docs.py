@@ -255,6 +255,15 @@ check : {'all', 'any'}
 depth : {'all', 'one'}
     Search recursively or only in ``target_path`` itself."""
 
+docdict["inversion_modes"] = "\n".join(docdict[k].strip("\n") for k in (
+    "patch_size", "n_temp_modes", "n_spatial_modes", "foi", "woi", "hann_windowing", "n_folds",
+    "ideal_pc_test"))
+docdict["inversion_tail"] = "\n".join(docdict[k].strip("\n") for k in (
+    "inversion_idx", "viz", "return_mu_matrix", "spm_instance", "seed", "verbose", "backend"))
+docdict["inversion_returns"] = docdict["free_energy_cv"] + """
+mu_matrix : scipy.sparse.csc_matrix, shape (n_sources, n_channels)
+    Only with ``return_mu_matrix=True``."""
+
 
 def fill_doc(obj):
     """Substitute ``%(name)s`` entries of :data:`docdict` into ``obj.__doc__``.

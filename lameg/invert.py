@@ -456,27 +456,12 @@ def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
         With ``layer_name=None`` its layers set the layer count of the source mesh.
     %(mesh_selection)s
         The mesh must be the head model's (checked).
-    %(patch_size)s
-    %(n_temp_modes)s
-    %(n_spatial_modes)s
-    %(foi)s
-    %(woi)s
-    %(hann_windowing)s
-    %(n_folds)s
-    %(ideal_pc_test)s
-    %(inversion_idx)s
-    %(viz)s
-    %(return_mu_matrix)s
-    %(spm_instance)s
-    %(seed)s
-    %(verbose)s
-    %(backend)s
+    %(inversion_modes)s
+    %(inversion_tail)s
 
     Returns
     -------
-    %(free_energy_cv)s
-    mu_matrix : scipy.sparse.csc_matrix, shape (n_sources, n_channels)
-        Only with ``return_mu_matrix=True``.
+    %(inversion_returns)s
     """
     d = _check_inversion_args(dict(locals()))
     _check_mesh_matches(d)
@@ -497,31 +482,16 @@ def invert_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
     %(data_fname)s
     %(surf_set)s
     %(mesh_selection)s
-    %(patch_size)s
-    %(n_temp_modes)s
-    %(n_spatial_modes)s
-    %(foi)s
-    %(woi)s
-    %(hann_windowing)s
-    %(n_folds)s
-    %(ideal_pc_test)s
+    %(inversion_modes)s
     diag_vertex : int or None
         0-based column whose laminar prior diagnostics are stored (``inverse.EBBlayer_diag``).
     sum_pair_topk, diff_pair_topk : int
         Number of layer-pair sum/difference priors kept.
-    %(inversion_idx)s
-    %(viz)s
-    %(return_mu_matrix)s
-    %(spm_instance)s
-    %(seed)s
-    %(verbose)s
-    %(backend)s
+    %(inversion_tail)s
 
     Returns
     -------
-    %(free_energy_cv)s
-    mu_matrix : scipy.sparse.csc_matrix
-        Only with ``return_mu_matrix=True``.
+    %(inversion_returns)s
     """
     d = _check_inversion_args(dict(locals()))
     for key in ("sum_pair_topk", "diff_pair_topk"):
@@ -548,27 +518,12 @@ def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
     %(mesh_selection)s
     priors : sequence of int or None
         0-based vertices used as fixed patch centres (default SPM's 512 evenly spaced ones).
-    %(patch_size)s
-    %(n_temp_modes)s
-    %(n_spatial_modes)s
-    %(foi)s
-    %(woi)s
-    %(hann_windowing)s
-    %(n_folds)s
-    %(ideal_pc_test)s
-    %(inversion_idx)s
-    %(viz)s
-    %(return_mu_matrix)s
-    %(spm_instance)s
-    %(seed)s
-    %(verbose)s
-    %(backend)s
+    %(inversion_modes)s
+    %(inversion_tail)s
 
     Returns
     -------
-    %(free_energy_cv)s
-    mu_matrix : scipy.sparse.csc_matrix
-        Only with ``return_mu_matrix=True``.
+    %(inversion_returns)s
     """
     d = _check_inversion_args(dict(locals()))
     if d["priors"] is not None:

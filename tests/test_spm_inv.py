@@ -208,3 +208,40 @@ def test_corrupted_cache_entries_are_recomputed(tmp_path, monkeypatch):
     import lameg
 
     assert lameg.clear_cache() >= 2 and not any(tmp_path.rglob("*.npz"))
+
+
+@pytest.mark.spmref
+def test_a_copied_dataset_is_self_contained(spm_reference, tmp_path):
+    """The inversion of a copied dataset reads nothing from the original folder or mesh file."""
+    from lameg.exceptions import LamegDataError
+    from lameg.invert import coregister_mesh, invert
+
+    with pytest.raises(LamegDataError, match="flat"):  # all-zero data: no NaN free energy
+        invert(_zero_copy(spm_reference, tmp_path), method="EBB", smoothing=("green", 0.6))
+    src = tmp_path / "orig"
+    src.mkdir()
+    for ext in ("mat", "dat"):  # SPM's simulated dataset (base.mat's data are all zero)
+        shutil.copy(spm_reference / "dataset" / f"sim_base.{ext}", src / f"base.{ext}")
+        (src / f"base.{ext}").chmod(0o644)
+    for name in ("cortex_fs5_lh_pial.gii", "iskull_fsaverage.gii"):
+        shutil.copy(spm_reference / "inputs" / name, src / name)
+    g = np.load(spm_reference / "inputs" / "geometry_inputs.npz")
+    fid = {k: g["fid_mri"][i] for i, k in enumerate(("nas", "lpa", "rpa"))}
+    coregister_mesh(fid, src / "base.mat", src / "cortex_fs5_lh_pial.gii",
+                    iskull_fname=src / "iskull_fsaverage.gii",
+                    forward_model_type="Single Sphere", cache_dir=False)
+    dst = tmp_path / "copy"
+    shutil.copytree(src, dst)
+    shutil.rmtree(src)  # the original folder, its mesh and its gain are gone
+    s = invert(dst / "base.mat", method="EBB", smoothing=("geodesic", 5.0), n_temp_modes=2,
+               woi=[-50, 100])
+    assert np.isfinite(s.F) and read_inverse(dst / "base.mat", 0).n_sources == 10242
+
+
+def _zero_copy(spm_reference, tmp_path):
+    d = tmp_path / "zero"
+    d.mkdir()
+    for name in ("base.mat", "base.dat", "SPMgainmatrix_base_1.mat"):
+        shutil.copy(spm_reference / "dataset" / name, d / name)
+        (d / name).chmod(0o644)
+    return d / "base.mat"
