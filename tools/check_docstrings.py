@@ -51,12 +51,19 @@ def _objects():
             seen.add(qual)
             yield qual, obj
             if inspect.isclass(obj) and not issubclass(obj, BaseException):
-                for attr, member in vars(obj).items():
-                    if attr.startswith("_"):
+                # own and inherited public members, validated where they are defined
+                for klass in obj.__mro__:
+                    if not (klass.__module__ or "").startswith("lameg"):
                         continue
-                    if isinstance(member, property) or inspect.isfunction(member) or \
-                            isinstance(member, (staticmethod, classmethod)):
-                        yield f"{qual}.{attr}", member
+                    for attr, member in vars(klass).items():
+                        if attr.startswith("_"):
+                            continue
+                        if isinstance(member, property) or inspect.isfunction(member) or \
+                                isinstance(member, (staticmethod, classmethod)):
+                            name = f"{klass.__module__}.{klass.__qualname__}.{attr}"
+                            if name not in seen:
+                                seen.add(name)
+                                yield name, member
 
 
 def problems() -> list[str]:
