@@ -167,7 +167,7 @@ class HeadModel:
 
     Create with :func:`read_head_model`.
 
-    Attributes
+    Parameters
     ----------
     dataset : Path
         The dataset header (``.mat``).
@@ -538,7 +538,7 @@ class StoredInverse:
 
     Create with :func:`read_inverse`. 1-based MATLAB indices are returned 0-based.
 
-    Attributes
+    Parameters
     ----------
     dataset : Path
         The dataset header it was read from.
