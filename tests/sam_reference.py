@@ -138,6 +138,7 @@ class Pair:
         from lameg.sam import read_params
         from lameg.sam.cov import sam_cov
         from lameg.sam.imaging import sam_3d, sam_4d
+        from lameg.sam.power import sam_power
         from lameg.sam.weights import sam_wts
 
         cwd = os.getcwd()
@@ -147,7 +148,8 @@ class Pair:
                             home=self.ours, program=prog.replace("sam_", ""))
             if prog == "sam_cov":
                 return sam_cov(p, svd=svd)
-            return {"sam_wts": sam_wts, "sam_3d": sam_3d, "sam_4d": sam_4d}[prog](p)
+            return {"sam_wts": sam_wts, "sam_3d": sam_3d, "sam_4d": sam_4d,
+                    "sam_power": sam_power}[prog](p)
         finally:
             os.chdir(cwd)
 

@@ -309,3 +309,22 @@ def test_4d(sim_pair, metric, tag):
     emulated = mean_file * (k * mean_file[-1])[None, :]
     assert rel(emulated, b["Mean"].reshape(n_img, V)) < 1e-4
     assert np.isfinite(mean_ours).all() and (var_ours >= 0).all()
+
+
+@pytest.mark.parametrize("baseline", ["NONE", "BYVOXEL"])
+def test_power(sim_pair, baseline):
+    """sam_power (Hilbert power of the joined trials, smoothed, sampled every TimeStep from 1 s):
+    the 4D image equals SAMsrcV5's (1e-4 of its maximum)."""
+    pair = sim_pair
+    if not (pair.sam("ref") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_sam("sam_wts", "base")
+    if not (pair.sam("ours") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_ours("sam_wts", "base")
+    name = f"pw{baseline.lower()}"
+    pair.write(f"{name}.param", WTS.replace("ImageMetric Power", "ImageMetric Hilbert")
+               + f"WtsName base\nSmoothBand 0 5\nTimeStep 0.05\nRemoveBaseline {baseline}\n")
+    pair.run_sam("sam_power", name)
+    pair.run_ours("sam_power", name)
+    img = f"subjA,{name},2-40Hz,PWR.nii"
+    a, b = read_image(pair.sam("ours") / img), read_image(pair.sam("ref") / img)
+    assert a.size == b.size and rel(a, b) < 1e-4

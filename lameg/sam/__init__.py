@@ -34,10 +34,15 @@ __all__ = [
     "sam_4d",
     "sam_ers",
     "make_sam_beamformer",
+    "sam_power",
 ]
 
 
 def __getattr__(name):
+    if name == "sam_power":
+        from .power import sam_power
+
+        return sam_power
     if name == "make_sam_beamformer":
         from .mne_interface import make_sam_beamformer
 

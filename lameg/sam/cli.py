@@ -1,7 +1,7 @@
 """Command line ``lameg-sam PROGRAM [options]``, with SAMsrcV5's program names and options.
 
-``PROGRAM`` is ``sam_cov``, ``sam_wts``, ``sam_3d``, ``sam_4d``, ``sam_ers`` (or ``cov``, ``wts``,
-``3d``, ``4d``, ``ers``); the options are the program's own SAMsrcV5 options (``-r DSNAME``,
+``PROGRAM`` is ``sam_cov``, ``sam_wts``, ``sam_3d``, ``sam_4d``, ``sam_ers``, ``sam_power`` (or
+``cov``, ``wts``, ``3d``, ``4d``, ``ers``, ``power``); the options are the program's own SAMsrcV5 options (``-r DSNAME``,
 ``-m PFILE``, ``-v``, ``-i_SAMdir``, ``-o_SAMdir``, ``--Name args`` ...; ``lameg-sam sam_cov -h``
 lists them). Errors are reported as one line ``lameg-sam sam_cov: <what is wrong>``. Exit status:
 0 on success (and for ``-h``), 2 for usage and parameter errors, 1 for other errors (missing
@@ -18,7 +18,7 @@ from ..exceptions import LamegError, LamegFileNotFoundError, LamegValueError
 from .param_table import help_text
 from .params import read_params
 
-PROGRAMS = ("cov", "wts", "3d", "4d", "ers")
+PROGRAMS = ("cov", "wts", "3d", "4d", "ers", "power")
 
 USAGE = """usage: lameg-sam PROGRAM [options]
 
@@ -28,7 +28,8 @@ SAM beamformer programs driven by SAMsrcV5 parameter files (SAMsrcV5 5.1 rules).
   sam_3d    power images (pseudo-Z)
   sam_4d    time-resolved images
   sam_ers   event-related images
-The short names cov, wts, 3d, 4d, ers work too. 'lameg-sam PROGRAM -h' lists its options.
+  sam_power Hilbert power over the whole recording
+The short names cov, wts, 3d, 4d, ers, power work too. 'lameg-sam PROGRAM -h' lists its options.
 """
 
 
@@ -70,10 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if params.get("verbose", False):
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        from . import cov, imaging, weights
+        from . import cov, imaging, power, weights
 
         func = {"cov": cov.sam_cov, "wts": weights.sam_wts, "3d": imaging.sam_3d,
-                "4d": imaging.sam_4d, "ers": imaging.sam_ers}[prog]
+                "4d": imaging.sam_4d, "ers": imaging.sam_ers, "power": power.sam_power}[prog]
         result = func(params)
     except LamegValueError as e:
         print(f"{label}: {_one_line(e)}", file=sys.stderr)
