@@ -166,6 +166,12 @@ kept : ndarray of int, shape (n_kept,)
 docdict["sensors"] = """
 sensors : lameg.forward.sensors.SensorArray
     MEG coils (positions in m, unit normals) and the coil-to-channel map ``tra``."""
+docdict["channel_labels"] = """
+labels : sequence of str, optional
+    Channel labels (default ``MEG0001``, ``MEG0002``, ...)."""
+docdict["coil_baseline"] = """
+baseline : float
+    Distance between the two coils, m."""
 docdict["dip_pos"] = """
 dip_pos : array-like, shape (n_dipoles, 3)
     Dipole positions in the sensors' head frame, m."""

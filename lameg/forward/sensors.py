@@ -25,6 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import hash_arrays
 from ..exceptions import LamegValueError
 
@@ -327,6 +328,7 @@ class SensorArray:
         return sens if channels is None else sens.select(list(channels))
 
     @classmethod
+    @fill_doc
     def point_magnetometers(
         cls, pos: np.ndarray, ori: np.ndarray, labels: Sequence[str] | None = None
     ) -> SensorArray:
@@ -338,8 +340,7 @@ class SensorArray:
             Coil positions, m.
         ori : array-like, shape (n_channels, 3)
             Sensitive axes (unit vectors).
-        labels : sequence of str, optional
-            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+        %(channel_labels)s
 
         Returns
         -------
@@ -349,6 +350,7 @@ class SensorArray:
         return cls._from_coil_sets(pos, ori, labels, [0.0], [1.0], "T", "megmag")
 
     @classmethod
+    @fill_doc
     def axial_gradiometers(
         cls, pos: np.ndarray, ori: np.ndarray, baseline: float = 0.05,
         labels: Sequence[str] | None = None,
@@ -362,10 +364,8 @@ class SensorArray:
         ori : array-like, shape (n_channels, 3)
             Coil normals, pointing outward (unit vectors); the compensation coil sits at
             ``pos + baseline * ori``.
-        baseline : float
-            Distance between the two coils, m.
-        labels : sequence of str, optional
-            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+        %(coil_baseline)s
+        %(channel_labels)s
 
         Returns
         -------
@@ -377,6 +377,7 @@ class SensorArray:
                                    "meggrad")
 
     @classmethod
+    @fill_doc
     def planar_gradiometers(
         cls, pos: np.ndarray, ori: np.ndarray, direction: np.ndarray, baseline: float = 0.0168,
         labels: Sequence[str] | None = None,
@@ -393,10 +394,8 @@ class SensorArray:
             Coil normals (unit vectors).
         direction : array-like, shape (n_channels, 3)
             Unit vectors along which the gradient is measured (tangential to the helmet).
-        baseline : float
-            Distance between the two coils, m.
-        labels : sequence of str, optional
-            Channel labels (default ``MEG0001``, ``MEG0002``, ...).
+        %(coil_baseline)s
+        %(channel_labels)s
 
         Returns
         -------
