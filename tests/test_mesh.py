@@ -93,6 +93,38 @@ def test_adjacency_and_components_reference():
     np.testing.assert_array_equal(comps[1]["faces"], [[0, 1, 2]])
 
 
+def test_shared_face_helpers_reference():
+    from lameg.mesh.adjacency import as_faces, used_vertices
+
+    f = as_faces([0, 1, 2, 2, 3, 4])
+    assert f.dtype == np.int64 and f.shape == (2, 3)
+    assert as_faces([]).shape == (0, 3)
+    np.testing.assert_array_equal(used_vertices(f, 7), [1, 1, 1, 1, 1, 0, 0])
+    # a face repeating a vertex makes that vertex its own neighbour (SPM's spm_mesh_adjacency)
+    a = mesh_adjacency([[0, 1, 1]], 3).toarray()
+    np.testing.assert_array_equal(a, [[0, 1, 0], [1, 1, 0], [0, 0, 0]])
+
+
+def test_check_mesh_names_the_problem():
+    from lameg._validate import check_mesh
+
+    v, f = check_mesh(np.zeros((3, 3)), np.array([[0.0, 1.0, 2.0]]))
+    assert f.dtype == np.int64 and v.dtype == np.float64
+    for verts, faces, msg in [
+        (np.zeros((3, 2)), [[0, 1, 2]], "vertices must have shape"),
+        (np.zeros((3, 3)), [0, 1, 2], "faces must have shape"),
+        (np.zeros((3, 3)), [[0, 1, 2.5]], "integer vertex indices"),
+        (np.zeros((3, 3)), [[1, 2, 3]], "0-based"),
+    ]:
+        with pytest.raises(LamegValueError, match=msg):
+            check_mesh(verts, faces)
+    bad = np.zeros((3, 3))
+    bad[0, 0] = np.nan
+    check_mesh(bad, [[0, 1, 2]])  # finite=False: positions are not inspected
+    with pytest.raises(LamegValueError, match="NaN or Inf"):
+        check_mesh(bad, [[0, 1, 2]], finite=True)
+
+
 # --- normals and orientation -------------------------------------------------------------------
 
 def test_normals_outward_and_signed_volume():
