@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..mesh.normals import normit, vertex_normals
+from ..mesh.normals import face_normals, normit, vertex_normals
 
 
 def _vertex_normal_vectors(vertices, faces, unit=False):
@@ -23,8 +23,7 @@ def _vertex_normal_vectors(vertices, faces, unit=False):
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    fn = -normit(np.cross(vertices[faces[:, 1]] - vertices[faces[:, 0]],
-                          vertices[faces[:, 2]] - vertices[faces[:, 0]]))
+    fn = -face_normals(vertices, faces)
     vn = np.zeros_like(vertices)
     for k in range(3):
         np.add.at(vn, faces[:, k], fn)
