@@ -149,6 +149,7 @@ def test_wts_and_3d_multisphere(sim_pair, name, extra):
     assert peaks == [true, true]
 
 
+@pytest.mark.slow
 def test_cross_reading(sim, tmp_path):
     """SAMsrcV5's sam_wts reads lameg's .cov files; lameg's sam_3d reads SAMsrcV5's weights."""
     import shutil
@@ -176,6 +177,7 @@ def test_cross_reading(sim, tmp_path):
     assert rel(read_image(pair.sam("ours") / name), read_image(pair.sam("ref") / name)) < 1e-4
 
 
+@pytest.mark.slow
 def test_single_sphere_orientation_defect(sim, tmp_path):
     """SAMsrcV5 jitters each sensor's sphere origin by ~1 micrometre, which leaves the radial
     dipole a tiny but non-zero field; its moment eigen-solution is scale-free and often picks that
@@ -262,6 +264,7 @@ def test_command_line_runs_like_samsrcv5(real, tmp_path, capsys):
         os.chdir(cwd)
 
 
+@pytest.mark.slow
 def test_field_output(sim_pair):
     """``-B`` writes the forward vectors of the solved orientations (``<WtsName>.fwd``): equal to
     SAMsrcV5's up to each voxel's sign (1e-6; SAMsrcV5 stores float64)."""
