@@ -331,3 +331,22 @@ def test_power(sim_pair, baseline):
     img = f"subjA,{name},2-40Hz,PWR.nii"
     a, b = read_image(pair.sam("ours") / img), read_image(pair.sam("ref") / img)
     assert a.size == b.size and rel(a, b) < 1e-4
+
+
+def test_corrupt_ctf_is_one_clear_error(real, tmp_path):
+    """A truncated .res4 or .meg4 gives a lameg error naming the file, not a reader traceback."""
+    import shutil
+
+    from lameg.exceptions import LamegError
+    from lameg.sam.io import SamData
+
+    ds = tmp_path / real.name
+    shutil.copytree(real, ds)
+    meg4 = ds / (real.name[:-3] + ".meg4")
+    meg4.write_bytes(meg4.read_bytes()[:1000])
+    with pytest.raises(LamegError, match="truncated"):
+        SamData.from_ctf(ds)
+    res4 = ds / (real.name[:-3] + ".res4")
+    res4.write_bytes(res4.read_bytes()[:500])
+    with pytest.raises(LamegError, match=r"cannot read .*\.res4"):
+        SamData.from_ctf(ds)

@@ -1,8 +1,13 @@
-"""SAM (synthetic aperture magnetometry) beamformer driven by SAMsrcV5 parameter files.
+"""SAM (synthetic aperture magnetometry) beamformer behaving as SAMsrcV5 5.1.
 
 Programs: :func:`sam_cov` (covariances), :func:`sam_wts` (two-step scalar beamformer weights),
-:func:`sam_3d` (power / pseudo-Z images), :func:`sam_4d` (time-resolved images) and :func:`sam_ers`
-(event-related images), also available as the ``lameg-sam cov|wts|3d|4d|ers`` command line.
+:func:`sam_3d` (power / pseudo-Z images), :func:`sam_4d` (time-resolved images),
+:func:`sam_power` (Hilbert power over the recording) and :func:`sam_ers` (event-related images),
+also available as ``lameg-sam sam_cov|sam_wts|sam_3d|sam_4d|sam_power|sam_ers`` with SAMsrcV5's
+options. They read CTF datasets as SAMsrcV5 does and read and write its files (``.cov``, NIfTI
+weights and images, ``hull.shape``, ``default.hdm``, ``MarkerFile.mrk``); the results are checked
+against the real programs. :func:`make_sam_beamformer` gives the weights as an MNE
+``Beamformer`` from MNE objects.
 Parameters come from :func:`read_params`. Lead fields come from :mod:`lameg.forward`
 (:mod:`lameg.sam.forward`); :func:`laminar_sam_contrast` compares the task-related SAM power of two
 cortical layers of a :class:`lameg.surf.LayerSurfaceSet`.

@@ -165,17 +165,17 @@ def regularise(C: np.ndarray, noise: float, bandwidth: float, mu=None, prop_mu: 
 
 
 def sam_pinv(C: np.ndarray, drop: int = 0, rtol: float = 1e-15) -> np.ndarray:
-    """Pseudo-inverse of a symmetric covariance dropping eigenvalues ``< rtol * max`` and the
-    ``drop`` smallest remaining ones."""
-    s, U = np.linalg.eigh((C + C.T) / 2)
-    order = np.argsort(s)[::-1]
-    s, U = s[order], U[:, order]
+    """SAMsrcV5's pseudo-inverse (``pinvN``): singular values ``<= rtol * s_max`` are dropped, and
+    with ``drop`` (``Pinv``) the ``drop`` smallest positions of the spectrum are zeroed whatever
+    their value."""
+    U, s, Vt = np.linalg.svd(C)
     keep = s > rtol * s[0]
-    n_keep = int(keep.sum()) - int(drop)
-    if n_keep < 1:
-        raise LamegDataError(f"Pinv {drop} leaves no eigenvalue of the covariance to invert")
-    s, U = s[:n_keep], U[:, :n_keep]
-    return (U / s) @ U.T
+    if 0 < drop < s.size:
+        keep[s.size - drop:] = False
+    if not keep.any():
+        raise LamegDataError(f"Pinv {drop} leaves no singular value of the covariance to invert")
+    inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
+    return (Vt.T * inv) @ U.T
 
 
 def max_snr_orientations(L: np.ndarray, Cinv: np.ndarray, sign_ref: np.ndarray | None = None,
