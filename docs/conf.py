@@ -6,11 +6,9 @@ from pathlib import Path
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# The published gallery runs the tutorials with the settings their text describes (11 layers,
-# all simulations): LAMEG_TUTORIAL_FAST is switched off here whatever the environment says, so a
-# test-speed setting cannot leak into the documentation. This takes tens of minutes; for a quick
-# local preview build with LAMEG_DOCS_PREVIEW=1 (reduced settings, not for publishing).
-os.environ["LAMEG_TUTORIAL_FAST"] = "1" if os.environ.get("LAMEG_DOCS_PREVIEW") == "1" else "0"
+# The published gallery runs the tutorials as written: the settings their text describes (11
+# layers, every simulation; tens of minutes). Tests build from reduced copies of the tutorials
+# (tools/tutorial_settings.py) by pointing LAMEG_DOCS_TUTORIALS at them.
 
 import lameg  # noqa: E402
 
@@ -47,7 +45,7 @@ intersphinx_disabled_reftypes = ["*"]
 
 REPO = Path(__file__).resolve().parents[1]
 sphinx_gallery_conf = {
-    "examples_dirs": str(REPO / "tutorials"),
+    "examples_dirs": os.environ.get("LAMEG_DOCS_TUTORIALS", str(REPO / "tutorials")),
     "gallery_dirs": "auto_tutorials",
     "filename_pattern": r"tutorial_",
     "image_scrapers": ("matplotlib",),

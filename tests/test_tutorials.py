@@ -1,7 +1,7 @@
-"""Run the sphinx-gallery tutorials end to end (fast settings) and check what they show.
+"""Run the sphinx-gallery tutorials end to end (reduced settings) and check what they show.
 
-Each tutorial runs in its own Python process with ``LAMEG_TUTORIAL_FAST=1`` (fewer layers and
-simulations) and ``LAMEG_TUTORIAL_OUTPUT`` pointing at a temporary folder; all tutorials of a
+Each tutorial runs in its own Python process with the reduced settings of
+``tools/tutorial_settings.py`` (fewer layers and simulations) and ``LAMEG_TUTORIAL_OUTPUT`` pointing at a temporary folder; all tutorials of a
 session share one gain/kernel cache (``LAMEG_CACHE_DIR``) so that identical forward models are
 computed once. The tutorials work on temporary copies of ``test_data/``
 (``lameg.datasets.copy_test_participant``); the test checks that the bundled data are left
@@ -43,9 +43,16 @@ def tutorial_cache(tmp_path_factory) -> Path:
 
 
 def run_tutorial(script: Path, out_dir: Path, cache_dir: Path) -> subprocess.CompletedProcess:
+    """Run the tutorial with its reduced settings (``tools/tutorial_settings.py``)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from tutorial_settings import write_reduced
+    finally:
+        sys.path.pop(0)
+    script = write_reduced(script, out_dir.parent / f"{out_dir.name}_script")
     env = dict(os.environ)
+    env.pop("LAMEG_TUTORIAL_FAST", None)
     env.update({
-        "LAMEG_TUTORIAL_FAST": "1",
         "LAMEG_TUTORIAL_OUTPUT": str(out_dir),
         "LAMEG_CACHE_DIR": str(cache_dir),
         "MPLBACKEND": "Agg",
@@ -279,7 +286,17 @@ def test_docs_build_and_render(tmp_path, tutorial_cache):
     except FileNotFoundError as err:
         pytest.skip(str(err))
     html = tmp_path / "html"
-    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache), LAMEG_DOCS_PREVIEW="1")
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from tutorial_settings import write_reduced
+    finally:
+        sys.path.pop(0)
+    reduced = tmp_path / "tutorials"
+    for script in TUTORIALS:
+        write_reduced(script, reduced)
+    (reduced / "README.rst").write_text((REPO / "tutorials" / "README.rst").read_text())
+    env = dict(os.environ, LAMEG_CACHE_DIR=str(tutorial_cache),
+               LAMEG_DOCS_TUTORIALS=str(reduced))
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html",
                            "-d", str(tmp_path / "doctrees"), str(REPO / "docs"), str(html)],
                           env=env, capture_output=True, text=True, timeout=3 * TIMEOUT_S)

@@ -57,14 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     os.environ["LAMEG_TUTORIAL_OUTPUT"] = str(out)
-    os.environ["LAMEG_TUTORIAL_FAST"] = "1" if args.fast else "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
     if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
         os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
+    script = TUTORIAL
+    if args.fast:  # the tutorial with its reduced settings (tools/tutorial_settings.py)
+        import tempfile
+
+        sys.path.insert(0, str(REPO / "tools"))
+        from tutorial_settings import write_reduced
+
+        script = write_reduced(TUTORIAL, tempfile.mkdtemp(prefix="lameg_demo_"))
     start = time.perf_counter()
-    runpy.run_path(str(TUTORIAL), run_name="__main__")
+    runpy.run_path(str(script), run_name="__main__")
     elapsed = time.perf_counter() - start
 
     missing = [f for f in FIGURES if not (out / f"tutorial_07_{f}.png").is_file()]

@@ -28,8 +28,6 @@ from lameg.datasets import copy_test_participant
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import render_mesh, show_surface
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 participant = copy_test_participant(datasets=[])  # the FreeSurfer subject only
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
 out_dir = Path(os.environ.get("LAMEG_TUTORIAL_OUTPUT", participant.root / "figures"))
@@ -53,7 +51,7 @@ def show_png(png):
 # fractions ``linspace(1, 0, n_layers)`` of the distance from the white surface to the pial
 # surface (1 = pial), along the straight line joining corresponding white and pial vertices.
 
-n_layers = 3 if FAST else 11
+n_layers = 11
 surf_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 print(surf_set)
 print("layers:", surf_set.get_layer_names())
@@ -157,7 +155,7 @@ show_png(png)
 # and 15 layers (current source density). Each set writes its own multilayer mesh; the
 # per-layer files of the layers they share are reused.
 
-sizes = (2, 3) if FAST else (2, 11, 15)
+sizes = (2, 11, 15)
 for n in sizes:
     start = time.perf_counter()
     layer_set = LayerSurfaceSet(subj_id, n, subjects_dir=subjects_dir)

@@ -15,7 +15,6 @@ comparison across all layers of a multilayer set.
 # Set-up
 # ------
 
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,8 +26,6 @@ from lameg.laminar import model_comparison
 from lameg.simulate import run_current_density_simulation
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import plot_layer_comparison
-
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
 
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
@@ -43,7 +40,7 @@ base_file = str(participant.dataset("sim_ctf_noise"))
 # Simulations need a forward model of the multilayer mesh, so that a source can be placed in
 # any layer. The comparison itself uses the 2-layer set (pial and white).
 
-n_layers = 3 if FAST else 11
+n_layers = 11
 multi_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 multi_set.create(verbose=False)
 two_set = LayerSurfaceSet(subj_id, 2, subjects_dir=subjects_dir)
@@ -105,22 +102,17 @@ plt.show()
 # --------------------
 # Now a source is simulated in each layer of the multilayer set in turn, and each simulation
 # is compared across all single-layer models. Free energies are shown relative to the worst
-# model; crosses mark the best model and circles the simulated layer. (With the reduced
-# settings, ``LAMEG_TUTORIAL_FAST=1``, the matrix holds the two simulations above.)
+# model; crosses mark the best model and circles the simulated layer.
 
-if FAST:  # reuse the two simulations above with the 2-layer comparison
-    f_all = np.vstack([f_pial, f_white])
-    true_layers, names = [0, 1], ["pial", "white"]
-else:
-    f_all = np.zeros((n_layers, n_layers))
-    for layer in range(n_layers):
-        vertex = multi_set.get_multilayer_vertex(layer, column)
-        sim = run_current_density_simulation(base_file, f"layer{layer}_", vertex,
-                                             seed=10 + layer, viz=False, **sim_kwargs)
-        f_all[layer], _ = model_comparison(fid_coords, sim, multi_set, viz=False,
-                                           invert_kwargs=invert_kwargs)
-        print(f"simulated layer {layer}: best model {np.argmax(f_all[layer])}")
-    true_layers, names = np.arange(n_layers), [str(i + 1) for i in range(n_layers)]
+f_all = np.zeros((n_layers, n_layers))
+for layer in range(n_layers):
+    vertex = multi_set.get_multilayer_vertex(layer, column)
+    sim = run_current_density_simulation(base_file, f"layer{layer}_", vertex,
+                                         seed=10 + layer, viz=False, **sim_kwargs)
+    f_all[layer], _ = model_comparison(fid_coords, sim, multi_set, viz=False,
+                                       invert_kwargs=invert_kwargs)
+    print(f"simulated layer {layer}: best model {np.argmax(f_all[layer])}")
+true_layers, names = np.arange(n_layers), [str(i + 1) for i in range(n_layers)]
 
 fig, ax = plt.subplots(figsize=(6, 5))
 plot_layer_comparison(f_all, ax=ax, true_layer=true_layers, layer_names=names)

@@ -28,8 +28,6 @@ from lameg.simulate import run_current_density_simulation
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import plot_layer_comparison
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
@@ -43,10 +41,10 @@ out_dir.mkdir(parents=True, exist_ok=True)
 # Layer sets and the simulation forward model
 # -------------------------------------------
 # As in the free-energy tutorial, the simulations use the forward model of a multilayer mesh
-# (11 layers; 3 with the reduced settings, ``LAMEG_TUTORIAL_FAST=1``) and the first comparison
+# (11 layers) and the first comparison
 # uses the 2-layer set.
 
-n_layers = 3 if FAST else 11
+n_layers = 11
 multi_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 multi_set.create(verbose=False)
 two_set = LayerSurfaceSet(subj_id, 2, subjects_dir=subjects_dir)
@@ -63,7 +61,7 @@ print(f"simulating at column {column} of {n_columns}")
 # ``n_folds`` inversions are run per layer model, each leaving out ``ideal_pc_test`` percent
 # of the channels. When ``n_folds * ideal_pc_test`` is 100, as here, the held-out sets
 # partition the channels (k-fold cross-validation): every channel is predicted once. laMEG's
-# tutorial uses 10 folds of 10 %; the reduced settings use 4 folds of 25 %. ``seed`` makes the
+# tutorial uses 10 folds of 10 %, as here. ``seed`` makes the
 # random choice of test channels reproducible.
 #
 # For each fold, the error is the root mean square, over temporal modes, of the difference
@@ -72,7 +70,7 @@ print(f"simulating at column {column} of {n_columns}")
 # (folds x test channels); their mean is the model's cross-validation error. The free energy
 # of each fold (fitted to the training channels) is returned as well.
 
-n_folds, pc_test = (4, 25) if FAST else (10, 10)
+n_folds, pc_test = (10, 10)
 invert_kwargs = dict(patch_size=5, n_temp_modes=4, n_folds=n_folds, ideal_pc_test=pc_test,
                      seed=0)
 
@@ -133,22 +131,18 @@ plt.show()
 # Each layer of the multilayer set in turn holds the simulated source, and every simulation is
 # compared across all single-layer models. The matrix shows the CV error relative to the best
 # model of each simulation (crosses: the model with the lowest error; circles: the simulated
-# layer). With the reduced settings the matrix holds the two simulations above.
+# layer).
 
-if FAST:
-    cv_all = np.vstack([results["pial"][1], results["white"][1]])
-    true_layers, names = [0, 1], ["pial", "white"]
-else:
-    cv_all = np.zeros((n_layers, n_layers))
-    for layer in range(n_layers):
-        vertex = multi_set.get_multilayer_vertex(layer, column)
-        sim = run_current_density_simulation(base_file, f"layer{layer}_", vertex,
-                                             seed=10 + layer, viz=False, **sim_kwargs)
-        _, cv_errs = model_comparison(fid_coords, sim, multi_set, viz=False,
-                                      invert_kwargs=invert_kwargs)
-        cv_all[layer] = cv_error(cv_errs)
-        print(f"simulated layer {layer}: lowest CV error for layer {np.argmin(cv_all[layer])}")
-    true_layers, names = np.arange(n_layers), [str(i + 1) for i in range(n_layers)]
+cv_all = np.zeros((n_layers, n_layers))
+for layer in range(n_layers):
+    vertex = multi_set.get_multilayer_vertex(layer, column)
+    sim = run_current_density_simulation(base_file, f"layer{layer}_", vertex,
+                                         seed=10 + layer, viz=False, **sim_kwargs)
+    _, cv_errs = model_comparison(fid_coords, sim, multi_set, viz=False,
+                                  invert_kwargs=invert_kwargs)
+    cv_all[layer] = cv_error(cv_errs)
+    print(f"simulated layer {layer}: lowest CV error for layer {np.argmin(cv_all[layer])}")
+true_layers, names = np.arange(n_layers), [str(i + 1) for i in range(n_layers)]
 
 best = np.argmin(cv_all, axis=1)
 print("best model per simulation:", best.tolist(), "simulated:", list(true_layers))

@@ -31,8 +31,6 @@ from lameg.simulate import run_current_density_simulation
 from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
@@ -45,10 +43,10 @@ out_dir.mkdir(parents=True, exist_ok=True)
 # %%
 # Layer sets
 # ----------
-# The multilayer mesh (11 layers; 3 with the reduced settings, ``LAMEG_TUTORIAL_FAST=1``)
+# The multilayer mesh (11 layers)
 # carries the simulation and the localiser; the 2-layer set the first comparison.
 
-n_layers = 3 if FAST else 11
+n_layers = 11
 multi_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 multi_set.create(verbose=False)
 two_set = LayerSurfaceSet(subj_id, 2, subjects_dir=subjects_dir)
@@ -104,13 +102,9 @@ plt.show()
 # ``sliding_window_model_comparison`` coregisters the data to each layer's mesh and runs an
 # MSP inversion with a single prior patch at ``prior`` in 50 ms windows. With
 # ``win_overlap=True`` there is one window centred on every sample (151 windows per layer
-# model); the reduced settings pass five windows explicitly instead (``wois``), centred every
-# 25 ms from -50 to 50 ms. It returns the free energy of each layer model in each window.
+# model; windows can also be given explicitly with ``wois``). It returns the free energy of each layer model in each window.
 
 invert_kwargs = dict(patch_size=5, n_temp_modes=4, win_size=50, win_overlap=True)
-if FAST:
-    centres = np.arange(-50.0, 51.0, 25.0)
-    invert_kwargs["wois"] = np.stack([centres - 25.0, centres + 25.0], axis=1)
 
 f_two, wois = sliding_window_model_comparison(prior, fid_coords, sim_file, two_set,
                                               viz=False, invert_kwargs=invert_kwargs)

@@ -36,8 +36,6 @@ from lameg.simulate import run_current_density_simulation
 from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
@@ -50,11 +48,10 @@ out_dir.mkdir(parents=True, exist_ok=True)
 # %%
 # Layer sets
 # ----------
-# The simulations use the forward model of a multilayer mesh (11 layers; 3 with the reduced
-# settings, ``LAMEG_TUTORIAL_FAST=1``), so that a source can be placed in any layer. The ROI
+# The simulations use the forward model of a multilayer mesh (11 layers), so that a source can be placed in any layer. The ROI
 # analysis uses the 2-layer set, whose mesh holds the pial and the white surface.
 
-n_layers = 3 if FAST else 11
+n_layers = 11
 multi_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 multi_set.create(verbose=False)
 two_set = LayerSurfaceSet(subj_id, 2, subjects_dir=subjects_dir)

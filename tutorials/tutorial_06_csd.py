@@ -14,7 +14,6 @@ inversion on the multilayer mesh, and computes and plots the CSD of the column w
 # Set-up
 # ------
 
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -27,8 +26,6 @@ from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import plot_csd
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
@@ -39,9 +36,9 @@ base_file = str(participant.dataset("sim_ctf_noise"))
 # %%
 # A 15-layer forward model
 # ------------------------
-# laMEG uses 15 layers for CSD analyses (7 with the reduced settings).
+# laMEG uses 15 layers for CSD analyses.
 
-n_layers = 7 if FAST else 15
+n_layers = 15
 surf_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 surf_set.create(verbose=False)
 coregister(fid_coords, base_file, surf_set, viz=False)

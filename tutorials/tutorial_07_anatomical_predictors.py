@@ -42,9 +42,7 @@ from lameg.surf import LayerSurfaceSet
 from lameg.sweep import LaminarModel, SweepSettings, laminar_accuracy_map, plot_accuracy_map
 from lameg.viz import show_surface
 
-# Smaller settings for automated runs (LAMEG_TUTORIAL_FAST=1)
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"
-n_layers = 3 if FAST else 11
+n_layers = 11
 
 # The FreeSurfer subject and the CTF recording of a pial source (header .mat + data .dat)
 participant = copy_test_participant(datasets=["sim_ctf_pial"])
@@ -236,7 +234,7 @@ print(f"pial multilayer vertex {surf_set.get_multilayer_vertex('pial', prior)}")
 
 model = LaminarModel.from_dataset(data_file, n_layers=n_layers)
 rng = np.random.default_rng(0)
-mapped = np.sort(rng.choice(n_columns, 24 if FAST else 300, replace=False))
+mapped = np.sort(rng.choice(n_columns, 300, replace=False))
 accuracy = laminar_accuracy_map(model, columns=mapped, snr=-20.0,
                                 settings=SweepSettings(method="MSP", n_temp_modes=4),
                                 seed=1, n_jobs=1)

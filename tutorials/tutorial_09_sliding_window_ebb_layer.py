@@ -45,8 +45,6 @@ from lameg.source import load_source_time_series
 from lameg.surf import LayerSurfaceSet
 from lameg.viz import plot_csd
 
-FAST = os.environ.get("LAMEG_TUTORIAL_FAST", "0") == "1"  # reduced settings for automated runs
-
 # A private copy of the test participant, since the analyses write next to their inputs
 participant = copy_test_participant(datasets=["sim_ctf_noise"])
 subj_id, subjects_dir = participant.subj_id, participant.subjects_dir
@@ -59,11 +57,11 @@ out_dir.mkdir(parents=True, exist_ok=True)
 # %%
 # The multilayer forward model
 # ----------------------------
-# 11 layers (7 with the reduced settings, ``LAMEG_TUTORIAL_FAST=1``). The superficial source
+# 11 layers. The superficial source
 # sits in the second layer and the deep one in the second-to-last (layers 2 and 10 of 11,
 # counting from 1 at the pial surface, as in laMEG's tutorial).
 
-n_layers = 7 if FAST else 11
+n_layers = 11
 surf_set = LayerSurfaceSet(subj_id, n_layers, subjects_dir=subjects_dir)
 surf_set.create(verbose=False)
 coregister(fid_coords, base_file, surf_set, viz=False)
@@ -112,8 +110,8 @@ print({name: Path(f).name for name, f in sim_files.items()})
 #
 # With ``win_overlap=True`` there is a window centred on every sample, and the source time
 # series of overlapping windows are averaged sample by sample
-# (:func:`lameg.source.load_source_time_series`). The reduced settings pass nine adjacent
-# windows instead (``wois``), placed so that the pulses fall in the middle of a window. The
+# (:func:`lameg.source.load_source_time_series`); windows can also be given explicitly
+# (``wois``). The
 # Hanning taper that the sliding-window functions apply by default is switched off
 # (``hann_windowing=False``): on 25 ms windows it discards much of each window's data. Each
 # inversion overwrites the previous one in the dataset, so the column's time series are read
@@ -121,9 +119,6 @@ print({name: Path(f).name for name, f in sim_files.items()})
 
 win_kwargs = dict(patch_size=5, n_temp_modes=1, win_size=25, win_overlap=True,
                   hann_windowing=False, viz=False)
-if FAST:
-    edges = np.arange(-87.5, 150.0, 25.0)  # ms
-    win_kwargs["wois"] = np.stack([edges[:-1], edges[1:]], axis=1)
 methods = {
     "EBB, whole epoch": lambda f: invert_ebb(f, surf_set, patch_size=5, n_temp_modes=4,
                                              viz=False),
