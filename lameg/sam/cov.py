@@ -418,7 +418,16 @@ def sam_cov(params: SamParams, data=None, *, output_dir: str | os.PathLike | Non
 
 def cov_set_name(params: SamParams) -> str:
     """Name of the covariance folder: ``CovName``, else ``OutName``, else the parameter file's
-    name (``cmdline`` when every parameter came from the command line)."""
+    name (``cmdline`` when every parameter came from the command line).
+
+    Parameters
+    ----------
+    params : SamParams
+
+    Returns
+    -------
+    str
+    """
     for key in ("CovName", "OutName"):
         if params.is_set(key):
             return str(params[key])
@@ -426,7 +435,20 @@ def cov_set_name(params: SamParams) -> str:
 
 
 def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:
-    """The SAM folder outputs go to (``output_dir``, ``OutputSAMDirectory`` or the default)."""
+    """The SAM folder outputs go to.
+
+    Parameters
+    ----------
+    params : SamParams
+    data : SamData
+    output_dir : path-like, optional
+        Overrides everything.
+
+    Returns
+    -------
+    Path
+        ``output_dir``, else ``OutputSAMDirectory`` (``-o_SAMdir``), else ``<dataset>.ds/SAM``.
+    """
     if output_dir:
         return Path(output_dir)
     if params.is_set("OutputSAMDirectory"):
@@ -435,7 +457,20 @@ def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:
 
 
 def input_sam_dir(params: SamParams, data: SamData, input_dir=None) -> Path:
-    """The SAM folder inputs come from (``input_dir``, ``InputSAMDirectory`` or the default)."""
+    """The SAM folder inputs (covariances, weights) come from.
+
+    Parameters
+    ----------
+    params : SamParams
+    data : SamData
+    input_dir : path-like, optional
+        Overrides everything.
+
+    Returns
+    -------
+    Path
+        ``input_dir``, else ``InputSAMDirectory`` (``-i_SAMdir``), else ``<dataset>.ds/SAM``.
+    """
     if input_dir:
         return Path(input_dir)
     if params.is_set("InputSAMDirectory"):

@@ -308,7 +308,19 @@ def read_marker_file(path: str | os.PathLike) -> list[tuple[int, float, str]]:
 
 def write_marker_file(path: str | os.PathLike, markers: dict[str, list[tuple[int, float]]]
                       ) -> Path:
-    """Write a CTF ``MarkerFile.mrk`` with one class per name: ``{name: [(trial, latency s)]}``."""
+    """Write a CTF ``MarkerFile.mrk`` with one marker class per name.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (``<dataset>.ds/MarkerFile.mrk``).
+    markers : dict of str -> list of (int, float)
+        ``{name: [(trial (0-based), latency s from the trial's time zero), ...]}``.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     parts = [f"PATH OF DATASET:\n{path.parent.name}\n\n\nNUMBER OF MARKERS:\n{len(markers)}\n\n\n"]
     for cid, (name, samples) in enumerate(markers.items(), 1):
@@ -441,7 +453,22 @@ def read_hdm_spheres(path: str | os.PathLike, ds: CtfDataset) -> np.ndarray:
 
 def write_hdm(path: str | os.PathLike, ds: CtfDataset, origins: np.ndarray,
               radius: float = 0.08) -> Path:
-    """Write a minimal CTF ``default.hdm`` with one sphere per primary and reference (m)."""
+    """Write a minimal CTF ``default.hdm`` (multiple local spheres).
+
+    Parameters
+    ----------
+    path : path-like
+    ds : CtfDataset
+        The dataset whose good primaries and references get a sphere each.
+    origins : ndarray, shape (n_primary + n_reference, 3)
+        Sphere origins, m (primaries then references).
+    radius : float
+        Sphere radius, m.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     chans = list(ds.primary) + list(ds.reference)
     o = np.asarray(origins, float)

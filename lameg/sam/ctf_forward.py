@@ -81,7 +81,18 @@ class CoilPoints:
 
 
 def integration_points(ds: CtfDataset, order: int = 3) -> CoilPoints:
-    """The coil integration points SAMsrcV5 computes for ``ds`` (references first, as it does)."""
+    """The coil integration points SAMsrcV5 computes for ``ds`` (references first, as it does).
+
+    Parameters
+    ----------
+    ds : CtfDataset
+    order : {1, 2, 3, 4, 5, 7}
+        Integration order (SAMsrcV5 uses 3: four points per coil).
+
+    Returns
+    -------
+    CoilPoints
+    """
     if order not in _ORDERS:
         raise LamegValueError(f"coil integration order must be one of {sorted(_ORDERS)}, "
                               f"not {order}")

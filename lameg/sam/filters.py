@@ -71,7 +71,25 @@ def fft_gain(freqs: np.ndarray, hp: float, lp: float, notches=(), order: int = F
 
 
 def sam_gain_array(n: int, fs: float, hp: float, lp: float, notches=()) -> np.ndarray:
-    """The length-``n`` multiplier SAMsrcV5's ``FFTfilter`` applies to a full complex spectrum."""
+    """The multiplier SAMsrcV5's ``FFTfilter`` applies to a full complex spectrum.
+
+    Parameters
+    ----------
+    n : int
+        Samples of the record.
+    fs : float
+        Sampling rate, Hz.
+    hp, lp : float
+        Band edges, Hz (``hp <= 0``: low-pass).
+    notches : sequence of float
+        Notched frequencies, Hz.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Gain per FFT index: bin ``i < n/2`` and index ``n - 1 - i`` get the gain at ``i fs/n``; the
+        middle index of an odd ``n`` is 1.
+    """
     half = n // 2
     g = fft_gain(np.arange(half) * fs / n, hp, lp, notches)
     m = np.ones(n)

@@ -567,7 +567,17 @@ def write_forward_file(path, B: np.ndarray, sources: SourceSet, chan_index=None)
 
 
 def wts_set_name(params: SamParams) -> str:
-    """Name of the weights folder: ``WtsName``, else the covariance set name."""
+    """Name of the weights folder: ``WtsName``, else ``CovName``, else ``OutName``, else the
+    parameter file's name (``cmdline`` without one), as SAMsrcV5.
+
+    Parameters
+    ----------
+    params : SamParams
+
+    Returns
+    -------
+    str
+    """
     from .cov import cov_set_name
 
     if params.is_set("WtsName"):
@@ -618,8 +628,23 @@ def write_sam_weights_nifti(path, W: np.ndarray, sources: SourceSet, noise: floa
 
 
 def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray, tuple[int, int, int]]:
-    """Read a SAMsrcV5 NIfTI weight file: weights (V, M) in SAM's voxel order (X slowest, Z
-    fastest), the noise power (from ``glmax``), the affine and the grid shape (nX, nY, nZ)."""
+    """Read a SAMsrcV5 NIfTI weight file (lameg's or SAMsrcV5's).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    W : ndarray, shape (n_voxels, n_channels)
+        Weights in SAM's voxel order (X slowest, Z fastest), A m per T (zero outside the ROI).
+    noise : float
+        Noise power from the ``glmax`` slot, T^2 (float32 precision).
+    affine : ndarray, shape (4, 4)
+        The sform (mm).
+    shape : (int, int, int)
+        Grid (nX, nY, nZ).
+    """
     import struct
 
     path = Path(path)
@@ -642,7 +667,19 @@ def read_sam_weights_nifti(path) -> tuple[np.ndarray, float, np.ndarray, tuple[i
 
 
 def read_noise_file(folder, name: str) -> float:
-    """SAMsrcV5's noise of a weight set: ``<name>_MuNoise``, else ``<name>_Noise``."""
+    """SAMsrcV5's noise of a weight set (its ``GetNoise``).
+
+    Parameters
+    ----------
+    folder : path-like
+    name : str
+        Covariance/weight name (``Global``, ``Sum``, a marker).
+
+    Returns
+    -------
+    float
+        ``<name>_MuNoise`` if present, else ``<name>_Noise``, T^2.
+    """
     folder = Path(folder)
     for suffix in ("_MuNoise", "_Noise"):
         f = folder / f"{name}{suffix}"
