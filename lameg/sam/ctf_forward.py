@@ -190,3 +190,34 @@ def sphere_lead_fields(ds: CtfDataset, positions: np.ndarray, origin, order: int
         lf = per[:, :, :pts.n_primary] - per[:, :, pts.n_primary:] @ ds.balance.T
         out[s:s + chunk] = lf.transpose(0, 2, 1)
     return out
+
+
+def ctf_sensor_array(ds: CtfDataset, order: int = 3):
+    """The primary sensors of a CTF dataset as a :class:`lameg.forward.sensors.SensorArray`.
+
+    Coils are SAMsrcV5's integration points (:func:`integration_points`), ``tra`` maps them to the
+    balanced primary channels (own points minus the balance weights times the references'
+    points), so any :mod:`lameg.forward` head model (Nolte single shell, local spheres) gives the
+    lead fields SAMsrcV5's geometry implies.
+
+    Parameters
+    ----------
+    ds : CtfDataset
+    order : int
+        Coil integration order.
+
+    Returns
+    -------
+    SensorArray
+        Rows = good primaries in ``res4`` order, T per unit field.
+    """
+    from ..forward.sensors import SensorArray
+
+    pts = integration_points(ds, order)
+    w = np.linalg.norm(pts.wvec, axis=1)
+    ori = pts.wvec / w[:, None]
+    n_rows = pts.n_primary + pts.n_reference
+    tra = np.zeros((n_rows, w.size))
+    tra[pts.chan, np.arange(w.size)] = w
+    tra_p = tra[:pts.n_primary] - ds.balance @ tra[pts.n_primary:]
+    return SensorArray(pts.pos, ori, tra_p, ds.primary_names)

@@ -92,6 +92,11 @@ def sensor_array(data, channels: list[str] | None = None) -> SensorArray:
             "the data have no sensor geometry, which the SAM head models need; load an SPM or "
             "MNE dataset with sensors, or pass lead_field= to sam_wts")
     names = list(data.chan_names) if channels is None else list(channels)
+    if s.get("ctf") is not None:  # a CTF dataset read as SAMsrcV5 reads it
+        from .ctf_forward import ctf_sensor_array
+
+        sens = ctf_sensor_array(s["ctf"])
+        return sens if names == list(sens.labels) else sens.select(names)
     if s.get("grad") is not None:
         return SensorArray.from_grad(s["grad"], channels=names)
     if s.get("info") is not None:
