@@ -43,8 +43,7 @@ from .io import (
 )
 from .params import Marker, SamParams
 
-__all__ = ["SamCovariance", "noise_floor", "marker_segments", "segment_covariance", "sam_cov",
-           "read_covariances", "make_band_filter"]
+__all__ = ["SamCovariance", "noise_floor", "sam_cov", "read_covariances", "cov_set_name"]
 
 RESERVED = ("Global", "Orient", "Noise", "Sum")
 
@@ -53,7 +52,7 @@ RESERVED = ("Global", "Orient", "Noise", "Sum")
 class SamCovariance:
     """One covariance of a SAM analysis.
 
-    Attributes
+    Parameters
     ----------
     name : str
         ``Global``, ``Orient``, ``Noise``, ``Sum`` or a marker covariance name.
@@ -105,6 +104,11 @@ def noise_floor(eigenvalues: np.ndarray, ndim: int = 3) -> float:
         Eigen/singular values of a covariance (any order).
     ndim : int
         Number of trailing values excluded from the scan (``max(3, Pinv)``).
+
+    Returns
+    -------
+    float
+        The noise floor, T^2.
     """
     s = np.sort(np.asarray(eigenvalues, float))[::-1]
     m = s.size

@@ -53,7 +53,7 @@ class Coil:
 class CtfDataset:
     """A CTF dataset as SAMsrcV5 sees it (see the module docstring).
 
-    Attributes
+    Parameters
     ----------
     path : Path
         The ``.ds`` folder.
@@ -79,6 +79,8 @@ class CtfDataset:
     epoch_ok : ndarray of bool, shape (n_epochs,)
     markers : list of (int, float, str)
         (trial, latency s, name), sorted as SAMsrcV5 sorts them.
+    _res4 : dict
+        The raw ``res4`` fields.
     """
 
     path: Path
@@ -101,14 +103,30 @@ class CtfDataset:
 
     @property
     def primary_names(self) -> list[str]:
+        """Names of the good primary sensors."""
         return [self.chan_names[i] for i in self.primary]
 
     def read_primary(self) -> np.ndarray:
-        """Primary-sensor data in tesla, shape (n_epochs, n_primary, n_samples)."""
+        """Primary-sensor data in tesla.
+
+        Returns
+        -------
+        ndarray, shape (n_epochs, n_primary, n_samples)
+        """
         return self.read_channels(self.primary)
 
     def read_channels(self, idx) -> np.ndarray:
-        """Data of channels ``idx`` (tesla), shape (n_epochs, len(idx), n_samples)."""
+        """Data of some channels in tesla.
+
+        Parameters
+        ----------
+        idx : array-like of int
+            Channel indices (``res4`` order).
+
+        Returns
+        -------
+        ndarray, shape (n_epochs, len(idx), n_samples)
+        """
         idx = np.asarray(idx, int)
         nch, T, E = len(self.chan_names), self.n_samples, self.n_epochs
         files = _meg4_files(self.path, self.set_name)
@@ -129,7 +147,16 @@ class CtfDataset:
 
 
 def ctf_set_name(path: str | os.PathLike) -> str:
-    """Dataset name of a ``.ds`` folder (``.ds`` removed)."""
+    """Dataset name of a ``.ds`` folder (``.ds`` removed).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    str
+    """
     name = Path(path).name
     return name[:-3] if name.endswith(".ds") else name
 
@@ -270,7 +297,16 @@ def _bad_trials(cls_file: Path) -> list[int]:
 
 
 def read_marker_file(path: str | os.PathLike) -> list[tuple[int, float, str]]:
-    """Markers of a CTF ``MarkerFile.mrk``: (trial, latency s, name), SAMsrcV5's order.
+    """Markers of a CTF ``MarkerFile.mrk`` in SAMsrcV5's order (``1000 * trial + latency``).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    list of (int, float, str)
+        (trial, latency s, name).
 
     Raises
     ------

@@ -64,7 +64,7 @@ class _OrthoPlane:
 class CoilPoints:
     """Integration points of every primary and reference sensor.
 
-    Attributes
+    Parameters
     ----------
     pos : ndarray, shape (K, 3)
         Points, m.
@@ -169,6 +169,10 @@ def sphere_lead_fields(ds: CtfDataset, positions: np.ndarray, origin, order: int
         references, as in :class:`CoilPoints`).
     order : int
         Coil integration order (1, 2, 3, 4, 5 or 7; SAMsrcV5 uses 3).
+    points : CoilPoints, optional
+        Precomputed integration points (default: computed for ``order``).
+    chunk : int
+        Dipoles computed together (memory).
 
     Returns
     -------

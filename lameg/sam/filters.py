@@ -28,7 +28,7 @@ from scipy import signal
 
 from ..exceptions import LamegValueError
 
-__all__ = ["BandFilter", "fft_gain", "notch_frequencies", "sam_gain_array"]
+__all__ = ["BandFilter", "sam_gain_array"]
 
 FFT_ORDER = 20
 IIR_ORDER = 4
@@ -150,14 +150,36 @@ class BandFilter:
         return signal.butter(IIR_ORDER, [self.hp, nyq_lp], "bandpass", fs=self.fs, output="sos")
 
     def gain(self, freqs: np.ndarray) -> np.ndarray:
-        """Amplitude gain of the complete (zero-phase) filter at ``freqs`` (Hz)."""
+        """Amplitude gain of the complete (zero-phase) filter.
+
+        Parameters
+        ----------
+        freqs : ndarray
+            Frequencies, Hz.
+
+        Returns
+        -------
+        ndarray
+            Shape of ``freqs``.
+        """
         if self.kind == "FFT":
             return fft_gain(freqs, self.hp, self.lp, self.notches)
         _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
         return np.abs(h) ** 2
 
     def band_gain(self, freqs: np.ndarray) -> np.ndarray:
-        """Gain of the band filter alone (no notch), as used for the effective bandwidth."""
+        """Gain of the band filter alone (no notch), as used for the effective bandwidth.
+
+        Parameters
+        ----------
+        freqs : ndarray
+            Frequencies, Hz.
+
+        Returns
+        -------
+        ndarray
+            Shape of ``freqs``.
+        """
         if self.kind == "FFT":
             return _band_gain(freqs, self.hp, self.lp)
         _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
@@ -166,7 +188,14 @@ class BandFilter:
     def bandwidth_for(self, n: int | None) -> float:
         """Effective bandwidth (Hz) for trials of ``n`` samples (SAMsrcV5's bin sum).
 
-        Without ``n`` the sum runs on a fine frequency grid (the limit of long trials).
+        Parameters
+        ----------
+        n : int or None
+            Samples per trial; None sums on a fine frequency grid (the limit of long trials).
+
+        Returns
+        -------
+        float
         """
         if n is None or self.kind == "IIR":
             f = np.arange(0.0, self.fs / 2, _BW_DF)
@@ -186,7 +215,20 @@ class BandFilter:
         return self.lp - self.hp
 
     def apply(self, x: np.ndarray, axis: int = -1) -> np.ndarray:
-        """Demean along ``axis`` and filter with zero phase; returns a new float64 array."""
+        """Demean along ``axis`` and filter with zero phase (SAMsrcV5's FFT filter, then the notch).
+
+        Parameters
+        ----------
+        x : ndarray
+            Data.
+        axis : int
+            Time axis.
+
+        Returns
+        -------
+        ndarray
+            New float64 array, shape of ``x``.
+        """
         x = np.asarray(x, dtype=float)
         x = x - x.mean(axis=axis, keepdims=True)
         n = x.shape[axis]

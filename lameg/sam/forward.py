@@ -76,10 +76,19 @@ __all__ = [
 def sensor_array(data, channels: list[str] | None = None) -> SensorArray:
     """The :class:`SensorArray` of a :class:`~lameg.sam.io.SamData`.
 
-    Rows are ``channels`` (default ``data.chan_names``), in that order.
+    Uses, in this order, the CTF dataset read as SAMsrcV5 reads it (its integration points and
+    balancing), the SPM ``grad``, the MNE ``Info`` or point coils ``coilpos`` (m), ``coilori``,
+    ``tra``.
 
-    Uses, in this order, the SPM ``grad`` (``data.sensors['grad']``), the MNE ``Info``
-    (``data.sensors['info']``) or point coils ``coilpos`` (m), ``coilori``, ``tra``.
+    Parameters
+    ----------
+    data : SamData
+    channels : list of str, optional
+        Rows, in this order (default ``data.chan_names``).
+
+    Returns
+    -------
+    SensorArray
 
     Raises
     ------
@@ -121,7 +130,7 @@ class HullShellModel:
     :class:`lameg.forward.singleshell.SingleShellModel` needs a triangulated boundary; SAM's
     ``hull.shape`` files carry points and normals only, which is all the Nolte fit uses.
 
-    Attributes
+    Parameters
     ----------
     bnd_pos : ndarray, shape (n_points, 3)
         Hull points, m, MEG head frame.
@@ -144,9 +153,26 @@ class HullShellModel:
             raise LamegValueError("hull points and normals must both be (n, 3)")
 
     def cache_key(self) -> str:
+        """Content hash of the model (hull points, normals, order) for gain caches.
+
+        Returns
+        -------
+        str
+        """
         return "nolte-hull:" + hash_arrays(self.bnd_pos, self.bnd_nrm, extra=str(self.order))
 
     def prepare(self, sensors):
+        """Nolte's expansion coefficients for the sensors' coils (cached per coil set).
+
+        Parameters
+        ----------
+        sensors : SensorArray
+
+        Returns
+        -------
+        object
+            The prepared model (its ``coil_leadfield`` evaluates lead fields).
+        """
         key = sensors.coil_key
         if key not in self._prepared:
             self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
@@ -154,13 +180,36 @@ class HullShellModel:
         return self._prepared[key]
 
     def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields, shape (n_dip, 3, n_coils), T/(A m); positions in m."""
+        """Coil lead fields of dipoles.
+
+        Parameters
+        ----------
+        dip_pos : ndarray, shape (n_dip, 3)
+            Dipole positions, m.
+        sensors : SensorArray
+
+        Returns
+        -------
+        ndarray, shape (n_dip, 3, n_coils)
+            T/(A m).
+        """
         return self.prepare(sensors).coil_leadfield(dip_pos)
 
 
 def model_spec(params):
-    """The effective ``Model`` of the parameters (``--doNolte``/``--doMultiSphere``/``--Order``
-    apply when ``Model`` is not set; ``--Order`` also overrides a ``Model Nolte`` order)."""
+    """The effective ``Model`` of the parameters.
+
+    ``--doNolte``/``--doMultiSphere``/``--Order`` apply when ``Model`` is not set; ``--Order`` also
+    overrides a ``Model Nolte`` order.
+
+    Parameters
+    ----------
+    params : SamParams
+
+    Returns
+    -------
+    ModelSpec or None
+    """
     from .params import ModelSpec
 
     model = params.get("Model")
@@ -242,6 +291,18 @@ def free_lead_fields(positions: np.ndarray, sensors: SensorArray, headmodel) -> 
 def fixed_lead_fields(positions: np.ndarray, orientations: np.ndarray, sensors: SensorArray,
                       headmodel, cache=False) -> np.ndarray:
     """Lead fields projected on fixed orientations, ``b = L n`` (no rank reduction).
+
+    Parameters
+    ----------
+    positions : ndarray, shape (n_src, 3)
+        m.
+    orientations : ndarray, shape (n_src, 3)
+        Unit vectors.
+    sensors : SensorArray
+    headmodel : object
+        A :mod:`lameg.forward` volume conductor.
+    cache : bool
+        Use the gain cache.
 
     Returns
     -------

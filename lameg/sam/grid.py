@@ -20,14 +20,14 @@ from scipy.spatial import cKDTree
 from .._utils import logger
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
 
-__all__ = ["SourceSet", "make_grid", "read_hull", "write_hull", "mri_path", "grid_from_params"]
+__all__ = ["SourceSet", "read_hull", "write_hull", "mri_path"]
 
 
 @dataclass
 class SourceSet:
     """Where beamformer weights are computed.
 
-    Attributes
+    Parameters
     ----------
     kind : {'grid', 'atlas', 'targets', 'sources'}
     positions : ndarray, shape (n_src, 3)
@@ -64,6 +64,7 @@ class SourceSet:
 
     @property
     def n_sources(self) -> int:
+        """Number of sources (voxels inside the ROI for grids)."""
         return self.positions.shape[0]
 
 
@@ -100,6 +101,17 @@ def read_hull(path) -> tuple[np.ndarray, np.ndarray]:
     ``i j k`` lines), which is not needed here. Vertices with zero-length normals are dropped, as
     SAMsrcV5 does (more than 100 of them means a corrupted file). GIfTI/FreeSurfer meshes (mm) are
     also accepted; their normals are computed.
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    vertices : ndarray, shape (n, 3)
+        m.
+    normals : ndarray, shape (n, 3)
+        Unit outward normals.
 
     Raises
     ------
@@ -142,8 +154,23 @@ def read_hull(path) -> tuple[np.ndarray, np.ndarray]:
 
 def write_hull(path, vertices: np.ndarray, normals: np.ndarray, faces: np.ndarray,
                decimals: int = 6) -> Path:
-    """Write a SAM ``hull.shape`` (vertices and normals in m, then triangles), as ``meshnorm``
-    does (``decimals=6``, i.e. micrometres; SAMsrcV5 reads any number of decimals)."""
+    """Write a SAM ``hull.shape`` as ``meshnorm`` does (vertices and normals in m, then triangles).
+
+    Parameters
+    ----------
+    path : path-like
+    vertices : ndarray, shape (n, 3)
+        m, head frame.
+    normals : ndarray, shape (n, 3)
+        Unit outward normals.
+    faces : ndarray of int, shape (n_faces, 3)
+    decimals : int
+        Decimals written (``meshnorm``: 6, i.e. micrometres; SAMsrcV5 reads any).
+
+    Returns
+    -------
+    Path
+    """
     from .._utils import atomic_path
 
     v = np.asarray(vertices, float)
@@ -196,8 +223,20 @@ def mri_path(params, name: str, dataset: str | None) -> Path:
     A name that is absolute, starts with ``~`` or contains ``%`` is itself the pattern; otherwise
     ``MRIPattern`` (default ``%M/%P/%s``) is expanded with ``%M`` = ``MRIDirectory`` (default
     ``mri``, relative to the working directory), ``%P`` = the dataset prefix (``PrefixLength``),
-    ``%s`` = the name, ``%d`` = the dataset name, and ``%H %S %D %R`` = the ``_``-separated
-    fields of the dataset name.
+    ``%s`` = the name, ``%d`` = the dataset name, and ``%H %S %D %R`` = the ``_``-separated fields
+    of the dataset name.
+
+    Parameters
+    ----------
+    params : SamParams
+    name : str
+        File name (``hull.shape``, an atlas, a target list).
+    dataset : str or None
+        The dataset name as given to ``-r``.
+
+    Returns
+    -------
+    Path
     """
     from .io import dataset_prefix
 

@@ -73,7 +73,7 @@ _TAGS = {"Signal": "MOM", "Power": "PWR", "Hilbert": "PWR", "Kurtosis": "KRT",
 class SamImages:
     """Images produced by a SAM imaging program.
 
-    Attributes
+    Parameters
     ----------
     images : dict of (str, str) -> ndarray
         ``(condition, statistic)`` -> values, shape (n_src,) or (n_src, n_times).
@@ -339,6 +339,19 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
     voxel's Mean by the sign of its sum over the boxes inside it. (SAMsrcV5 multiplies the Mean by a
     leftover loop variable instead of that sign; see the differences page.)
 
+    Parameters
+    ----------
+    params : SamParams
+        The analysis parameters.
+    data : SamData, MEEG, MNE object or path, optional
+        The dataset (default ``DataSet``).
+    weights : SamWeights, optional
+        Weights (default: read from ``<SAM>/<WtsName>,<lo>-<hi>Hz``, lameg's or SAMsrcV5's).
+    output_dir : path-like, optional
+        SAM folder (default ``-o_SAMdir``/``-i_SAMdir`` or ``<dataset>.ds/SAM``).
+    write : bool
+        Write the images (NIfTI for grids) and append ``<SAM>/sam_<program>.param``.
+
     Returns
     -------
     SamImages
@@ -454,6 +467,19 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
 def sam_ers(params: SamParams, data=None, weights: SamWeights | None = None, *,
             output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
     """Event-related source images (ERS), or the difference of two markers (dERS).
+
+    Parameters
+    ----------
+    params : SamParams
+        The analysis parameters.
+    data : SamData, MEEG, MNE object or path, optional
+        The dataset (default ``DataSet``).
+    weights : SamWeights, optional
+        Weights (default: read from ``<SAM>/<WtsName>,<lo>-<hi>Hz``, lameg's or SAMsrcV5's).
+    output_dir : path-like, optional
+        SAM folder (default ``-o_SAMdir``/``-i_SAMdir`` or ``<dataset>.ds/SAM``).
+    write : bool
+        Write the images (NIfTI for grids) and append ``<SAM>/sam_<program>.param``.
 
     Returns
     -------

@@ -24,18 +24,7 @@ import numpy as np
 from .._utils import atomic_path, logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
 
-__all__ = [
-    "SamData",
-    "load_dataset",
-    "sam_directory",
-    "dataset_prefix",
-    "write_cov",
-    "read_cov",
-    "read_targets",
-    "load_atlas",
-    "write_image",
-    "write_weights_files",
-]
+__all__ = ["SamData", "load_dataset", "dataset_prefix", "write_cov", "read_cov"]
 
 _UNIT_SCALE = {"t": 1.0, "ft": 1e-15, "pt": 1e-12, "nt": 1e-9, "t/m": 1.0, "ft/mm": 1e-12,
                "ft/m": 1e-15, "ft/cm": 1e-13, "pt/m": 1e-12}
@@ -45,7 +34,7 @@ _UNIT_SCALE = {"t": 1.0, "ft": 1e-15, "pt": 1e-12, "nt": 1e-9, "t/m": 1.0, "ft/m
 class SamData:
     """Sensor data for the SAM programs.
 
-    Attributes
+    Parameters
     ----------
     data : ndarray, shape (n_channels, n_samples, n_trials)
         Good MEG channels, in tesla (T/m for gradiometers).
@@ -65,7 +54,18 @@ class SamData:
         Sensor geometry for the SAM head models (:func:`lameg.sam.forward.sensor_array`):
         ``coilpos`` (n_coils, 3) m, ``coilori`` (n_coils, 3), ``tra`` (n_channels, n_coils), in the
         MEG head frame, plus the full SPM ``grad`` (key ``grad``) or MNE ``Info`` (key ``info``)
-        when the data come from such a dataset (coil integration points and CTF balancing).
+        when the data come from such a dataset (coil integration points and CTF balancing), or
+        the :class:`lameg.sam.ctf.CtfDataset` (key ``ctf``).
+    epoch_ok : ndarray of bool, shape (n_trials,), optional
+        Trials that markers may use (CTF ``BAD`` trials are False); default all.
+    chan_index : ndarray of int, shape (n_channels,), optional
+        Dataset channel indices written in ``.cov`` files (CTF: ``res4`` indices).
+    set_name : str, optional
+        Dataset name written in ``.cov`` headers (default from ``fname``).
+    analog_band : (float, float), optional
+        Recorded band, Hz (bands outside it are errors, as in SAMsrcV5).
+    ctf : CtfDataset, optional
+        The CTF dataset the data were read from.
     """
 
     data: np.ndarray
@@ -114,16 +114,43 @@ class SamData:
 
     @property
     def n_channels(self) -> int:
+        """Number of channels."""
         return self.data.shape[0]
 
     @property
     def n_trials(self) -> int:
+        """Number of trials."""
         return self.data.shape[2]
 
     @classmethod
     def from_arrays(cls, data, fs, time=None, chan_names=None, conditions=None, events=None,
                     unit: str = "T", sensors=None, fname=None) -> SamData:
-        """Wrap arrays; ``conditions`` (per trial) define events at t = 0 unless ``events`` given."""
+        """Wrap arrays.
+
+        Parameters
+        ----------
+        data : ndarray, shape (n_channels, n_samples[, n_trials])
+            Sensor data in ``unit``.
+        fs : float
+            Sampling rate, Hz.
+        time : ndarray, shape (n_samples,), optional
+            Sample times, s (default from 0).
+        chan_names : list of str, optional
+        conditions : list of str, optional
+            Condition per trial; they define events at t = 0 unless ``events`` is given.
+        events : list of (int, float, str), optional
+            (trial, latency s, name).
+        unit : str
+            Unit of ``data`` (``T``, ``fT``, ``pT``, ``T/m``, ...).
+        sensors : dict, optional
+            Sensor geometry (see the class).
+        fname : path-like, optional
+            Dataset file (places the SAM folder).
+
+        Returns
+        -------
+        SamData
+        """
         data = np.asarray(data, float) * _unit_scale(unit)
         if data.ndim == 2:
             data = data[:, :, None]
@@ -139,7 +166,17 @@ class SamData:
 
     @classmethod
     def from_ctf(cls, path) -> SamData:
-        """From a CTF ``.ds`` dataset, read exactly as SAMsrcV5 reads it (:mod:`lameg.sam.ctf`)."""
+        """From a CTF ``.ds`` dataset, read exactly as SAMsrcV5 reads it (:mod:`lameg.sam.ctf`).
+
+        Parameters
+        ----------
+        path : path-like
+            The ``.ds`` folder.
+
+        Returns
+        -------
+        SamData
+        """
         from .ctf import check_no_data, read_ctf
 
         ds = read_ctf(path)
@@ -152,7 +189,16 @@ class SamData:
 
     @classmethod
     def from_meeg(cls, meeg) -> SamData:
-        """From an :class:`lameg.io.spm_meeg.MEEG` (good MEG channels only)."""
+        """From an :class:`lameg.io.spm_meeg.MEEG` (good MEG channels only).
+
+        Parameters
+        ----------
+        meeg : MEEG
+
+        Returns
+        -------
+        SamData
+        """
         idx = np.asarray(meeg.indchantype("MEG", "GOOD"), int)
         if idx.size == 0:
             raise LamegDataError(f"{meeg.fname}: no good MEG channels")
@@ -177,7 +223,18 @@ class SamData:
 
     @classmethod
     def from_mne(cls, inst, fname=None) -> SamData:
-        """From an MNE ``Raw`` or ``Epochs`` (MEG channels, bad channels excluded)."""
+        """From an MNE ``Raw`` or ``Epochs`` (MEG channels, bad channels excluded).
+
+        Parameters
+        ----------
+        inst : mne.io.Raw or mne.Epochs
+        fname : path-like, optional
+            Dataset file (default: the object's file).
+
+        Returns
+        -------
+        SamData
+        """
         import mne
 
         picks = mne.pick_types(inst.info, meg=True, ref_meg=False, exclude="bads")
@@ -245,7 +302,18 @@ def _meeg_events(meeg, conditions: list[str]) -> list[tuple[int, float, str]]:
 
 
 def load_dataset(path: str | os.PathLike) -> SamData:
-    """Load a dataset named by ``DataSet``: SPM ``.mat``, MNE ``.fif`` or CTF ``.ds``."""
+    """Load a dataset named by ``DataSet``: CTF ``.ds`` (SAMsrcV5's reader), SPM ``.mat`` or MNE
+    ``.fif``.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset (``.ds``/``.mat``/``.fif`` may be omitted).
+
+    Returns
+    -------
+    SamData
+    """
     p = Path(os.path.expanduser(str(path)))
     cands = [p] + ([p.with_name(p.name + ext) for ext in (".mat", ".ds", ".fif")]
                    if not p.suffix else [])
@@ -297,10 +365,20 @@ def sam_directory(dataset: str | os.PathLike | None, fallback: str | os.PathLike
 def dataset_prefix(name: str, prefix_length: int | str = "_") -> str:
     """Dataset-name prefix (``%P`` of ``MRIPattern``), as SAMsrcV5 computes it.
 
-    ``name`` is the dataset name as given (its last path component is used). A number N takes
-    the first N characters; a delimiter character takes the text before its first occurrence, or
-    before the first ``.`` when the delimiter is absent (SAMsrcV5's default delimiter is ``_``),
-    or the whole name when neither occurs.
+    A number N takes the first N characters; a delimiter character takes the text before its first
+    occurrence, or before the first ``.`` when the delimiter is absent (SAMsrcV5's default delimiter
+    is ``_``), or the whole name when neither occurs.
+
+    Parameters
+    ----------
+    name : str
+        The dataset name as given (its last path component is used).
+    prefix_length : int or str
+        ``PrefixLength``.
+
+    Returns
+    -------
+    str
     """
     base = str(name).rsplit("/", 1)[-1]
     if isinstance(prefix_length, str):
@@ -327,9 +405,34 @@ SAM_REV = 3  # version written by SAMsrcV5 5.1
 
 def write_cov(path, C, *, set_name: str, spec_name: str, band, bandwidth: float, noise: float,
               n_segments: int, n_samples: int, cov_type: int, chan_index=None) -> Path:
-    """Write a SAMsrcV5 ``.cov`` file (little endian): ``SAMCOVAR``, the 568-byte ``COV_HDR``
-    (version 3, dataset name, specification name, channels, band, bandwidth, noise, segments,
-    samples, type), the int32 channel indices (0-based ``res4`` indices) and the float64 matrix.
+    """Write a SAMsrcV5 ``.cov`` file.
+
+    Little endian: ``SAMCOVAR``, the 568-byte ``COV_HDR`` (version 3, dataset name, specification
+    name, channels, band, bandwidth, noise, segments, samples, type), int32 channel indices and the
+    float64 matrix.
+
+    Parameters
+    ----------
+    path : path-like
+    C : ndarray, shape (M, M)
+        Covariance, T^2.
+    set_name, spec_name : str
+        Dataset and parameter (specification) names.
+    band : (float, float)
+        Pass band, Hz.
+    bandwidth : float
+        Effective bandwidth, Hz.
+    noise : float
+        Noise floor, T^2.
+    n_segments, n_samples : int
+    cov_type : int
+        0 Global, 1 Sum, 2 Orient, 3 Noise, 4 + i marker i.
+    chan_index : ndarray of int, shape (M,), optional
+        Dataset channel indices (default 0..M-1).
+
+    Returns
+    -------
+    Path
     """
     C = np.asarray(C, float)
     m = C.shape[0]
@@ -348,9 +451,18 @@ def write_cov(path, C, *, set_name: str, spec_name: str, band, bandwidth: float,
 
 
 def read_cov(path) -> dict:
-    """Read a SAMsrcV5 ``.cov`` file into a dict (``C``, ``band``, ``bandwidth``, ``noise``,
-    ``chan_index``, ``n_segments``, ``n_samples``, ``cov_type``, ``set_name``, ``spec_name``,
-    ``version``)."""
+    """Read a SAMsrcV5 ``.cov`` file (lameg's or SAMsrcV5's).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    dict
+        ``C`` (M, M) T^2, ``chan_index``, ``band``, ``bandwidth``, ``noise``, ``n_segments``,
+        ``n_samples``, ``cov_type``, ``set_name``, ``spec_name``, ``version``.
+    """
     path = Path(path)
     if not path.is_file():
         raise LamegFileNotFoundError(f"covariance file {path} not found; run sam_cov first")

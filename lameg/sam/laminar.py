@@ -38,7 +38,7 @@ __all__ = ["LaminarSamResult", "laminar_sam_contrast"]
 class LaminarSamResult:
     """Result of :func:`laminar_sam_contrast`.
 
-    Attributes
+    Parameters
     ----------
     layers : tuple of str
         The two layers compared, e.g. ``('pial', 'white')``.

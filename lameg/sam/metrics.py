@@ -31,15 +31,7 @@ from scipy import signal
 from ..exceptions import LamegNotImplementedError, LamegValueError
 from .params import MetricSpec
 
-__all__ = [
-    "segment_power",
-    "hilbert_power",
-    "excess_kurtosis",
-    "rank_vector_entropy",
-    "box_reduce",
-    "check_metric",
-    "SUPPORTED_METRICS",
-]
+__all__ = ["SUPPORTED_METRICS"]
 
 SUPPORTED_METRICS = ("Signal", "Power", "Hilbert", "Kurtosis", "RankVectorEntropy")
 _UNSUPPORTED = ("SpectEntropy", "MutualInfo", "TransferEntropy", "ConditionalEntropy")

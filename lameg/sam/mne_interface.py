@@ -28,7 +28,7 @@ __all__ = ["SAMNoise", "estimate_sam_noise", "make_sam_beamformer"]
 class SAMNoise:
     """Sensor-noise floor of a covariance for SAM's regularisation and normalisation.
 
-    Attributes
+    Parameters
     ----------
     variance : float
         Noise power, in the squared units of the covariance (T^2).

@@ -40,7 +40,7 @@ __all__ = ["ParamSpec", "PARAMETERS", "PROGRAM_PARAMETERS", "PROGRAMS", "lookup_
 class ParamSpec:
     """One entry of the parameter table.
 
-    Attributes
+    Parameters
     ----------
     name : str
         Canonical name (as SAMsrcV5 spells it).
@@ -62,6 +62,8 @@ class ParamSpec:
         The argument form shown by ``-h``.
     boolean : bool
         A switch (no argument).
+    cmdline : bool
+        Whether ``--Name`` is allowed on the command line (all are in SAMsrcV5 5.1).
     """
 
     name: str
@@ -251,8 +253,19 @@ ENV_VARS = {s.env: s.name for s in PARAMETERS.values() if s.env}
 def lookup_key(given: str, registered=None) -> str:
     """Resolve a keyword as SAMsrcV5 does: a case-insensitive prefix of a parameter name.
 
-    ``registered`` (names, default all) are the candidates; ``Marker...`` always means
-    ``Marker`` and ``SegFile...`` ``SegFile``.
+    ``Marker...`` always means ``Marker`` and ``SegFile...`` ``SegFile``.
+
+    Parameters
+    ----------
+    given : str
+        The keyword as written.
+    registered : iterable of str, optional
+        Candidate names (default: the whole table).
+
+    Returns
+    -------
+    str
+        The canonical name.
 
     Raises
     ------
@@ -275,7 +288,17 @@ def lookup_key(given: str, registered=None) -> str:
 
 
 def help_text(program: str | None = None) -> str:
-    """The ``-h`` text of a program (its registered parameters), or of the whole table."""
+    """The ``-h`` text of a program (its registered parameters), or of the whole table.
+
+    Parameters
+    ----------
+    program : str, optional
+        ``'cov'``, ``'wts'``, ...; None for every parameter.
+
+    Returns
+    -------
+    str
+    """
     names = PROGRAM_PARAMETERS.get(program, tuple(PARAMETERS)) if program else tuple(PARAMETERS)
     rows = []
     for n in names:

@@ -25,7 +25,7 @@ __all__ = ["Marker", "MuSpec", "ModelSpec", "MetricSpec", "ImageFormatSpec", "st
 class Marker:
     """One ``Marker`` or ``SegFile`` line.
 
-    Attributes
+    Parameters
     ----------
     name : str
         Event (marker) name, matched against the dataset's condition/event labels.
@@ -50,7 +50,12 @@ class Marker:
     origin: str = ""
 
     def to_line(self) -> str:
-        """The parameter-file line that defines this marker."""
+        """The parameter-file line that defines this marker.
+
+        Returns
+        -------
+        str
+        """
         flag = "TRUE" if self.in_sum else "FALSE"
         if self.seg_file is not None:
             return f"SegFile {self.name} {self.seg_file} {flag}"
@@ -64,9 +69,14 @@ class Marker:
 class MuSpec:
     """Regularisation ``Mu [+|*]MU``.
 
-    ``mode='add'`` (``Mu MU`` or ``Mu +MU``): MU in fT/sqrt(Hz); ``(MU*1e-15)**2 * bandwidth``
-    (T^2) is added to the covariance diagonal and to the noise. ``mode='mul'`` (``Mu *MU``):
-    ``MU x noise floor`` is added to both, as SAMsrcV5's ``sam_wts`` does.
+    Parameters
+    ----------
+    mode : {'add', 'mul'}
+        ``'add'`` (``Mu MU`` or ``Mu +MU``): MU in fT/sqrt(Hz); ``(MU*1e-15)**2 * bandwidth`` (T^2) is
+        added to the covariance diagonal and to the noise. ``'mul'`` (``Mu *MU``): ``MU x noise
+        floor`` is added to both, as SAMsrcV5's ``sam_wts`` does.
+    value : float
+        MU.
     """
 
     mode: str
@@ -78,7 +88,16 @@ class MuSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Forward model ``Model SingleSphere x y z | MultiSphere | Nolte [N]`` (origin in cm)."""
+    """Forward model ``Model SingleSphere x y z | MultiSphere | Nolte [N]``.
+
+    Parameters
+    ----------
+    kind : {'SingleSphere', 'MultiSphere', 'Nolte'}
+    origin_cm : (float, float, float) or None
+        Sphere origin, cm (SingleSphere).
+    order : int or None
+        Nolte order (None: ``Order``, default 16).
+    """
 
     kind: str
     origin_cm: tuple[float, float, float] | None = None
@@ -96,9 +115,16 @@ class ModelSpec:
 class MetricSpec:
     """Image metric ``ImageMetric NAME [args]``.
 
-    ``tau`` is the time constant (RankVectorEntropy, ConditionalEntropy), ``advance`` the lag
-    (MutualInfo, TransferEntropy, ConditionalEntropy), ``dims`` the embedding dimension, as
-    SAMsrcV5 reads them.
+    Parameters
+    ----------
+    name : str
+        ``Signal``, ``Power``, ``Hilbert``, ``Kurtosis``, ``RankVectorEntropy``, ...
+    tau : float or None
+        Time constant (RankVectorEntropy, ConditionalEntropy).
+    advance : float or None
+        Lag (MutualInfo, TransferEntropy, ConditionalEntropy).
+    dims : int or None
+        Embedding dimension.
     """
 
     name: str
@@ -119,7 +145,14 @@ class MetricSpec:
 
 @dataclass(frozen=True)
 class ImageFormatSpec:
-    """``ImageFormat ORIG|TLRC [RES]`` (RES in mm)."""
+    """``ImageFormat ORIG|TLRC [RES]``.
+
+    Parameters
+    ----------
+    kind : {'ORIG', 'TLRC'}
+    res_mm : float or None
+        TLRC voxel size, mm.
+    """
 
     kind: str
     res_mm: float | None = None
@@ -144,7 +177,21 @@ _INT = re.compile(r"^\s*[+-]?\d+$")
 
 
 def strtod(tok: str) -> float:
-    """A C ``strtod`` number that uses the whole word, else ``ValueError``."""
+    """A C ``strtod`` number that uses the whole word.
+
+    Parameters
+    ----------
+    tok : str
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        ``badly formed number``.
+    """
     if _DEC.match(tok):
         return float(tok)
     m = _SPECIAL.match(tok)
@@ -161,7 +208,21 @@ def strtod(tok: str) -> float:
 
 
 def strtol(tok: str) -> int:
-    """A C ``strtol`` (base 10) integer that uses the whole word, else ``ValueError``."""
+    """A C ``strtol`` (base 10) integer that uses the whole word.
+
+    Parameters
+    ----------
+    tok : str
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        ``badly formed number``.
+    """
     if not _INT.match(tok):
         raise ValueError(f"badly formed number '{tok}'")
     v = int(tok)

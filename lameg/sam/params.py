@@ -91,7 +91,7 @@ class SamParams(Mapping):
     defaults (``params['Hz']`` is 60.0 when unset) and accepts abbreviated, case-insensitive keys.
     ``ImageBand`` and ``OrientBand`` default to ``CovBand``.
 
-    Attributes
+    Parameters
     ----------
     values : dict
         Set parameters, canonical name -> parsed value.
@@ -105,6 +105,8 @@ class SamParams(Mapping):
         Every parameter file read, in order.
     program : str or None
         The program whose registered parameters were used.
+    cmdline_used : bool
+        Whether any parameter came from the command line.
     """
 
     values: dict[str, Any] = field(default_factory=dict)
@@ -160,11 +162,32 @@ class SamParams(Mapping):
         return base[:-len(".param")] if base.endswith(".param") else base
 
     def is_set(self, key: str) -> bool:
-        """Whether the parameter was set explicitly (not a default)."""
+        """Whether the parameter was set explicitly (not a default).
+
+        Parameters
+        ----------
+        key : str
+            Parameter name (abbreviations accepted).
+
+        Returns
+        -------
+        bool
+        """
         return key in self
 
     def si(self, key: str) -> Any:
-        """The value converted to SI units (cm and mm -> m, deg -> rad)."""
+        """The value converted to SI units (cm and mm -> m, deg -> rad).
+
+        Parameters
+        ----------
+        key : str
+            Parameter name.
+
+        Returns
+        -------
+        object
+            Scalars and tuples of numbers converted; other values unchanged.
+        """
         v = self[key]
         f = _UNIT_TO_SI[PARAMETERS[self._canon(key)].unit]
         if isinstance(v, bool) or f == 1.0:
@@ -176,7 +199,25 @@ class SamParams(Mapping):
         return v
 
     def require(self, key: str, program: str) -> Any:
-        """Return the value of a parameter a program needs, or raise a clear error."""
+        """Return the value of a parameter a program needs, or raise a clear error.
+
+        Parameters
+        ----------
+        key : str
+            Parameter name.
+        program : str
+            Program name for the message.
+
+        Returns
+        -------
+        object
+            The value.
+
+        Raises
+        ------
+        LamegValueError
+            When the parameter is not set and has no default.
+        """
         try:
             return self[key]
         except KeyError:
@@ -187,7 +228,17 @@ class SamParams(Mapping):
                 f" to the parameter file or pass --{name} on the command line") from None
 
     def copy(self, **overrides) -> SamParams:
-        """A copy with some parameters set (values already parsed, canonical names)."""
+        """A copy with some parameters set.
+
+        Parameters
+        ----------
+        **overrides
+            ``name=value`` pairs (values already parsed).
+
+        Returns
+        -------
+        SamParams
+        """
         new = replace(self, values=dict(self.values), markers=list(self.markers),
                       origins=dict(self.origins), files=list(self.files))
         for k, v in overrides.items():
@@ -197,9 +248,20 @@ class SamParams(Mapping):
         return new
 
     def log_lines(self, program: str | None = None) -> list[str]:
-        """The parameter lines SAMsrcV5 logs (``<SAM>/sam_<program>.param``): the set parameters
-        in the program's registration order, then the markers in reading order; numbers as
-        ``%g``, ``param`` without ``.param``, ``DataSet`` with ``.ds``."""
+        """The parameter lines SAMsrcV5 logs (``<SAM>/sam_<program>.param``).
+
+        The set parameters in the program's registration order, then the markers in reading order;
+        numbers as ``%g``, ``param`` without ``.param``, ``DataSet`` with ``.ds``.
+
+        Parameters
+        ----------
+        program : str, optional
+            Program (default: the one the parameters were read for).
+
+        Returns
+        -------
+        list of str
+        """
         prog = program or self.program
         names = PROGRAM_PARAMETERS.get(prog, tuple(PARAMETERS)) if prog else tuple(PARAMETERS)
         lines = []
@@ -238,12 +300,35 @@ class SamParams(Mapping):
         return lines
 
     def to_text(self, program: str | None = None) -> str:
-        """The parameters as a parameter file (SAMsrcV5's log lines)."""
+        """The parameters as parameter-file text (SAMsrcV5's log lines).
+
+        Parameters
+        ----------
+        program : str, optional
+            Program whose registration order is used.
+
+        Returns
+        -------
+        str
+        """
         return "\n".join(self.log_lines(program)) + "\n"
 
     def write_log(self, path: str | os.PathLike, program: str) -> Path:
-        """Append the parameters to ``path`` (``<SAM>/sam_<program>.param``) as SAMsrcV5 does:
-        a blank line, ``# <version line>``, ``# <date time>``, then the parameter lines."""
+        """Append the parameters to a log file as SAMsrcV5 does.
+
+        A blank line, ``# <version line>``, ``# <date time>``, then the parameter lines.
+
+        Parameters
+        ----------
+        path : path-like
+            ``<SAM>/sam_<program>.param``.
+        program : str
+            The program.
+
+        Returns
+        -------
+        Path
+        """
         from .._version import __version__
 
         path = Path(path)
@@ -487,8 +572,25 @@ def _program(program: str | None) -> str | None:
 
 def parse_param_text(text: str, name: str = "<text>", *, cwd: str | os.PathLike | None = None,
                      program: str | None = None) -> SamParams:
-    """Parse parameter-file text (no command line, environment or ``.samrc``; ``%include``
-    lines are followed after the text, relative to ``cwd``)."""
+    """Parse parameter-file text (no command line, environment or ``.samrc``).
+
+    ``%include`` lines are followed after the text, relative to ``cwd``.
+
+    Parameters
+    ----------
+    text : str
+        The parameter-file text.
+    name : str
+        File name used in error messages (``name:line``).
+    cwd : path-like, optional
+        Folder of relative ``%include`` names (default: the working directory).
+    program : str, optional
+        The program whose registered parameters apply (default: all).
+
+    Returns
+    -------
+    SamParams
+    """
     prog = _program(program)
     params = SamParams(program=prog)
     base = Path(cwd) if cwd is not None else Path.cwd()

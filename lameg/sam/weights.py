@@ -58,7 +58,6 @@ from .forward import (
     read_spm_forward,
     sam_head_model,
     sensor_array,
-    sphere_lead_field,
 )
 from .grid import SourceSet, grid_from_params, mri_path, read_hull
 from .io import (
@@ -74,22 +73,14 @@ from .params import SamParams
 
 NOLTE_INFLATE = 0.005  # m, SAMsrcV5 inflates the hull along its normals for the Nolte model
 
-__all__ = [
-    "SamWeights",
-    "regularise",
-    "sam_pinv",
-    "max_snr_orientations",
-    "unit_gain_weights",
-    "sphere_lead_field",
-    "sam_wts",
-    "load_weights",
-]
+__all__ = ["SamWeights", "regularise", "sam_pinv", "max_snr_orientations", "unit_gain_weights",
+           "sam_wts", "load_weights", "load_weight_set"]
 
 @dataclass
 class SamWeights:
     """Result of :func:`sam_wts`.
 
-    Attributes
+    Parameters
     ----------
     weights : dict of str -> ndarray, shape (n_src, n_channels)
         Weights per covariance name (A m per T; divided by sqrt(noise) with ``Normalize``).
@@ -126,13 +117,33 @@ class SamWeights:
     covariances: dict[str, np.ndarray] = field(default_factory=dict)
 
     def pseudo_z2(self, name: str = "Global") -> np.ndarray:
-        """Pseudo-Z^2 = ``w'Cw / (noise w'w)`` per source (a power ratio)."""
+        """Squared pseudo-Z per source: ``w'Cw / (noise w'w)``.
+
+        Parameters
+        ----------
+        name : str
+            Covariance/weight set.
+
+        Returns
+        -------
+        ndarray, shape (n_src,)
+        """
         W = self.weights[name]
         C = self.covariances[name]
         return np.einsum("vm,vm->v", W @ C, W) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
 
     def power(self, name: str = "Global") -> np.ndarray:
-        """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised)."""
+        """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised).
+
+        Parameters
+        ----------
+        name : str
+            Covariance/weight set.
+
+        Returns
+        -------
+        ndarray, shape (n_src,)
+        """
         W = self.weights[name]
         return np.einsum("vm,vm->v", W @ self.covariances[name], W)
 
@@ -144,11 +155,26 @@ class SamWeights:
 
 def regularise(C: np.ndarray, noise: float, bandwidth: float, mu=None, prop_mu: float | None = None
                ) -> tuple[np.ndarray, float]:
-    """Apply ``Mu`` to a covariance (T^2) and its noise floor, as SAMsrcV5's ``sam_wts``.
+    """Apply ``Mu`` to a covariance and its noise floor, as SAMsrcV5's ``sam_wts``.
 
-    ``Mu [+]MU`` adds ``(MU 1e-15)^2 * bandwidth`` (MU in fT/sqrt(Hz)) to the diagonal and to the
-    noise; ``Mu *MU`` adds ``MU * noise`` (a multiple of the noise floor) to both. ``prop_mu`` is
-    kept for callers of earlier lameg versions and acts like ``Mu *prop_mu``.
+    Parameters
+    ----------
+    C : ndarray, shape (n_channels, n_channels)
+        Covariance, T^2.
+    noise : float
+        Noise floor, T^2.
+    bandwidth : float
+        Effective bandwidth of the covariance's filter, Hz.
+    mu : MuSpec, optional
+        ``Mu [+]MU`` adds ``(MU 1e-15)^2 * bandwidth`` (MU in fT/sqrt(Hz)); ``Mu *MU`` adds
+        ``MU x noise``; to the diagonal and to the noise.
+    prop_mu : float, optional
+        Kept for callers of earlier lameg versions: acts like ``Mu *prop_mu``.
+
+    Returns
+    -------
+    C_reg : ndarray, shape (n_channels, n_channels)
+    noise_reg : float
     """
     C = np.array(C, float, copy=True)
     add = 0.0
@@ -165,9 +191,21 @@ def regularise(C: np.ndarray, noise: float, bandwidth: float, mu=None, prop_mu: 
 
 
 def sam_pinv(C: np.ndarray, drop: int = 0, rtol: float = 1e-15) -> np.ndarray:
-    """SAMsrcV5's pseudo-inverse (``pinvN``): singular values ``<= rtol * s_max`` are dropped, and
-    with ``drop`` (``Pinv``) the ``drop`` smallest positions of the spectrum are zeroed whatever
-    their value."""
+    """SAMsrcV5's pseudo-inverse (``pinvN``).
+
+    Parameters
+    ----------
+    C : ndarray, shape (n, n)
+        Covariance.
+    drop : int
+        ``Pinv``: the ``drop`` smallest positions of the spectrum are zeroed whatever their value.
+    rtol : float
+        Singular values ``<= rtol * s_max`` are dropped.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+    """
     U, s, Vt = np.linalg.svd(C)
     keep = s > rtol * s[0]
     if 0 < drop < s.size:
@@ -694,9 +732,19 @@ def read_noise_file(folder, name: str) -> float:
 def load_weight_set(folder, chan_names: list[str] | None = None) -> SamWeights:
     """Weights of a folder written by lameg (``weights.npz``) or by SAMsrcV5 (``<Name>.nii``).
 
-    For SAMsrcV5 folders the grid comes from the NIfTI affine, the ROI from the non-zero weight
-    rows and each set's noise from ``<Name>_MuNoise`` or ``<Name>_Noise`` (SAMsrcV5's
-    ``GetNoise``); the noise files may sit in the covariance folder of the same name.
+    For SAMsrcV5 folders the grid comes from the NIfTI affine, the ROI from the non-zero weight rows
+    and each set's noise from ``<Name>_MuNoise`` or ``<Name>_Noise`` (SAMsrcV5's ``GetNoise``).
+
+    Parameters
+    ----------
+    folder : path-like
+        The weights folder.
+    chan_names : list of str, optional
+        Channel names (the files store none).
+
+    Returns
+    -------
+    SamWeights
     """
     folder = Path(folder)
     if (folder / "weights.npz").is_file():
@@ -765,7 +813,17 @@ def save_weights(w: SamWeights, folder: Path) -> Path:
 
 
 def load_weights(folder: str | os.PathLike) -> SamWeights:
-    """Read the ``weights.npz`` written by :func:`sam_wts`."""
+    """Read the ``weights.npz`` written by :func:`sam_wts`.
+
+    Parameters
+    ----------
+    folder : path-like
+        The weights folder ``<SAM>/<WtsName>,<lo>-<hi>Hz``.
+
+    Returns
+    -------
+    SamWeights
+    """
     path = Path(folder) / "weights.npz"
     if not path.is_file():
         raise LamegFileNotFoundError(f"no SAM weights in {folder}; run 'lameg-sam wts' first")
