@@ -245,3 +245,25 @@ def _zero_copy(spm_reference, tmp_path):
         shutil.copy(spm_reference / "dataset" / name, d / name)
         (d / name).chmod(0o644)
     return d / "base.mat"
+
+
+@pytest.mark.spmref
+def test_v73_header_keeps_its_version_and_spm_layout(dataset):
+    """A MAT v7.3 header (laMEG's SPM writes them) stays v7.3 and is laid out as SPM's:
+    ``inverse.T`` one column per temporal mode, ``U`` a cell, ``Ic`` a cell."""
+    import h5py
+
+    from lameg.invert import invert
+
+    D = load_meeg(dataset)
+    D.save(version="7.3")
+    invert(dataset, method="EBB", smoothing=("green", 0.6), n_temp_modes=1, woi=[0, 100])
+    assert load_meeg(dataset).mat_version == "7.3"
+    with h5py.File(dataset, "r") as f:
+        inv = f[f["D"]["other"]["inv"][0][0]]["inverse"]
+        n_it = inv["It"].shape
+        t = inv["T"][()].T  # HDF5 holds MATLAB arrays transposed
+        assert t.shape == (max(n_it), 1)
+        assert isinstance(f[inv["U"][0][0]], h5py.Dataset)
+    stored = read_inverse(dataset, 0)
+    assert stored.temporal_basis.shape == (stored.samples.size, 1)
