@@ -18,12 +18,12 @@ from lameg.sam.cov import read_covariances
 from lameg.sam.filters import BandFilter
 from lameg.sam.imaging import laminar_contrast, sam_3d, sam_4d, sam_ers
 from lameg.sam.io import SamData, read_cov
+from lameg.sam.forward import sphere_lead_field
 from lameg.sam.weights import (
     load_weights,
     max_snr_orientations,
     regularise,
     sam_pinv,
-    sphere_lead_field,
     unit_gain_weights,
 )
 

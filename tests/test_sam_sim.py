@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lameg.sam.io import SamData
-from lameg.sam.weights import sphere_lead_field
+from lameg.sam.forward import sphere_lead_field
 
 ORIGIN = np.array([0.0, 0.0, 0.04])  # sphere centre, m
 
