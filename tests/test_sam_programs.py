@@ -16,9 +16,9 @@ from lameg.exceptions import (
 from lameg.sam import noise_floor, parse_param_text, sam_cov, sam_wts
 from lameg.sam.cov import read_covariances
 from lameg.sam.filters import BandFilter
+from lameg.sam.forward import sphere_lead_field
 from lameg.sam.imaging import laminar_contrast, sam_3d, sam_4d, sam_ers
 from lameg.sam.io import SamData, read_cov
-from lameg.sam.forward import sphere_lead_field
 from lameg.sam.weights import (
     load_weights,
     max_snr_orientations,

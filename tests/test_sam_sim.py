@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lameg.sam.io import SamData
 from lameg.sam.forward import sphere_lead_field
+from lameg.sam.io import SamData
 
 ORIGIN = np.array([0.0, 0.0, 0.04])  # sphere centre, m
 
