@@ -137,7 +137,7 @@ class Pair:
     def run_ours(self, prog: str, param: str, *extra: str, svd: str = "gsl"):
         from lameg.sam import read_params
         from lameg.sam.cov import sam_cov
-        from lameg.sam.imaging import sam_3d, sam_4d
+        from lameg.sam.imaging import sam_3d, sam_4d, sam_ers
         from lameg.sam.power import sam_power
         from lameg.sam.weights import sam_wts
 
@@ -149,7 +149,7 @@ class Pair:
             if prog == "sam_cov":
                 return sam_cov(p, svd=svd)
             return {"sam_wts": sam_wts, "sam_3d": sam_3d, "sam_4d": sam_4d,
-                    "sam_power": sam_power}[prog](p)
+                    "sam_power": sam_power, "sam_ers": sam_ers}[prog](p)
         finally:
             os.chdir(cwd)
 

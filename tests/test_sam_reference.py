@@ -382,3 +382,25 @@ def test_nolte_on_ctf_data(sim_pair):
     L = sphere_lead_fields(ds, w.sources.positions, v.mean(0))  # (V, M, 3)
     B = np.einsum("vmk,vk->mv", L, w.orientations)
     assert rel(w.forward, B) < 1e-4
+
+
+def test_ers_samsrcv5_writes_zeros(sim_pair):
+    """SAMsrcV5 5.1's sam_ers runs but writes all-zero images (it writes an average buffer it
+    never fills -- see the differences page); lameg's sam_ers finds the source at its voxel."""
+    pair = sim_pair
+    if not (pair.sam("ref") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_sam("sam_wts", "base")
+    if not (pair.sam("ours") / "base,2-40Hz" / "Global.nii").is_file():
+        pair.run_ours("sam_wts", "base")
+    pair.write("ers.param", WTS + "WtsName base\nImageBand 2 40\nSmoothBand 0 20\n"
+               "TimeStep 0.01\nDataSegment -0.04 0.19\n")
+    pair.run_sam("sam_ers", "ers")
+    ref = read_image(pair.sam("ref") / "subjA,ers,stim,PWR,ERS.nii")
+    assert ref.size > 0 and not ref.any()
+    res = pair.run_ours("sam_ers", "ers")
+    img = res[("stim", "ERS")]
+    xs, zs = np.arange(8) * 0.01 - 0.035, np.arange(7) * 0.01 + 0.025
+    grid = np.stack(np.meshgrid(xs, xs, zs, indexing="ij"), -1).reshape(-1, 3)
+    true = int(np.argmin(np.linalg.norm(grid - SIM_POS, axis=1)))
+    peak = int(np.flatnonzero(res.sources.grid_mask)[np.argmax(img.max(1))])
+    assert peak == true
