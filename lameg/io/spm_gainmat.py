@@ -16,7 +16,7 @@ from .._utils import logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
 from .matfile import MatCell, load_mat, save_mat
 
-__all__ = ["read_gainmat", "write_gainmat"]
+__all__ = ["read_gainmat", "read_gain_columns", "read_gain_labels", "write_gainmat"]
 
 
 def _as_list(x) -> list:
@@ -32,6 +32,108 @@ def _as_str(x) -> str:
 
 
 _V7_LIMIT = 2 ** 31 - 1024
+_MI_INT8, _MI_UINT32, _MI_INT32, _MI_DOUBLE, _MI_MATRIX = 1, 6, 5, 9, 14
+_MX_DOUBLE = 6
+
+
+def _mat5_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, int]] | None:
+    """Byte offset and shape of an uncompressed real double matrix ``name`` in a MAT-5 file.
+
+    Returns None when the file is not MAT-5, the variable is compressed, sparse, complex, not
+    double or absent: the caller then reads the file whole.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(128)
+        if len(head) < 128 or head[126:128] != b"IM":  # little-endian MAT-5 only
+            return None
+        size = path.stat().st_size
+        pos = 128
+        while pos + 8 <= size:
+            fh.seek(pos)
+            typ, nbytes = np.frombuffer(fh.read(8), dtype="<u4")
+            if typ != _MI_MATRIX:  # miCOMPRESSED or anything else: not mappable
+                pos += 8 + int(nbytes) + (-int(nbytes)) % 8
+                continue
+            body = pos + 8
+            fh.seek(body)
+            flags = np.frombuffer(fh.read(16), dtype="<u4")
+            cls, complex_ = int(flags[2] & 0xFF), bool(flags[2] & 0x0800)
+            dtyp, dlen = np.frombuffer(fh.read(8), dtype="<u4")
+            dims = np.frombuffer(fh.read(int(dlen) + (-int(dlen)) % 8), dtype="<i4")[:dlen // 4]
+            ntag = np.frombuffer(fh.read(4), dtype="<u4")[0]
+            if ntag >> 16:  # small data element: name in the tag's second half
+                nlen = int(ntag >> 16)
+                vname = fh.read(4)[:nlen].decode("latin-1")
+            else:
+                nlen = int(np.frombuffer(fh.read(4), dtype="<u4")[0])
+                vname = fh.read(nlen + (-nlen) % 8)[:nlen].decode("latin-1")
+            if vname == name:
+                if cls != _MX_DOUBLE or complex_ or dims.size != 2:
+                    return None
+                rtyp, rlen = np.frombuffer(fh.read(8), dtype="<u4")
+                if rtyp != _MI_DOUBLE or rlen != 8 * int(dims[0]) * int(dims[1]):
+                    return None
+                return fh.tell(), (int(dims[0]), int(dims[1]))
+            pos = body + int(nbytes) + (-int(nbytes)) % 8
+    return None
+
+
+def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarray | None:
+    """Read some columns of a gain file without loading it whole, when its layout allows.
+
+    Uncompressed MAT-5 files (what lameg writes) are memory-mapped (MATLAB stores matrices
+    column-major, so a source's column is contiguous); MAT v7.3 files are sliced in HDF5.
+
+    Parameters
+    ----------
+    fname : str or path-like
+        The gain-matrix file.
+    columns : ndarray of int, shape (n,)
+        0-based sources.
+
+    Returns
+    -------
+    (columns, n_sources) or None
+        The columns, ndarray of shape (n_channels, n), and the file's number of sources; None
+        for a compressed (or otherwise unmappable) MAT-5 file.
+    """
+    path = Path(fname)
+    columns = np.asarray(columns, dtype=np.int64).ravel()
+    from .matfile import mat_version
+
+    if mat_version(path) == "7.3":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            ds = f["G"]  # HDF5 holds the transpose: (n_sources, n_channels)
+            if columns.size and (columns.min() < 0 or columns.max() >= ds.shape[0]):
+                raise LamegValueError(f"gain columns must be in 0..{ds.shape[0] - 1}")
+            uniq, inv = np.unique(columns, return_inverse=True)
+            return np.asarray(ds[uniq, :], dtype=np.float64)[inv].T, int(ds.shape[0])
+    found = _mat5_double_matrix(path, "G")
+    if found is None:
+        return None
+    offset, shape = found
+    if columns.size and (columns.min() < 0 or columns.max() >= shape[1]):
+        raise LamegValueError(f"gain columns must be in 0..{shape[1] - 1}")
+    mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
+    return np.array(mm[:, columns], dtype=np.float64), shape[1]
+
+
+def read_gain_labels(fname: str | os.PathLike) -> list[str]:
+    """Channel labels of a gain file (its rows), without reading ``G``.
+
+    Parameters
+    ----------
+    fname : str or path-like
+        The gain-matrix file.
+
+    Returns
+    -------
+    list of str
+    """
+    m = load_mat(Path(fname), variables=["label"])
+    return [_as_str(v) for v in _as_list(m["label"])]
 
 
 def read_gainmat(fname: str | os.PathLike) -> tuple[np.ndarray, list[str]]:

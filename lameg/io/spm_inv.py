@@ -261,6 +261,11 @@ class HeadModel:
         return v, f
 
     @property
+    def cortex_file(self) -> str:
+        """The cortical mesh file recorded by co-registration (``mesh.tess_ctx``; '' if none)."""
+        return _str(self.mesh.get("tess_ctx"))
+
+    @property
     def mri_to_head(self) -> np.ndarray:
         """MRI mm -> MEG head frame **m** (``forward.fromMNI``), shape (4, 4)."""
         m = self.forward.get("fromMNI")
@@ -409,6 +414,9 @@ class HeadModel:
                 f"gain matrix {path.name} has {st.st_size} bytes but {self.dataset.name} records "
                 f"{int(want_size)}: the file was damaged or replaced; re-run coregister")
         key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        want_mtime = _float(self.entry.get("gainmat_mtime_ns", -1), -1)
+        if want_mtime >= 0 and int(want_mtime) == st.st_mtime_ns:
+            return  # untouched since it was written (same size and time stamp): no re-hash
         if want_hash and _VERIFIED.get(key) != want_hash:
             got = _digest_file(path)
             if got != want_hash:
@@ -432,25 +440,35 @@ class HeadModel:
         -------
         ndarray, shape (n_channels, n_columns)
         """
+        from .spm_gainmat import read_gain_columns, read_gain_labels
         from .spm_meeg import read_gainmat
 
         path = self.gain_path
         self._verify_gain(path)
-        G, labels = read_gainmat(path)
-        if G.shape[1] != self.n_sources:
+        cols = None if columns is None else np.asarray(columns, dtype=np.int64).ravel()
+        if cols is not None and cols.size and (cols.min() < 0 or cols.max() >= self.n_sources):
+            raise LamegValueError(f"gain columns must be 0-based sources in 0..{self.n_sources - 1}")
+        part = None if cols is None else read_gain_columns(path, cols)
+        if part is not None:  # only the needed columns, the file is not read whole
+            G, n_total = part
+            labels = read_gain_labels(path)
+        else:
+            G, labels = read_gainmat(path)
+            n_total = G.shape[1]
+            G = G if cols is None else G[:, cols]
+        if n_total != self.n_sources:
             raise LamegDataError(
-                f"gain matrix {path.name} has {G.shape[1]} sources but the head model's mesh "
+                f"gain matrix {path.name} has {n_total} sources but the head model's mesh "
                 f"{self.n_sources}; re-run coregister")
+        if len(labels) != G.shape[0]:
+            raise LamegFormatError(f"{path.name}: {G.shape[0]} gain rows for {len(labels)} labels")
         if channels is not None:
             pos = {lab: i for i, lab in enumerate(labels)}
             missing = [c for c in channels if c not in pos]
             if missing:
                 raise LamegFormatError(
                     f"gain matrix {path.name} lacks channels {missing[:5]}; re-run coregister")
-            rows = np.fromiter((pos[c] for c in channels), dtype=np.int64, count=len(channels))
-        else:
-            rows = slice(None)
-        G = G[rows] if columns is None else G[rows][:, np.asarray(columns, dtype=np.int64)]
+            G = G[np.fromiter((pos[c] for c in channels), dtype=np.int64, count=len(channels))]
         s = self.scale
         return G / s if s != 1.0 else G
 
@@ -461,9 +479,9 @@ class HeadModel:
         -------
         list of str
         """
-        from .spm_meeg import read_gainmat
+        from .spm_gainmat import read_gain_labels
 
-        return read_gainmat(self.gain_path)[1]
+        return read_gain_labels(self.gain_path)
 
     @property
     def has_inverse(self) -> bool:
@@ -809,8 +827,8 @@ def _cleanup(meeg) -> None:
 
 
 def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str]
-                ) -> tuple[str, int, str]:
-    """Write the gain under a content-addressed name; returns (name, size, file digest)."""
+                ) -> tuple[str, int, str, int]:
+    """Write the gain under a content-addressed name; (name, size, digest, mtime in ns)."""
     from .spm_meeg import write_gainmat
 
     key = hashlib.blake2b(np.ascontiguousarray(G).view(np.uint8), digest_size=16)
@@ -823,7 +841,7 @@ def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str]
     st = path.stat()
     digest = _digest_file(path)
     _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
-    return name, int(st.st_size), digest
+    return name, int(st.st_size), digest, int(st.st_mtime_ns)
 
 
 def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarray,
@@ -865,13 +883,14 @@ def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarr
                 f"inversion_idx={k}: {meeg.fname.name} has {len(invs)} head model(s); use an "
                 f"index between 0 and {len(invs)}")
         _cleanup(meeg)
-        name, size, digest = _store_gain(meeg, k, np.asarray(gain, dtype=float),
-                                         [str(c) for c in channels])
+        name, size, digest, mtime = _store_gain(meeg, k, np.asarray(gain, dtype=float),
+                                                [str(c) for c in channels])
         new = dict(entry)
         new.pop("inverse", None)
         new["gainmat"] = name
         new["gainmat_bytes"] = float(size)
         new["gainmat_hash"] = digest
+        new["gainmat_mtime_ns"] = float(mtime)  # exact: < 2**53 ns until the year 2255
         fwd = dict(_first(new.get("forward")) or {})
         fwd["gainmat"] = name
         new["forward"] = fwd

@@ -30,6 +30,7 @@ from ...exceptions import (
     LamegNotImplementedError,
     LamegValueError,
 )
+from ...io.spm_inv import n_inversions
 from . import _common
 
 __all__ = ["coregister", "coregister_mesh", "SPM_FORWARD_MODEL_TYPES"]
@@ -92,10 +93,10 @@ def coregister_mesh(
         raise LamegFileNotFoundError(f"dataset {data_fname} not found")
     meeg = load_meeg(data_fname)
     k = int(inversion_idx)
-    if k < 0 or k > len(meeg.inv):
+    if k < 0 or k > n_inversions(meeg):
         raise LamegValueError(
-            f"inversion_idx={inversion_idx}: the file has {len(meeg.inv)} head model(s); use an "
-            f"index between 0 and {len(meeg.inv)}")
+            f"inversion_idx={inversion_idx}: the file has {n_inversions(meeg)} head model(s); "
+            f"use an index between 0 and {n_inversions(meeg)}")
     folder = data_fname.parent
     ctx = _common.as_gifti_file(mesh_fname, "cortex", folder)
     if orientations == "normals":

@@ -53,17 +53,6 @@ def _q(s) -> str:
     return "'" + str(s).replace("'", "''") + "'"
 
 
-def _inv_entry(data_fname: Path, inversion_idx: int) -> dict:
-    from ...io.spm_meeg import load_meeg
-
-    invs = load_meeg(data_fname).inv
-    if inversion_idx < 0 or inversion_idx >= len(invs) or "mesh" not in invs[inversion_idx]:
-        raise LamegValueError(
-            f"{data_fname.name} has no forward model at inversion_idx={inversion_idx}; run "
-            "lameg.invert.coregister first")
-    return invs[inversion_idx]
-
-
 def smoothing_file(mesh_file: str | os.PathLike, fwhm: float) -> Path:
     """Where stock SPM looks for the mm smoothing kernel of ``mesh_file`` (``spm_eeg_smoothmesh_mm``)."""
     p = Path(mesh_file)
@@ -87,19 +76,13 @@ def _write_kernel(mesh_file: str, fwhm: float, n_layers: int, verts, faces) -> N
                 do_compression=False)
 
 
-def _prepare_kernel(inv: dict, patch_size: float, n_layers: int) -> None:
-    mesh = inv["mesh"]
-    ctx = str(mesh.get("tess_ctx") or "")
+def _prepare_kernel(hm, patch_size: float, n_layers: int) -> None:
+    ctx = hm.cortex_file
     if not ctx or not Path(ctx).is_file():
         raise LamegFileNotFoundError(
             f"the cortical mesh of the forward model ({ctx!r}) is not a file; SPM's mm smoothing "
             "reads it: re-run coregister with a mesh file")
-    mni = mesh["tess_mni"]
-    verts = np.asarray(mni["vert"], dtype=float)
-    faces = np.asarray(mni["face"], dtype=np.int64)
-    if faces.size and faces.min() >= 1:
-        faces = faces - 1
-    _write_kernel(ctx, patch_size, n_layers, verts, faces)
+    _write_kernel(ctx, patch_size, n_layers, hm.vertices_mm, hm.faces)
 
 
 def _nmodes_arg(n_spatial_modes):
@@ -169,15 +152,17 @@ def _run(method, data_fname, n_layers, patch_size, n_temp_modes, n_spatial_modes
     if foi.size != 2 or np.any(foi < 0):
         raise LamegValueError(f"foi must be [low, high] in Hz, got {foi}")
     nsm = _nmodes_arg(n_spatial_modes)
-    inv = _inv_entry(data_fname, inversion_idx)
-    if not str(inv.get("gainmat") or ""):
+    from ...io.spm_inv import read_head_model
+
+    hm = read_head_model(data_fname, inversion_idx)
+    if not hm.gain_name:
         raise LamegFileNotFoundError(f"{data_fname.name}: the head model at inversion_idx="
                                      f"{inversion_idx} has no gain matrix; re-run coregister")
-    nd = len(np.asarray(inv["mesh"]["tess_mni"]["vert"]))
+    nd = hm.n_sources
     if n_layers > 1 and nd % n_layers:
         raise LamegValueError(f"the forward model has {nd} sources, not divisible into "
                               f"{n_layers} layers")
-    _prepare_kernel(inv, float(patch_size), int(n_layers))
+    _prepare_kernel(hm, float(patch_size), int(n_layers))
     patch_file = None
     if priors is not None:
         ip = np.atleast_1d(np.asarray(priors)).ravel()

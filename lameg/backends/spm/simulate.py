@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ...exceptions import LamegFileNotFoundError, LamegNotImplementedError, LamegValueError
+from ...io.spm_inv import read_head_model
 from . import _common
 
 __all__ = ["run_current_density_simulation", "run_dipole_simulation"]
@@ -72,12 +73,9 @@ def run_current_density_simulation(data_file, prefix, sim_vertices, sim_signals,
     if not isinstance(prefix, str) or not prefix:
         raise LamegValueError("prefix must be a non-empty string")
     D = load_meeg(data_file)
-    k = (D.val or 1) - 1 if inversion_idx is None else int(inversion_idx)
-    invs = D.inv
-    if k < 0 or k >= len(invs) or "forward" not in invs[k]:
-        raise LamegValueError(f"{data_file.name} has no forward model at inversion_idx={k}; run "
-                              "coregister first")
-    verts = np.asarray(invs[k]["mesh"]["tess_mni"]["vert"], dtype=float)
+    hm = read_head_model(D, inversion_idx)  # None: SPM's current one (D.val)
+    k = hm.index
+    verts = hm.vertices_mm
     idx = np.atleast_1d(np.asarray(sim_vertices)).ravel()
     if idx.size == 0 or np.any(idx != np.floor(idx)) or idx.min() < 0 or idx.max() >= len(verts):
         raise LamegValueError(f"sim_vertices must be 0-based vertices in 0..{len(verts) - 1}")
