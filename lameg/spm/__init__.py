@@ -114,6 +114,14 @@ def spm_context(spm=None, n_jobs: int = 4):
 def init_spm_parallel_pool(spm, n_workers: int) -> None:
     """Start a MATLAB parallel pool of ``n_workers`` in a compiled SPM (laMEG's function).
 
+    Parameters
+    ----------
+    spm : SPMEngine, oct2py.Oct2Py, spm_standalone instance or None
+        The engine (see :func:`get_engine`; None: the process-wide Octave engine, which
+        raises).
+    n_workers : int
+        Number of pool workers; an existing pool is kept as it is.
+
     Raises
     ------
     LamegNotImplementedError

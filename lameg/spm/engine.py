@@ -36,7 +36,18 @@ def _q(s: str | os.PathLike) -> str:
 
 
 def to_matlab_batch(job: dict) -> dict:
-    """Wrap one job dict as ``{'matlabbatch': [job]}`` for :func:`scipy.io.savemat`."""
+    """Wrap one job dict as ``{'matlabbatch': [job]}`` for :func:`scipy.io.savemat`.
+
+    Parameters
+    ----------
+    job : dict
+        One batch job in ``matlabbatch`` layout, e.g. ``{'spm': {'meeg': {...}}}``.
+
+    Returns
+    -------
+    dict
+        ``{'matlabbatch': cell}``, the cell a 1-element object array holding ``job``.
+    """
     cell = np.empty((1,), dtype=object)
     cell[0] = job
     return {"matlabbatch": cell}
@@ -62,11 +73,34 @@ class SPMEngine:
             Arguments (numbers, strings, NumPy arrays).
         nargout : int
             Number of outputs; 0 returns None, 1 the value, more a tuple.
+
+        Returns
+        -------
+        object
+            None (``nargout=0``), the output (1) or a tuple of ``nargout`` outputs, as the
+            engine converts them (NumPy arrays, floats, strings).
+
+        Raises
+        ------
+        SPMError
+            When the function fails; the message holds the engine's error (and, for Octave,
+            the last lines SPM printed).
         """
         raise NotImplementedError
 
     def eval(self, code: str) -> None:
-        """Evaluate MATLAB code (no output returned)."""
+        """Evaluate MATLAB code (no output returned).
+
+        Parameters
+        ----------
+        code : str
+            MATLAB statements, evaluated in the engine's base workspace.
+
+        Raises
+        ------
+        SPMError
+            When the code fails.
+        """
         raise NotImplementedError
 
     def close(self) -> None:
@@ -75,9 +109,9 @@ class SPMEngine:
     # --- shared ------------------------------------------------------------------------------
 
     def _tmpdir(self) -> Path:
-        base = os.environ.get("LAMEG_CACHE_DIR")
-        root = (Path(base).expanduser() if base else Path.home() / ".cache" / "lameg") / "spm"
-        d = root / "jobs"
+        from .prepare import spm_cache_root
+
+        d = spm_cache_root() / "jobs"
         d.mkdir(parents=True, exist_ok=True)
         return d
 
@@ -106,6 +140,12 @@ class SPMEngine:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _engine_doc(method):
+    """Give an engine's implementation of an interface method the interface's docstring."""
+    method.__doc__ = getattr(SPMEngine, method.__name__).__doc__
+    return method
 
 
 class OctaveSPM(SPMEngine):
@@ -198,6 +238,7 @@ class OctaveSPM(SPMEngine):
         except self._oct2py.Oct2PyError as exc:
             raise self._error("", exc, lines) from exc
 
+    @_engine_doc
     def call(self, function: str, *args, nargout: int = 1):
         lines, handler = self._output()
         try:
@@ -206,9 +247,11 @@ class OctaveSPM(SPMEngine):
             raise self._error(f"{function}: ", exc, lines) from exc
         return out
 
+    @_engine_doc
     def eval(self, code: str) -> None:
         self._raw_eval(code)
 
+    @_engine_doc
     def close(self) -> None:
         s = getattr(self, "session", None)
         if s is not None and self._own:
@@ -259,6 +302,7 @@ class StandaloneSPM(SPMEngine):
             return float(x)
         return x
 
+    @_engine_doc
     def call(self, function: str, *args, nargout: int = 1):
         try:
             return getattr(self.instance, function)(*[self._conv(a) for a in args],
@@ -266,12 +310,14 @@ class StandaloneSPM(SPMEngine):
         except Exception as exc:  # MATLAB engine errors have no common base class
             raise SPMError(f"{function}: {exc}") from exc
 
+    @_engine_doc
     def eval(self, code: str) -> None:
         try:
             self.instance.spm_standalone("eval", code, nargout=0)
         except Exception as exc:  # noqa: BLE001
             raise SPMError(str(exc)) from exc
 
+    @_engine_doc
     def close(self) -> None:
         if self._own and getattr(self, "instance", None) is not None:
             self.instance.terminate()

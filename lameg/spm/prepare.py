@@ -55,7 +55,7 @@ _FIELDTRIP_MEX = ("meg_leadfield1.c", "routlm.c")
 class PreparedTree:
     """A ready-to-use SPM tree in the cache.
 
-    Attributes
+    Parameters
     ----------
     spm_dir : Path
         The SPM folder (holds ``spm.m`` and the built MEX files).
@@ -71,10 +71,16 @@ class PreparedTree:
 
 
 def spm_cache_root() -> Path:
-    """``$LAMEG_CACHE_DIR/spm`` (default ``~/.cache/lameg/spm``)."""
-    base = os.environ.get("LAMEG_CACHE_DIR")
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "lameg"
-    return root / "spm"
+    """The folder of prepared SPM trees and batch files.
+
+    Returns
+    -------
+    Path
+        ``$LAMEG_CACHE_DIR/spm`` (default ``~/.cache/lameg/spm``); not created.
+    """
+    from .._cache import cache_dir
+
+    return cache_dir("spm")
 
 
 def _say(msg: str, verbose: bool) -> None:
@@ -124,6 +130,17 @@ def find_octave(executable: str | os.PathLike | None = None) -> tuple[str, str]:
 
 def resolve_spm_source(spm_dir: str | os.PathLike | None = None) -> Path:
     """The SPM folder or archive to use: ``spm_dir``, else ``$LAMEG_SPM_DIR``.
+
+    Parameters
+    ----------
+    spm_dir : str, path-like or None
+        An SPM source folder (holding ``spm.m``, or its parent holding ``spm/spm.m``) or an
+        archive of one (``.tar.xz``, ``.zip``, ...); None reads ``$LAMEG_SPM_DIR``.
+
+    Returns
+    -------
+    Path
+        The absolute folder holding ``spm.m``, or the archive.
 
     Raises
     ------

@@ -50,6 +50,7 @@ from ...forward.singleshell import SingleShellModel
 from ...forward.sphere import SphereModel, fit_local_spheres, fit_sphere
 from ...io.matfile import MatCell
 from ...io.spm_inv import n_inversions, write_head_model
+from .._shared import head_model_index, mri_fiducials
 
 __all__ = ["coregister_mesh", "FORWARD_MODEL_TYPES"]
 
@@ -216,13 +217,7 @@ orientations, inversion_idx, fid_labels, oskull_fname, useheadshape, cache_dir, 
     """
     del viz
     meeg = _load_meeg(data_fname)
-    n_inv = n_inversions(meeg)
-    k = int(inversion_idx)
-    if k < 0 or k > n_inv:
-        raise LamegValueError(
-            f"inversion_idx={inversion_idx}: the file has {n_inv} head model(s); use an index "
-            f"between 0 and {n_inv}"
-        )
+    k = head_model_index(inversion_idx, n_inversions(meeg))
     if orientations not in ("mesh", "normals"):
         raise LamegValueError("orientations must be 'mesh' or 'normals'")
     if not isinstance(fid_coords, Mapping):
@@ -241,13 +236,7 @@ orientations, inversion_idx, fid_labels, oskull_fname, useheadshape, cache_dir, 
     # ---- registration ---------------------------------------------------------------------
     fid_meg, meg_labels, headshape = _meg_fiducials(meeg)
     fid_labels = [str(x) for x in fid_labels]
-    # laMEG types fid_coords['nas'/'lpa'/'rpa'] under the names fid_labels (positionally)
-    mri_fid = {}
-    for i, lab in enumerate(fid_labels):
-        if lab in fid_coords:
-            mri_fid[lab] = fid_coords[lab]
-        elif i < 3 and ("nas", "lpa", "rpa")[i] in fid_coords:
-            mri_fid[lab] = fid_coords[("nas", "lpa", "rpa")[i]]
+    mri_fid = mri_fiducials(fid_coords, fid_labels)
     reg = register_fiducials(
         fid_meg, mri_fid, fid_labels, meg_labels=meg_labels,
         headshape=headshape, scalp=None if scalp is None else scalp[0], useheadshape=useheadshape,

@@ -37,6 +37,7 @@ from ...inverse.kernels import geodesic_kernel, green_kernel
 from ...inverse.modes import spatial_projector, truncate_woi
 from ...inverse.results import InversionResult
 from ...io.spm_inv import write_inverse
+from .._shared import n_layers as _n_layers
 
 __all__ = ["invert", "invert_ebb", "invert_ebb_layer", "invert_msp",
            "invert_sliding_window_ebb", "invert_sliding_window_ebb_layer",
@@ -331,12 +332,6 @@ def invert(data_fname: str | os.PathLike, *, method: str = "EBB", n_layers: int 
 
 
 # --- laMEG 0.2.1 operations (validated and documented in lameg.invert) -------------------
-
-
-def _n_layers(surf_set, layer_name) -> int:
-    if surf_set is None:
-        return 1
-    return surf_set.n_layers if layer_name is None else 1
 
 
 def _ret(summary: InversionSummary, return_mu_matrix: bool) -> list:

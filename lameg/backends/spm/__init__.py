@@ -6,7 +6,7 @@ Each function has the public laMEG 0.2.1 keyword names plus ``spm=`` (an engine 
 """
 
 from ._common import engine_from
-from .forward import SPM_FORWARD_MODEL_TYPES, coregister, coregister_mesh
+from .forward import SPM_FORWARD_MODEL_TYPES, coregister_mesh
 from .inverse import (
     invert_ebb,
     invert_ebb_layer,
@@ -17,7 +17,7 @@ from .inverse import (
 )
 from .simulate import run_current_density_simulation, run_dipole_simulation
 
-__all__ = ["engine_from", "coregister", "coregister_mesh", "invert_ebb", "invert_ebb_layer", "invert_msp",
+__all__ = ["engine_from", "coregister_mesh", "invert_ebb", "invert_ebb_layer", "invert_msp",
            "invert_sliding_window_ebb", "invert_sliding_window_ebb_layer",
            "invert_sliding_window_msp", "run_current_density_simulation",
            "run_dipole_simulation", "SPM_FORWARD_MODEL_TYPES"]

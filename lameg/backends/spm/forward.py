@@ -1,4 +1,7 @@
-"""SPM co-registration and forward models (``backend='spm'`` of ``lameg.invert.coregister``).
+"""SPM co-registration and forward models (``backend='spm'`` of ``lameg.invert.coregister_mesh``).
+
+:func:`lameg.invert.coregister` resolves the surface set's meshes and calls
+:func:`coregister_mesh` of the selected back end, this one with ``backend='spm'``.
 
 What SPM runs is its head-model batch (``spm_cfg_eeg_inv_headmodel``) for custom meshes, minus
 the meshing step: SPM's meshing inverse-normalises template meshes from the MRI (it needs
@@ -24,21 +27,23 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._docs import fill_doc
 from ...exceptions import (
-    LamegError,
     LamegFileNotFoundError,
     LamegNotImplementedError,
     LamegValueError,
 )
 from ...io.spm_inv import n_inversions
+from .._shared import head_model_index, mri_fiducials
 from . import _common
 
-__all__ = ["coregister", "coregister_mesh", "SPM_FORWARD_MODEL_TYPES"]
+__all__ = ["coregister_mesh", "SPM_FORWARD_MODEL_TYPES"]
 
 #: ``forward_model_type`` values the SPM back end runs.
 SPM_FORWARD_MODEL_TYPES = ("Single Shell", "Single Sphere", "MEG Local Spheres")
 
 
+@fill_doc
 def coregister_mesh(
     fid_coords: Mapping[str, Sequence[float]],
     data_fname: str | os.PathLike,
@@ -60,15 +65,43 @@ def coregister_mesh(
 ) -> None:
     """Co-register and compute the forward model of one cortical mesh with SPM.
 
-    Same arguments and result as the native :func:`lameg.backends.native.forward.coregister_mesh`
-    (scanner RAS mm meshes and fiducials; ``D.other.inv{inversion_idx + 1}``), plus ``spm`` /
-    ``spm_instance`` (the SPM engine, :func:`lameg.spm.get_engine`). ``cache_dir`` (native gain
-    cache) must be None. ``viz`` and ``verbose`` are accepted for symmetry (SPM runs in
-    command-line mode and prints to the engine log, see the ``lameg`` logger at DEBUG level).
+    The SPM implementation of :func:`lameg.invert.coregister_mesh` (arguments validated there):
+    same inputs and result as the native back end (``D.other.inv{inversion_idx + 1}`` and the
+    gain file beside the dataset), computed by SPM as the module docstring describes.
+
+    Parameters
+    ----------
+    %(fid_coords)s
+    %(data_fname)s
+    mesh_fname : str, path-like, GiftiImage or (vertices, faces[, orientations])
+        Cortical (multilayer) mesh in scanner RAS mm; an in-memory mesh is written beside the
+        dataset as ``lameg_spm_cortex.gii`` (SPM reads files).
+    iskull_fname, scalp_fname : str, path-like, GiftiImage, tuple or None
+        Inner skull (needed by 'Single Shell') and scalp (needed by the spheres), MRI mm.
+    forward_model_type : {'Single Shell', 'Single Sphere', 'MEG Local Spheres'}
+        SPM's volume conductor; ``'MNE BEM'`` is native only
+        (:class:`~lameg.exceptions.LamegNotImplementedError`).
+    orientations : {'mesh', 'normals'}
+        ``'mesh'``: the GIfTI ``VECTOR`` array as dipole orientations; ``'normals'``: SPM's
+        vertex normals (the array is dropped from a copy of the mesh).
+    %(inversion_idx)s
+        At most the current number of entries (then a new entry is appended).
+    %(fid_labels)s
+    oskull_fname : str, path-like, GiftiImage, tuple or None
+        Outer skull mesh; SPM's MEG models do not use it (None: the inner skull is handed to
+        SPM in its place).
+    useheadshape : bool
+        Refine the registration with the digitised head shape (SPM's ICP onto the scalp).
+    cache_dir : None
+        The native back end's gain cache; must be None or False (SPM computes the gain).
+    %(spm_viz_verbose)s
+    %(spm_engine)s
+    %(spm_instance_direct)s
 
     Returns
     -------
     None
+        Results are stored in the dataset.
     """
     from ...io.spm_meeg import load_meeg
 
@@ -92,11 +125,7 @@ def coregister_mesh(
     if not data_fname.is_file():
         raise LamegFileNotFoundError(f"dataset {data_fname} not found")
     meeg = load_meeg(data_fname)
-    k = int(inversion_idx)
-    if k < 0 or k > n_inversions(meeg):
-        raise LamegValueError(
-            f"inversion_idx={inversion_idx}: the file has {n_inversions(meeg)} head model(s); "
-            f"use an index between 0 and {n_inversions(meeg)}")
+    k = head_model_index(inversion_idx, n_inversions(meeg))
     folder = data_fname.parent
     ctx = _common.as_gifti_file(mesh_fname, "cortex", folder)
     if orientations == "normals":
@@ -117,15 +146,11 @@ def coregister_mesh(
     scalp = scalp or any_head
     oskull = oskull or iskull
     fid_labels = [str(x) for x in fid_labels]
-    pnt = []
-    for i, lab in enumerate(fid_labels):
-        if lab in fid_coords:
-            pnt.append(fid_coords[lab])
-        elif i < 3 and ("nas", "lpa", "rpa")[i] in fid_coords:
-            pnt.append(fid_coords[("nas", "lpa", "rpa")[i]])
-        else:
-            raise LamegValueError(f"fid_coords has no fiducial {lab!r}")
-    pnt = np.asarray(pnt, dtype=float)
+    mri_fid = mri_fiducials(fid_coords, fid_labels)
+    absent = [lab for lab in fid_labels if lab not in mri_fid]
+    if absent:
+        raise LamegValueError(f"fid_coords has no fiducial {absent[0]!r}")
+    pnt = np.asarray([mri_fid[lab] for lab in fid_labels], dtype=float)
     if pnt.shape != (len(fid_labels), 3) or not np.isfinite(pnt).all():
         raise LamegValueError("fid_coords values must be finite [x, y, z] in mm")
     fids = meeg.fiducials()
@@ -141,60 +166,3 @@ def coregister_mesh(
         eng.call("lameg_spm_coregister", _common.abspath(data_fname), float(k + 1), ctx,
                  iskull, oskull, scalp, fid_labels, pnt, forward_model_type,
                  float(bool(useheadshape)), nargout=0)
-
-
-def coregister(
-    fid_coords: Mapping[str, Sequence[float]],
-    data_fname: str | os.PathLike,
-    surf_set,
-    layer_name: str | None = None,
-    stage: str = "ds",
-    orientation: str = "link_vector",
-    fixed: bool = True,
-    fid_labels: Sequence[str] = ("nas", "lpa", "rpa"),
-    iskull_fname=None,
-    oskull_fname=None,
-    scalp_fname=None,
-    forward_model_type: str = "Single Shell",
-    inversion_idx: int = 0,
-    viz: bool = True,
-    spm_instance=None,
-    *,
-    useheadshape: bool = False,
-    cache_dir=None,
-    verbose: bool = False,
-    spm=None,
-) -> None:
-    """Co-register and compute the forward model with SPM (laMEG 0.2.1 ``coregister``).
-
-    The mesh is ``surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
-    fixed=fixed)``; head meshes default to the participant's (``surf_set.load_head_mesh``),
-    written beside the data as ``lameg_spm_<kind>.gii`` since SPM reads files. ``viz`` is
-    accepted for compatibility (SPM runs in command-line mode, without figures). See
-    :func:`coregister_mesh` and the module docstring.
-
-    Returns
-    -------
-    None
-    """
-    mesh_fname = surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation,
-                                        fixed=fixed)
-    if not Path(mesh_fname).is_file():
-        raise LamegFileNotFoundError(
-            f"mesh {mesh_fname} does not exist; run surf_set.create() (or check layer_name, "
-            "stage, orientation and fixed)")
-
-    def _head(kind, given):
-        if given is not None:
-            return given
-        try:
-            return surf_set.load_head_mesh(kind)
-        except (FileNotFoundError, OSError, LamegError):
-            return None
-
-    coregister_mesh(
-        fid_coords, data_fname, mesh_fname, iskull_fname=_head("iskull", iskull_fname),
-        scalp_fname=_head("scalp", scalp_fname), forward_model_type=forward_model_type,
-        orientations="mesh", inversion_idx=inversion_idx, fid_labels=fid_labels,
-        oskull_fname=oskull_fname, useheadshape=useheadshape, cache_dir=cache_dir,
-        viz=viz, verbose=verbose, spm=spm, spm_instance=spm_instance)

@@ -35,11 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._docs import fill_doc
 from ...exceptions import (
     LamegFileNotFoundError,
     LamegNotImplementedError,
     LamegValueError,
 )
+from .._shared import n_layers as _n_layers
 from . import _common
 
 __all__ = ["invert_ebb", "invert_ebb_layer", "invert_msp", "invert_sliding_window_ebb",
@@ -54,7 +56,20 @@ def _q(s) -> str:
 
 
 def smoothing_file(mesh_file: str | os.PathLike, fwhm: float) -> Path:
-    """Where stock SPM looks for the mm smoothing kernel of ``mesh_file`` (``spm_eeg_smoothmesh_mm``)."""
+    """Where stock SPM looks for the mm smoothing kernel of a mesh (``spm_eeg_smoothmesh_mm``).
+
+    Parameters
+    ----------
+    mesh_file : str or path-like
+        The cortical mesh of the forward model (``D.inv{k}.mesh.tess_ctx``), a GIfTI file.
+    fwhm : float
+        Kernel FWHM, mm (the inversion's ``patch_size``).
+
+    Returns
+    -------
+    Path
+        ``FWHM<fwhm, 2 decimals>_<mesh name without .gii>.mat`` beside the mesh.
+    """
     p = Path(mesh_file)
     return p.with_name(f"FWHM{fwhm:3.2f}_{p.name[:-4] if p.name.endswith('.gii') else p.stem}"
                        ".mat")
@@ -219,12 +234,7 @@ def _summary(inverse, return_mu_matrix: bool):
     return out
 
 
-def _n_layers(surf_set, layer_name) -> int:
-    if surf_set is None:
-        return 1
-    return int(surf_set.n_layers) if layer_name is None else 1
-
-
+@fill_doc
 def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
                orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
                n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False, n_folds=1,
@@ -232,14 +242,19 @@ def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
                spm_instance=None, seed=None, verbose=False, *, spm=None):
     """EBB inversion by SPM (laMEG 0.2.1 ``invert_ebb``; see the module docstring).
 
-    Parameters are laMEG's (the mesh is the forward model's; ``surf_set``/``layer_name`` give
-    the number of layers), plus ``seed`` (seeds Octave's generator for the cross-validation
-    channels), ``verbose`` (accepted; SPM logs through the engine) and ``spm`` (the engine).
+    The SPM implementation of :func:`lameg.invert.invert_ebb` (arguments validated there).
+    ``n_temp_modes`` must be an integer (SPM's automatic choice, None, is native only).
+
+    Parameters
+    ----------
+    %(data_fname)s
+    %(surf_set_mesh)s
+    %(inversion_modes)s
+    %(spm_inversion_tail)s
 
     Returns
     -------
-    list
-        ``[free_energy, cv_err]`` (+ ``mu_matrix`` (Nd, Nc) when ``return_mu_matrix``).
+    %(inversion_returns)s
     """
     del stage, orientation, fixed, viz, verbose
     eng = _common.engine(spm, spm_instance)
@@ -249,6 +264,7 @@ def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
     return _summary(res[0], return_mu_matrix)
 
 
+@fill_doc
 def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
                orientation="link_vector", fixed=True, priors=None, patch_size=5,
                n_temp_modes=4, n_spatial_modes="auto", foi=None, woi=None,
@@ -257,14 +273,23 @@ def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
                spm=None):
     """MSP inversion by SPM (laMEG 0.2.1 ``invert_msp``).
 
-    ``priors`` (0-based vertices) become SPM's fixed patch file ``patch_<idx>.mat``; without
-    them SPM uses 512 evenly spaced patches (laMEG's single random-patch iteration, whose first
-    iteration is the evenly spaced set).
+    The SPM implementation of :func:`lameg.invert.invert_msp` (arguments validated there).
+    ``n_temp_modes`` must be an integer (SPM's automatic choice, None, is native only).
+
+    Parameters
+    ----------
+    %(data_fname)s
+    %(surf_set_mesh)s
+    priors : sequence of int or None
+        0-based vertices, written as SPM's fixed patch file ``patch_<inversion_idx>.mat``
+        beside the dataset; None: SPM's 512 evenly spaced patches (laMEG's single
+        random-patch iteration, whose first iteration is the evenly spaced set).
+    %(inversion_modes)s
+    %(spm_inversion_tail)s
 
     Returns
     -------
-    list
-        ``[free_energy, cv_err]`` (+ ``mu_matrix``).
+    %(inversion_returns)s
     """
     del stage, orientation, fixed, viz, verbose
     eng = _common.engine(spm, spm_instance)
@@ -274,13 +299,34 @@ def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
     return _summary(res[0], return_mu_matrix)
 
 
+@fill_doc
 def invert_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
                      orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
                      n_spatial_modes="auto", foi=None, woi=None, hann_windowing=False,
                      n_folds=1, ideal_pc_test=0, diag_vertex=None, sum_pair_topk=2,
                      diff_pair_topk=2, inversion_idx=0, viz=True, return_mu_matrix=False,
                      spm_instance=None, seed=None, verbose=False, *, spm=None):
-    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`."""
+    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`.
+
+    EBBlayer is a prior of laMEG's SPM fork; use ``backend='native'``. The signature is
+    :func:`lameg.invert.invert_ebb_layer`'s.
+
+    Parameters
+    ----------
+    %(data_fname)s
+    %(surf_set_mesh)s
+    %(inversion_modes)s
+    diag_vertex : int or None
+        0-based column whose laminar prior diagnostics would be stored.
+    sum_pair_topk, diff_pair_topk : int
+        Number of layer-pair sum/difference priors.
+    %(spm_inversion_tail)s
+
+    Returns
+    -------
+    list
+        Never returns.
+    """
     raise LamegNotImplementedError(_EBBLAYER_MSG)
 
 
@@ -307,33 +353,75 @@ def _sliding(method, data_fname, surf_set, layer_name, patch_size, n_temp_modes,
     return [F, w]
 
 
+@fill_doc
 def invert_sliding_window_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
                               orientation="link_vector", fixed=True, patch_size=5,
                               n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
                               win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
                               viz=True, spm_instance=None, verbose=False, *, spm=None):
-    """EBB in sliding windows by SPM, one stock batch per window -> ``[F (n_windows,), wois]``."""
+    """EBB in sliding windows by SPM, one stock batch per window.
+
+    The SPM implementation of :func:`lameg.invert.invert_sliding_window_ebb` (arguments
+    validated there); see the module docstring for what is stored. ``n_temp_modes`` must be
+    an integer.
+
+    Parameters
+    ----------
+    %(spm_sliding_params)s
+
+    Returns
+    -------
+    %(spm_sliding_returns)s
+    """
     return _sliding("EBB", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
                     n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
                     inversion_idx, spm, spm_instance)
 
 
+@fill_doc
 def invert_sliding_window_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
                                     orientation="link_vector", fixed=True, patch_size=5,
                                     n_temp_modes=1, n_spatial_modes="auto", wois=None,
                                     win_size=50, win_overlap=True, foi=None,
                                     hann_windowing=True, inversion_idx=0, viz=True,
                                     spm_instance=None, verbose=False, *, spm=None):
-    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`."""
+    """Not available in stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`.
+
+    EBBlayer is a prior of laMEG's SPM fork; use ``backend='native'``.
+
+    Parameters
+    ----------
+    %(spm_sliding_params)s
+
+    Returns
+    -------
+    list
+        Never returns.
+    """
     raise LamegNotImplementedError(_EBBLAYER_MSG)
 
 
+@fill_doc
 def invert_sliding_window_msp(prior, data_fname, surf_set=None, layer_name=None, stage="ds",
                               orientation="link_vector", fixed=True, patch_size=5,
                               n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
                               win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
                               viz=True, spm_instance=None, verbose=False, *, spm=None):
-    """MSP with one fixed prior vertex (0-based) in sliding windows by SPM -> ``[F, wois]``."""
+    """MSP with one fixed prior patch in sliding windows by SPM, one stock batch per window.
+
+    The SPM implementation of :func:`lameg.invert.invert_sliding_window_msp` (arguments
+    validated there). ``n_temp_modes`` must be an integer.
+
+    Parameters
+    ----------
+    prior : int
+        0-based vertex of the prior patch centre.
+    %(spm_sliding_params)s
+
+    Returns
+    -------
+    %(spm_sliding_returns)s
+    """
     return _sliding("MSP", data_fname, surf_set, layer_name, patch_size, n_temp_modes,
                     n_spatial_modes, wois, win_size, win_overlap, foi, hann_windowing,
                     inversion_idx, spm, spm_instance, priors=[int(prior)])

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._docs import fill_doc
 from ...exceptions import LamegFileNotFoundError, LamegNotImplementedError, LamegValueError
 from ...io.spm_inv import read_head_model
 from . import _common
@@ -44,21 +45,29 @@ def _list(x, n, what):
     return a
 
 
+@fill_doc
 def run_current_density_simulation(data_file, prefix, sim_vertices, sim_signals, dipole_moments,
                                    sim_patch_sizes, snr, noise_color="white", sim_woi=None,
                                    average_trials=False, viz=True, spm_instance=None, seed=None,
                                    inversion_idx=None, *, spm=None):
     """Simulate current-density patches with SPM (laMEG 0.2.1 ``run_current_density_simulation``).
 
-    Same arguments as the native function (0-based forward-mesh vertices, signals
-    (n_sources, n_times) over ``sim_woi`` in seconds, moments in nA m, patch FWHM in mm, SNR in
-    dB), plus ``spm`` (the engine); ``seed`` seeds the engine's ``randn``. See the module
-    docstring for what stock SPM supports.
+    The SPM implementation of :func:`lameg.simulate.run_current_density_simulation`
+    (arguments validated there). See the module docstring for what stock SPM supports:
+    ``noise_color='pink'`` and trial-varying ``sim_signals`` (3-D) raise
+    :class:`~lameg.exceptions.LamegNotImplementedError`, and patches larger than one vertex
+    are built from neighbour distances (a warning says so).
+
+    Parameters
+    ----------
+    %(sim_template)s
+    %(sim_moments_sizes)s
+    %(sim_options)s
+    %(spm_sim_engine)s
 
     Returns
     -------
-    str
-        Path of the simulated (or, with ``average_trials``, averaged) ``.mat`` file.
+    %(sim_returns)s
     """
     from ...io.spm_meeg import load_meeg
 
@@ -118,12 +127,30 @@ def run_current_density_simulation(data_file, prefix, sim_vertices, sim_signals,
     return os.fspath(out)
 
 
+@fill_doc
 def run_dipole_simulation(data_file, prefix, sim_vertices, sim_signals, dipole_orientations,
                           dipole_moments, sim_patch_sizes, snr, noise_color="white",
                           sim_woi=None, average_trials=False, viz=True, spm_instance=None,
                           seed=None, inversion_idx=None, *, spm=None):
-    """Not available with stock SPM (see the module docstring); raises
-    :class:`~lameg.exceptions.LamegNotImplementedError`."""
+    """Not available with stock SPM: raises :class:`~lameg.exceptions.LamegNotImplementedError`.
+
+    Stock ``spm_eeg_simulate``'s dipole branch cannot run (see the module docstring); use
+    ``backend='native'``. The signature is :func:`lameg.simulate.run_dipole_simulation`'s.
+
+    Parameters
+    ----------
+    %(sim_template)s
+    dipole_orientations : ndarray, shape (n_sources, 3)
+        Orientations in the MRI frame of the mesh.
+    %(sim_moments_sizes)s
+    %(sim_options)s
+    %(spm_sim_engine)s
+
+    Returns
+    -------
+    str
+        Never returns.
+    """
     raise LamegNotImplementedError(
         "dipole simulations need laMEG's SPM fork: stock spm_eeg_simulate's dipole branch uses "
         "undefined variables (goodchans, usedind) and fails; use backend='native'")
