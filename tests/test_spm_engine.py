@@ -70,3 +70,34 @@ def test_failing_mex_build_reports_the_build_output(tmp_path, monkeypatch):
     assert not list((src / "src").glob("*.mex"))  # the user's folder is untouched
     # nothing half-built is left as "prepared"
     assert not [p for p in (tmp_path / "cache" / "spm").iterdir() if not p.name.startswith(".")]
+
+
+def test_spm_cache_root_follows_lameg_cache_dir(monkeypatch, tmp_path):
+    from lameg.spm import spm_cache_root
+
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path / "c"))
+    assert spm_cache_root() == tmp_path / "c" / "spm"
+
+
+def test_back_ends_share_fiducial_pairing_and_head_model_slots():
+    """Both back ends pair fiducials and place head models through lameg.backends._shared."""
+    from lameg.backends._shared import head_model_index, mri_fiducials, n_layers
+
+    a, b, c = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]
+    # laMEG's keys pair positionally with the MEG file's labels
+    assert mri_fiducials({"nas": a, "lpa": b, "rpa": c}, ["NZ", "L", "R"]) == \
+        {"NZ": a, "L": b, "R": c}
+    # a key equal to a label wins over the positional key; an unknown label is left out
+    assert mri_fiducials({"nas": a, "NZ": c, "lpa": b}, ["NZ", "L", "R"]) == {"NZ": c, "L": b}
+    assert mri_fiducials({"nas": a}, ["nas", "lpa", "rpa", "extra"]) == {"nas": a}
+    assert head_model_index(2, 2) == 2 and head_model_index(0, 0) == 0
+    for bad, n in ((3, 2), (-1, 2), (1, 0)):
+        with pytest.raises(LamegValueError, match="inversion_idx"):
+            head_model_index(bad, n)
+
+    class Surf:
+        n_layers = 11
+
+    assert n_layers(Surf(), None) == 11
+    assert n_layers(Surf(), "pial") == 1
+    assert n_layers(None, None) == 1

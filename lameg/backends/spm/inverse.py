@@ -234,6 +234,20 @@ def _summary(inverse, return_mu_matrix: bool):
     return out
 
 
+def _one_window(method: str, a: dict) -> list:
+    """One inversion from the public arguments ``a`` (the caller's ``locals()``).
+
+    ``stage``, ``orientation``, ``fixed``, ``viz`` and ``verbose`` are not used (see the
+    docstrings of the callers).
+    """
+    eng = _common.engine(a["spm"], a["spm_instance"])
+    res, _ = _run(method, a["data_fname"], _n_layers(a["surf_set"], a["layer_name"]),
+                  a["patch_size"], a["n_temp_modes"], a["n_spatial_modes"], a["foi"],
+                  _wois_single(a["woi"]), a["hann_windowing"], a["n_folds"], a["ideal_pc_test"],
+                  a["inversion_idx"], a.get("priors"), a["seed"], eng)
+    return _summary(res[0], a["return_mu_matrix"])
+
+
 @fill_doc
 def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
                orientation="link_vector", fixed=True, patch_size=5, n_temp_modes=4,
@@ -256,12 +270,7 @@ def invert_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
     -------
     %(inversion_returns)s
     """
-    del stage, orientation, fixed, viz, verbose
-    eng = _common.engine(spm, spm_instance)
-    res, _ = _run("EBB", data_fname, _n_layers(surf_set, layer_name), patch_size, n_temp_modes,
-                  n_spatial_modes, foi, _wois_single(woi), hann_windowing, n_folds,
-                  ideal_pc_test, inversion_idx, None, seed, eng)
-    return _summary(res[0], return_mu_matrix)
+    return _one_window("EBB", locals())
 
 
 @fill_doc
@@ -291,12 +300,7 @@ def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
     -------
     %(inversion_returns)s
     """
-    del stage, orientation, fixed, viz, verbose
-    eng = _common.engine(spm, spm_instance)
-    res, _ = _run("MSP", data_fname, _n_layers(surf_set, layer_name), patch_size, n_temp_modes,
-                  n_spatial_modes, foi, _wois_single(woi), hann_windowing, n_folds,
-                  ideal_pc_test, inversion_idx, priors, seed, eng)
-    return _summary(res[0], return_mu_matrix)
+    return _one_window("MSP", locals())
 
 
 @fill_doc
