@@ -309,9 +309,23 @@ class HeadModel:
     @property
     def orientations_mri(self) -> np.ndarray:
         """Unit source orientations in the MRI frame, (n_sources, 3)."""
+        return self.to_mri_orientations(self.orientations_head)
+
+    def to_mri_orientations(self, orientations_head: np.ndarray) -> np.ndarray:
+        """Head-frame orientations -> unit vectors in the MRI frame.
+
+        Parameters
+        ----------
+        orientations_head : ndarray, shape (n, 3)
+            Orientations in the MEG head frame.
+
+        Returns
+        -------
+        ndarray, shape (n, 3)
+        """
         from ..forward.normals import normalize_rows
 
-        return normalize_rows(self.orientations_head @ self._rotation())
+        return normalize_rows(np.asarray(orientations_head, float) @ self._rotation())
 
     def to_head(self, positions_mm: np.ndarray, orientations=None):
         """MRI mm positions (and orientations) -> head frame m (and unit vectors).

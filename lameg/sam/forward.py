@@ -48,7 +48,6 @@ from ..exceptions import (
     LamegNotImplementedError,
     LamegValueError,
 )
-from ..forward.coreg import apply_transform
 from ..forward.gain import compute_gain, compute_leadfield
 from ..forward.normals import normalize_rows
 from ..forward.sensors import SensorArray, length_scale
@@ -381,9 +380,12 @@ def _stored_head_model(vol: dict, sensors: SensorArray):
 
 @dataclass
 class SpmForwardModel:
-    """The head model of ``D.other.inv{index + 1}`` of an SPM dataset.
+    """The head model of ``D.other.inv{index + 1}`` of an SPM dataset, prepared for SAM.
 
-    Attributes
+    Built by :func:`read_spm_forward` from :class:`lameg.io.spm_inv.HeadModel` (the owner of the
+    stored head model), with the volume conductor and sensors ready for lead fields.
+
+    Parameters
     ----------
     fname : Path
         The dataset ``.mat``.
@@ -400,6 +402,7 @@ class SpmForwardModel:
     orientations_head : ndarray, shape (n_vertices, 3)
         Orientations the gain matrix was computed with.
     gain_path : Path or None
+        The stored gain file (None when it is missing: lead fields are recomputed).
     scale : float
         SPM's conditioning factor applied to the stored gain (``forward.scale``).
     chanunits : dict of str -> str
@@ -417,25 +420,66 @@ class SpmForwardModel:
     scale: float
     chanunits: dict
 
+    def _head_model(self):
+        from ..io.spm_inv import read_head_model
+
+        return read_head_model(self.fname, self.index)
+
     def to_head(self, positions_mm: np.ndarray, orientations=None):
-        """MRI mm positions (and orientations) -> head frame m (and unit vectors)."""
-        pos = apply_transform(np.asarray(positions_mm, float), self.mri_to_head)
-        if orientations is None:
-            return pos, None
-        rot = self.mri_to_head[:3, :3]
-        rot = rot / np.cbrt(np.linalg.det(rot))
-        return pos, normalize_rows(np.asarray(orientations, float) @ rot.T)
+        """MRI mm positions (and orientations) -> head frame m (and unit vectors).
+
+        Parameters
+        ----------
+        positions_mm : ndarray, shape (n, 3)
+            Positions in MRI (scanner RAS) mm.
+        orientations : ndarray, shape (n, 3), optional
+            Orientations in the MRI frame.
+
+        Returns
+        -------
+        positions : ndarray, shape (n, 3)
+            Head frame, m.
+        orientations : ndarray, shape (n, 3) or None
+            Unit vectors in the head frame.
+        """
+        return self._head_model().to_head(positions_mm, orientations)
 
     def from_head_orientations(self, ori_head: np.ndarray) -> np.ndarray:
-        """Head-frame unit orientations -> MRI frame."""
-        rot = self.mri_to_head[:3, :3]
-        rot = rot / np.cbrt(np.linalg.det(rot))
-        return normalize_rows(ori_head @ np.linalg.inv(rot).T)
+        """Head-frame unit orientations -> MRI frame.
+
+        Parameters
+        ----------
+        ori_head : ndarray, shape (n, 3)
+            Orientations in the head frame.
+
+        Returns
+        -------
+        ndarray, shape (n, 3)
+            Unit vectors in the MRI frame.
+        """
+        return self._head_model().to_mri_orientations(ori_head)
 
     def match_vertices(self, positions_head: np.ndarray, orientations_head=None,
                        tol_m: float = 1e-6, tol_ori: float = 1e-4) -> np.ndarray | None:
-        """Indices of the stored mesh vertices at ``positions_head`` (and with the same
-        orientations), or None when some source is not one of them."""
+        """Indices of the stored mesh vertices at given sources, if they are all mesh vertices.
+
+        Parameters
+        ----------
+        positions_head : ndarray, shape (n, 3)
+            Source positions, head frame, m.
+        orientations_head : ndarray, shape (n, 3), optional
+            Their orientations; then they must also match the stored ones.
+        tol_m : float
+            Position tolerance, m.
+        tol_ori : float
+            Orientation tolerance (1 - |cos|).
+
+        Returns
+        -------
+        ndarray of int, shape (n,) or None
+            0-based vertices, or None when some source is not a stored vertex (or there is no
+            stored gain).
+        """
         if self.gain_path is None or len(self.mesh_head) == 0:
             return None
         d, idx = cKDTree(self.mesh_head).query(positions_head)
@@ -476,6 +520,17 @@ _FORWARD_CACHE_SIZE = 2
 
 def read_spm_forward(fname: str | os.PathLike, inversion_idx: int = 0) -> SpmForwardModel:
     """Read the head model of ``D.other.inv{inversion_idx + 1}`` of an SPM dataset.
+
+    Parameters
+    ----------
+    fname : str or path-like
+        The dataset header.
+    inversion_idx : int
+        0-based head-model index.
+
+    Returns
+    -------
+    SpmForwardModel
 
     The last two head models read are kept in memory (keyed by file, modification time and
     index), so that their prepared volume conductors (e.g. the Nolte expansion of the coils) are
