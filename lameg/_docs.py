@@ -98,8 +98,8 @@ return_mu_matrix : bool
     ``scipy.sparse.csc_matrix``."""
 docdict["viz"] = """
 viz : bool
-    laMEG shows SPM's figures when True; with the SPM back end it is passed to SPM, natively
-    nothing is drawn (use :mod:`lameg.viz`)."""
+    laMEG shows SPM's figures when True. Accepted for compatibility: lameg draws nothing here
+    with either back end (SPM runs without figures); use :mod:`lameg.viz` for views."""
 docdict["backend"] = """
 backend : {'native', 'spm'} or None
     Engine that does the work: lameg's own (default) or real SPM (through spm-python or GNU
