@@ -31,6 +31,7 @@ import numpy as np
 
 from .._utils import logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
+from ._docs import fill_doc
 from .filters import BandFilter
 from .io import (
     SamData,
@@ -420,22 +421,33 @@ def sam_cov(params: SamParams, data=None, *, output_dir: str | os.PathLike | Non
     return covs
 
 
+@fill_doc
 def cov_set_name(params: SamParams) -> str:
     """Name of the covariance folder: ``CovName``, else ``OutName``, else the parameter file's
     name (``cmdline`` when every parameter came from the command line).
 
     Parameters
     ----------
-    params : SamParams
+    %(sam_params)s
 
     Returns
     -------
     str
+        The folder name.
     """
     for key in ("CovName", "OutName"):
         if params.is_set(key):
             return str(params[key])
     return params.param_name or "cmdline"
+
+
+def _sam_dir(params: SamParams, data: SamData, override, key: str) -> Path:
+    # ``override``, else the parameter ``key``, else ``<dataset>.ds/SAM``
+    if override:
+        return Path(override)
+    if params.is_set(key):
+        return Path(os.path.expanduser(str(params[key])))
+    return sam_directory(data.fname)
 
 
 def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:
@@ -453,11 +465,7 @@ def output_sam_dir(params: SamParams, data: SamData, output_dir=None) -> Path:
     Path
         ``output_dir``, else ``OutputSAMDirectory`` (``-o_SAMdir``), else ``<dataset>.ds/SAM``.
     """
-    if output_dir:
-        return Path(output_dir)
-    if params.is_set("OutputSAMDirectory"):
-        return Path(os.path.expanduser(str(params["OutputSAMDirectory"])))
-    return sam_directory(data.fname)
+    return _sam_dir(params, data, output_dir, "OutputSAMDirectory")
 
 
 def input_sam_dir(params: SamParams, data: SamData, input_dir=None) -> Path:
@@ -475,11 +483,7 @@ def input_sam_dir(params: SamParams, data: SamData, input_dir=None) -> Path:
     Path
         ``input_dir``, else ``InputSAMDirectory`` (``-i_SAMdir``), else ``<dataset>.ds/SAM``.
     """
-    if input_dir:
-        return Path(input_dir)
-    if params.is_set("InputSAMDirectory"):
-        return Path(os.path.expanduser(str(params["InputSAMDirectory"])))
-    return sam_directory(data.fname)
+    return _sam_dir(params, data, input_dir, "InputSAMDirectory")
 
 
 def read_covariances(folder: str | os.PathLike, chan_names: list[str] | None = None

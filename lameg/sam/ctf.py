@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError
+from ._docs import fill_doc
 
 __all__ = ["CtfDataset", "read_ctf", "read_marker_file", "write_marker_file", "ctf_set_name"]
 
@@ -176,13 +177,13 @@ def _meg4_files(path: Path, set_name: str) -> list[Path]:
     return files
 
 
+@fill_doc
 def read_ctf(path: str | os.PathLike) -> CtfDataset:
     """Read a CTF ``.ds`` dataset's header, geometry, bad trials/channels and markers.
 
     Parameters
     ----------
-    path : path-like
-        The ``.ds`` folder.
+    %(sam_ds_path)s
 
     Returns
     -------

@@ -149,13 +149,16 @@ class BandFilter:
             return signal.butter(IIR_ORDER, nyq_lp, "lowpass", fs=self.fs, output="sos")
         return signal.butter(IIR_ORDER, [self.hp, nyq_lp], "bandpass", fs=self.fs, output="sos")
 
-    def gain(self, freqs: np.ndarray) -> np.ndarray:
+    def gain(self, freqs: np.ndarray, notch: bool = True) -> np.ndarray:
         """Amplitude gain of the complete (zero-phase) filter.
 
         Parameters
         ----------
         freqs : ndarray
             Frequencies, Hz.
+        notch : bool
+            Include the notches (FFT filters with ``mains``); False gives the band filter alone,
+            as used for the effective bandwidth.
 
         Returns
         -------
@@ -163,25 +166,7 @@ class BandFilter:
             Shape of ``freqs``.
         """
         if self.kind == "FFT":
-            return fft_gain(freqs, self.hp, self.lp, self.notches)
-        _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
-        return np.abs(h) ** 2
-
-    def band_gain(self, freqs: np.ndarray) -> np.ndarray:
-        """Gain of the band filter alone (no notch), as used for the effective bandwidth.
-
-        Parameters
-        ----------
-        freqs : ndarray
-            Frequencies, Hz.
-
-        Returns
-        -------
-        ndarray
-            Shape of ``freqs``.
-        """
-        if self.kind == "FFT":
-            return _band_gain(freqs, self.hp, self.lp)
+            return fft_gain(freqs, self.hp, self.lp, self.notches if notch else ())
         _, h = signal.sosfreqz(self._sos(), worN=np.asarray(freqs, float), fs=self.fs)
         return np.abs(h) ** 2
 
@@ -199,10 +184,10 @@ class BandFilter:
         """
         if n is None or self.kind == "IIR":
             f = np.arange(0.0, self.fs / 2, _BW_DF)
-            return float(self.band_gain(f).sum() * _BW_DF)
+            return float(self.gain(f, notch=False).sum() * _BW_DF)
         n = int(n)
         df = self.fs / n
-        return float(self.band_gain(np.arange(n // 2) * df).sum() * df)
+        return float(self.gain(np.arange(n // 2) * df, notch=False).sum() * df)
 
     @property
     def bandwidth(self) -> float:

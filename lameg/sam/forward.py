@@ -35,7 +35,7 @@ All lead fields are in SI units: T (or T/m for planar gradiometers) per A m, mat
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ from ..exceptions import (
 from ..forward.gain import compute_gain, compute_leadfield
 from ..forward.normals import normalize_rows
 from ..forward.sensors import SensorArray, length_scale
-from ..forward.singleshell import SingleShellModel, prepare_nolte
+from ..forward.singleshell import SingleShellModel
 from ..forward.sphere import LocalSpheresModel, SphereModel, fit_local_spheres, sarvas_leadfield
 
 __all__ = [
@@ -122,12 +122,13 @@ def sensor_array(data, channels: list[str] | None = None) -> SensorArray:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class HullShellModel:
+class HullShellModel(SingleShellModel):
     """Nolte single shell bounded by a hull given as points with outward normals (SAM hulls).
 
-    :class:`lameg.forward.singleshell.SingleShellModel` needs a triangulated boundary; SAM's
-    ``hull.shape`` files carry points and normals only, which is all the Nolte fit uses.
+    :class:`lameg.forward.singleshell.SingleShellModel` takes a triangulated boundary and derives
+    its normals; SAM's ``hull.shape`` files carry points and normals only, which is all the Nolte
+    fit uses. Everything else (the expansion, cached per coil set, and the lead fields) is
+    :class:`~lameg.forward.singleshell.SingleShellModel`'s.
 
     Parameters
     ----------
@@ -139,60 +140,21 @@ class HullShellModel:
         Spherical-harmonic order.
     """
 
-    bnd_pos: np.ndarray
-    bnd_nrm: np.ndarray
-    order: int = 20
-    kind: str = field(default="Nolte hull", init=False)
-    _prepared: dict = field(default_factory=dict, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self.bnd_pos = np.asarray(self.bnd_pos, float)
-        self.bnd_nrm = normalize_rows(np.asarray(self.bnd_nrm, float))
+    def __init__(self, bnd_pos: np.ndarray, bnd_nrm: np.ndarray, order: int = 20) -> None:
+        self.bnd_pos = np.asarray(bnd_pos, float)
+        self.bnd_nrm = normalize_rows(np.asarray(bnd_nrm, float))
         if self.bnd_pos.shape != self.bnd_nrm.shape or self.bnd_pos.ndim != 2:
             raise LamegValueError("hull points and normals must both be (n, 3)")
+        self.bnd_tri = None  # no triangles: the normals come with the points
+        self.order = order
+        self.kind = "Nolte hull"
+        self._prepared = {}
 
-    def cache_key(self) -> str:
-        """Content hash of the model (hull points, normals, order) for gain caches.
+    def __repr__(self) -> str:
+        return f"HullShellModel(n_points={len(self.bnd_pos)}, order={self.order})"
 
-        Returns
-        -------
-        str
-        """
+    def _cache_text(self) -> str:  # hull points, normals and order
         return "nolte-hull:" + hash_arrays(self.bnd_pos, self.bnd_nrm, extra=str(self.order))
-
-    def prepare(self, sensors):
-        """Nolte's expansion coefficients for the sensors' coils (cached per coil set).
-
-        Parameters
-        ----------
-        sensors : SensorArray
-
-        Returns
-        -------
-        object
-            The prepared model (its ``coil_leadfield`` evaluates lead fields).
-        """
-        key = sensors.coil_key
-        if key not in self._prepared:
-            self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
-                                                 sensors.coilori, self.order)}
-        return self._prepared[key]
-
-    def coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
-        """Coil lead fields of dipoles.
-
-        Parameters
-        ----------
-        dip_pos : ndarray, shape (n_dip, 3)
-            Dipole positions, m.
-        sensors : SensorArray
-
-        Returns
-        -------
-        ndarray, shape (n_dip, 3, n_coils)
-            T/(A m).
-        """
-        return self.prepare(sensors).coil_leadfield(dip_pos)
 
 
 def model_spec(params):

@@ -50,6 +50,7 @@ import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from ..exceptions import LamegDataError, LamegValueError
+from ._docs import fill_doc
 from .cov import _get_data, make_band_filter, marker_segments
 from .filters import BandFilter
 from .io import SamData, band_folder, dataset_prefix, write_image
@@ -325,6 +326,7 @@ def _window_mask(times, win, what="window", cond=""):
     return m
 
 
+@fill_doc
 def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
            output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
     """Time-resolved Mean and Variance images, as SAMsrcV5 5.1's ``sam_4d``.
@@ -341,16 +343,8 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
 
     Parameters
     ----------
-    params : SamParams
-        The analysis parameters.
-    data : SamData, MEEG, MNE object or path, optional
-        The dataset (default ``DataSet``).
-    weights : SamWeights, optional
-        Weights (default: read from ``<SAM>/<WtsName>,<lo>-<hi>Hz``, lameg's or SAMsrcV5's).
-    output_dir : path-like, optional
-        SAM folder (default ``-o_SAMdir``/``-i_SAMdir`` or ``<dataset>.ds/SAM``).
-    write : bool
-        Write the images (NIfTI for grids) and append ``<SAM>/sam_<program>.param``.
+    %(sam_params)s
+    %(sam_image_inputs)s
 
     Returns
     -------
@@ -464,22 +458,15 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
 # ---------------------------------------------------------------------------------------------
 
 
+@fill_doc
 def sam_ers(params: SamParams, data=None, weights: SamWeights | None = None, *,
             output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
     """Event-related source images (ERS), or the difference of two markers (dERS).
 
     Parameters
     ----------
-    params : SamParams
-        The analysis parameters.
-    data : SamData, MEEG, MNE object or path, optional
-        The dataset (default ``DataSet``).
-    weights : SamWeights, optional
-        Weights (default: read from ``<SAM>/<WtsName>,<lo>-<hi>Hz``, lameg's or SAMsrcV5's).
-    output_dir : path-like, optional
-        SAM folder (default ``-o_SAMdir``/``-i_SAMdir`` or ``<dataset>.ds/SAM``).
-    write : bool
-        Write the images (NIfTI for grids) and append ``<SAM>/sam_<program>.param``.
+    %(sam_params)s
+    %(sam_image_inputs)s
 
     Returns
     -------

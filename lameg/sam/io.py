@@ -23,6 +23,7 @@ import numpy as np
 
 from .._utils import atomic_path, logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
+from ._docs import fill_doc
 
 __all__ = ["SamData", "load_dataset", "dataset_prefix", "write_cov", "read_cov"]
 
@@ -165,13 +166,13 @@ class SamData:
                    Path(fname) if fname else None, sensors)
 
     @classmethod
+    @fill_doc
     def from_ctf(cls, path) -> SamData:
         """From a CTF ``.ds`` dataset, read exactly as SAMsrcV5 reads it (:mod:`lameg.sam.ctf`).
 
         Parameters
         ----------
-        path : path-like
-            The ``.ds`` folder.
+        %(sam_ds_path)s
 
         Returns
         -------

@@ -296,34 +296,28 @@ def p_triple(args):
     return tuple(strtod(a) for a in args[:3])
 
 
-def p_band(name):
+def _ordered_pair(rejects, message):
+    """Parser of two C numbers ``A B`` that raises ``message`` when ``rejects(A, B)``."""
     def parse(args):
-        lo, hi = p_pair(args)
-        if not lo < hi:
-            raise ValueError(f"{name} lowpass frequency must be greater than highpass frequency")
-        return (lo, hi)
+        a, b = p_pair(args)
+        if rejects(a, b):
+            raise ValueError(message)
+        return (a, b)
 
     return parse
+
+
+def p_band(name):
+    return _ordered_pair(lambda lo, hi: not lo < hi,
+                         f"{name} lowpass frequency must be greater than highpass frequency")
 
 
 def p_window(name):
-    def parse(args):
-        a, b = p_pair(args)
-        if not a < b:
-            raise ValueError(f"{name} start time must be less than end time")
-        return (a, b)
-
-    return parse
+    return _ordered_pair(lambda a, b: not a < b, f"{name} start time must be less than end time")
 
 
 def p_bounds(axis):
-    def parse(args):
-        a, b = p_pair(args)
-        if a > b:
-            raise ValueError(f"starting {axis}Bound must be <= ending {axis}Bound")
-        return (a, b)
-
-    return parse
+    return _ordered_pair(lambda a, b: a > b, f"starting {axis}Bound must be <= ending {axis}Bound")
 
 
 def p_filter_type(args):

@@ -367,6 +367,25 @@ class _Reader:
             raise LamegValueError(f"{loc}: unknown parameter '{key}'") from None
         return None  # a parameter of another program: ignored
 
+    def read_includes(self, seen: set[Path]) -> None:
+        """Read the ``%include`` files met so far and those they include, in order.
+
+        ``seen`` holds the resolved files already read; a file read twice is an include cycle.
+        """
+        k = 0
+        while k < len(self.includes):
+            inc = self.includes[k]
+            p = Path(os.path.expanduser(inc))
+            p = p if p.is_absolute() else self.cwd / p
+            real = (p if p.is_file() else p.with_name(p.name + ".param")).resolve()
+            if real in seen:
+                raise LamegFormatError(
+                    f"%include cycle: {real} is included again (SAMsrcV5 would loop forever); "
+                    "remove the %include line that reads it a second time")
+            seen.add(real)
+            self.read_file(inc, True)
+            k += 1
+
     def set(self, name: str, args: list[str], loc: str) -> None:
         spec = PARAMETERS[name]
         if name == "%include":
@@ -537,20 +556,7 @@ def read_params(
         params.origins["param"] = "python"
     if params.values.get("param") is not None:
         params.param_file = reader.read_file(str(params.values["param"]), True)
-        seen = {params.param_file.resolve()}
-        k = 0
-        while k < len(reader.includes):
-            inc = reader.includes[k]
-            p = Path(os.path.expanduser(inc))
-            p = p if p.is_absolute() else cwd / p
-            real = (p if p.is_file() else p.with_name(p.name + ".param")).resolve()
-            if real in seen:
-                raise LamegFormatError(
-                    f"%include cycle: {real} is included again (SAMsrcV5 would loop forever); "
-                    "remove the %include line that reads it a second time")
-            seen.add(real)
-            reader.read_file(inc, True)
-            k += 1
+        reader.read_includes({params.param_file.resolve()})
     if read_samrc:
         for folder in (cwd, Path(home)):
             for rc in (".samrc", ".coregrc"):
@@ -596,15 +602,5 @@ def parse_param_text(text: str, name: str = "<text>", *, cwd: str | os.PathLike 
     base = Path(cwd) if cwd is not None else Path.cwd()
     reader = _Reader(params, base, PROGRAM_PARAMETERS[prog] if prog else tuple(PARAMETERS))
     reader.read_text(text, name)
-    k, seen = 0, set()
-    while k < len(reader.includes):
-        inc = reader.includes[k]
-        p = Path(os.path.expanduser(inc))
-        p = p if p.is_absolute() else base / p
-        real = (p if p.is_file() else p.with_name(p.name + ".param")).resolve()
-        if real in seen:
-            raise LamegFormatError(f"%include cycle: {real} is included again")
-        seen.add(real)
-        reader.read_file(inc, True)
-        k += 1
+    reader.read_includes(set())
     return params

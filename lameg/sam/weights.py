@@ -50,6 +50,7 @@ from ..exceptions import (
     LamegNotImplementedError,
     LamegValueError,
 )
+from ._docs import fill_doc
 from .cov import SamCovariance, _get_data, read_covariances
 from .forward import (
     fixed_lead_fields,
@@ -116,33 +117,34 @@ class SamWeights:
     normalized: bool = False
     covariances: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @fill_doc
     def pseudo_z2(self, name: str = "Global") -> np.ndarray:
         """Squared pseudo-Z per source: ``w'Cw / (noise w'w)``.
 
         Parameters
         ----------
-        name : str
-            Covariance/weight set.
+        %(sam_set)s
 
         Returns
         -------
         ndarray, shape (n_src,)
+            ``w'Cw / (noise w'w)`` of every source (dimensionless).
         """
         W = self.weights[name]
-        C = self.covariances[name]
-        return np.einsum("vm,vm->v", W @ C, W) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
+        return self.power(name) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
 
+    @fill_doc
     def power(self, name: str = "Global") -> np.ndarray:
         """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised).
 
         Parameters
         ----------
-        name : str
-            Covariance/weight set.
+        %(sam_set)s
 
         Returns
         -------
         ndarray, shape (n_src,)
+            ``w'Cw`` of every source.
         """
         W = self.weights[name]
         return np.einsum("vm,vm->v", W @ self.covariances[name], W)
@@ -604,17 +606,19 @@ def write_forward_file(path, B: np.ndarray, sources: SourceSet, chan_index=None)
     return Path(path)
 
 
+@fill_doc
 def wts_set_name(params: SamParams) -> str:
     """Name of the weights folder: ``WtsName``, else ``CovName``, else ``OutName``, else the
     parameter file's name (``cmdline`` without one), as SAMsrcV5.
 
     Parameters
     ----------
-    params : SamParams
+    %(sam_params)s
 
     Returns
     -------
     str
+        The folder name.
     """
     from .cov import cov_set_name
 
