@@ -10,16 +10,34 @@ from .._docs import docdict, fill_doc
 
 __all__ = ["fill_doc"]
 
-docdict["sam_params"] = """
-params : SamParams
-    The analysis parameters."""
 docdict["sam_ds_path"] = """
 path : path-like
     The ``.ds`` folder."""
-docdict["sam_set"] = """
+docdict["sam_set_values"] = """
+Parameters
+----------
 name : str
-    Covariance/weight set (``'Global'``, a marker's covariance name, ...)."""
-docdict["sam_image_inputs"] = """
+    Covariance/weight set (``'Global'``, a marker's covariance name, ...).
+
+Returns
+-------
+ndarray, shape (n_src,)
+    The value of every source."""
+docdict["sam_folder_name"] = """
+Parameters
+----------
+params : SamParams
+    The analysis parameters.
+
+Returns
+-------
+str
+    The folder name."""
+docdict["sam_image_parameters"] = """
+Parameters
+----------
+params : SamParams
+    The analysis parameters.
 data : SamData, MEEG, MNE object or path, optional
     The dataset (default ``DataSet``).
 weights : SamWeights, optional

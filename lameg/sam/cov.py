@@ -157,6 +157,52 @@ def _read_segfile(path: Path, data: SamData, origin: str) -> list[tuple[int, int
     return segs
 
 
+def event_segments(data: SamData, marker: Marker, t0: float, t1: float, rounding=np.rint
+                   ) -> list[tuple[int, int, int]]:
+    """Samples ``(trial, TS, TE)`` of a marker's events in the good trials.
+
+    ``TS = rounding((latency + t0) fs) + pre_trigger``, ``TE`` likewise with ``t1``; events with
+    ``TS < 0`` or ``TE >= n_samples`` are skipped. Each program applies its own further rules.
+
+    Parameters
+    ----------
+    data : SamData
+        The dataset.
+    marker : Marker
+        The marker (its name and, for messages, where it was given).
+    t0, t1 : float
+        Window relative to every event, s.
+    rounding : callable
+        Seconds-times-rate to sample rule (``np.rint`` or ``np.floor``).
+
+    Returns
+    -------
+    list of (int, int, int)
+        Trial, first sample and end sample of every kept event.
+
+    Raises
+    ------
+    LamegDataError
+        The dataset has no event of that name.
+    """
+    n, fs, pre = data.data.shape[1], data.fs, data.pre_trig
+    evs = [e for e in data.events if e[2] == marker.name]
+    if not evs:
+        names = sorted({e[2] for e in data.events})
+        raise LamegDataError(
+            f"{marker.origin}: marker {marker.name!r} not found in the dataset; there are no "
+            f"segments for it (markers: {', '.join(names) or 'none'})")
+    segs = []
+    for trial, lat, _ in evs:
+        if not data.epoch_ok[trial]:
+            continue
+        ts = int(rounding((lat + t0) * fs)) + pre
+        te = int(rounding((lat + t1) * fs)) + pre
+        if ts >= 0 and te < n:
+            segs.append((trial, ts, te))
+    return segs
+
+
 def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: Path | None = None
                     ) -> list[tuple[int, int, int]]:
     """SAMsrcV5's segments ``(trial, TS, TE)`` of a marker (samples ``TS .. TE - 1`` are used).
@@ -165,8 +211,6 @@ def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: 
     trials or not satisfying ``0 <= TS < TE < n_samples`` are skipped. ``DataSegment`` (when given)
     replaces ``T0 T1``. ``SegFile`` paths are relative to the dataset folder.
     """
-    n = data.data.shape[1]
-    fs, pre = data.fs, data.pre_trig
     if marker.seg_file is not None:
         path = Path(os.path.expanduser(marker.seg_file))
         if not path.is_absolute():
@@ -180,20 +224,7 @@ def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: 
                                          f"(looked for {path})")
         return _read_segfile(path, data, marker.origin)
     t0, t1 = data_segment if data_segment is not None else (marker.t0, marker.t1)
-    evs = [e for e in data.events if e[2] == marker.name]
-    if not evs:
-        names = sorted({e[2] for e in data.events})
-        raise LamegDataError(
-            f"{marker.origin}: marker {marker.name!r} not found in the dataset; there are no "
-            f"segments for it (markers: {', '.join(names) or 'none'})")
-    segs = []
-    for trial, lat, _ in evs:
-        if not data.epoch_ok[trial]:
-            continue
-        ts = int(np.rint((lat + t0) * fs)) + pre
-        te = int(np.rint((lat + t1) * fs)) + pre
-        if ts >= 0 and te < n and te - ts > 0:
-            segs.append((trial, ts, te))
+    segs = [(trial, ts, te) for trial, ts, te in event_segments(data, marker, t0, t1) if te > ts]
     if not segs:
         raise LamegDataError(f"{marker.origin}: marker {marker.name!r}: no valid segments found "
                              "within sample limits; check T0/T1 or DataSegment")
@@ -426,14 +457,7 @@ def cov_set_name(params: SamParams) -> str:
     """Name of the covariance folder: ``CovName``, else ``OutName``, else the parameter file's
     name (``cmdline`` when every parameter came from the command line).
 
-    Parameters
-    ----------
-    %(sam_params)s
-
-    Returns
-    -------
-    str
-        The folder name.
+    %(sam_folder_name)s
     """
     for key in ("CovName", "OutName"):
         if params.is_set(key):

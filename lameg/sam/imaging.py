@@ -51,7 +51,7 @@ from scipy.ndimage import uniform_filter1d
 
 from ..exceptions import LamegDataError, LamegValueError
 from ._docs import fill_doc
-from .cov import _get_data, make_band_filter, marker_segments
+from .cov import _get_data, event_segments, make_band_filter, marker_segments
 from .filters import BandFilter
 from .io import SamData, band_folder, dataset_prefix, write_image
 from .metrics import (
@@ -207,18 +207,7 @@ def _param_name(params: SamParams) -> str:
 
 def _segments_3d(d: SamData, mk) -> list[tuple[int, int, int]]:
     """sam_3d's marker segments (floor rounding, inclusive end), as (trial, TS, TE + 1)."""
-    n = d.data.shape[1]
-    evs = [e for e in d.events if e[2] == mk.name]
-    if not evs:
-        raise LamegDataError(f"{mk.origin}: no markers found with the name {mk.name!r}")
-    segs = []
-    for trial, lat, _ in evs:
-        if not d.epoch_ok[trial]:
-            continue
-        ts = int(np.floor((lat + mk.t0) * d.fs)) + d.pre_trig
-        te = int(np.floor((lat + mk.t1) * d.fs)) + d.pre_trig
-        if ts >= 0 and te < n:
-            segs.append((trial, ts, te + 1))
+    segs = [(trial, ts, te + 1) for trial, ts, te in event_segments(d, mk, mk.t0, mk.t1, np.floor)]
     if not segs:
         raise LamegDataError(f"{mk.origin}: there were no valid data segments for marker "
                              f"{mk.name!r} and its time window")
@@ -341,10 +330,7 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
     voxel's Mean by the sign of its sum over the boxes inside it. (SAMsrcV5 multiplies the Mean by a
     leftover loop variable instead of that sign; see the differences page.)
 
-    Parameters
-    ----------
-    %(sam_params)s
-    %(sam_image_inputs)s
+    %(sam_image_parameters)s
 
     Returns
     -------
@@ -372,7 +358,7 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
         width = 0.0
     ctx = _Context(params, "4d", data, weights, output_dir)
     d = ctx.data
-    fs, n = d.fs, d.data.shape[1]
+    fs = d.fs
     n_box = int(np.rint(width * fs))
     if n_box <= 0:
         raise LamegValueError("give BoxWidth or SmoothBand (the box width must be >= 1 sample)")
@@ -402,17 +388,7 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
     images = {}
     idx = starts[:, None] + np.arange(n_box + 1)[None, :]
     for mk in params.markers:
-        evs = [e for e in d.events if e[2] == mk.name]
-        if not evs:
-            raise LamegDataError(f"{mk.origin}: no markers found with the name {mk.name!r}")
-        segs = []
-        for trial, lat, _ in evs:
-            if not d.epoch_ok[trial]:
-                continue
-            a = int(np.rint((lat + ds0) * fs)) + d.pre_trig
-            b = int(np.rint((lat + ds1) * fs)) + d.pre_trig
-            if a >= 0 and b < n:
-                segs.append((trial, a))
+        segs = [(trial, a) for trial, a, _ in event_segments(d, mk, ds0, ds1)]
         if not segs:
             raise LamegDataError(f"{mk.origin}: there were no valid data segments for marker "
                                  f"{mk.name!r} and the time windows")
@@ -463,10 +439,7 @@ def sam_ers(params: SamParams, data=None, weights: SamWeights | None = None, *,
             output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
     """Event-related source images (ERS), or the difference of two markers (dERS).
 
-    Parameters
-    ----------
-    %(sam_params)s
-    %(sam_image_inputs)s
+    %(sam_image_parameters)s
 
     Returns
     -------

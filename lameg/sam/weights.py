@@ -121,14 +121,7 @@ class SamWeights:
     def pseudo_z2(self, name: str = "Global") -> np.ndarray:
         """Squared pseudo-Z per source: ``w'Cw / (noise w'w)``.
 
-        Parameters
-        ----------
-        %(sam_set)s
-
-        Returns
-        -------
-        ndarray, shape (n_src,)
-            ``w'Cw / (noise w'w)`` of every source (dimensionless).
+        %(sam_set_values)s
         """
         W = self.weights[name]
         return self.power(name) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
@@ -137,14 +130,7 @@ class SamWeights:
     def power(self, name: str = "Global") -> np.ndarray:
         """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised).
 
-        Parameters
-        ----------
-        %(sam_set)s
-
-        Returns
-        -------
-        ndarray, shape (n_src,)
-            ``w'Cw`` of every source.
+        %(sam_set_values)s
         """
         W = self.weights[name]
         return np.einsum("vm,vm->v", W @ self.covariances[name], W)
@@ -611,14 +597,7 @@ def wts_set_name(params: SamParams) -> str:
     """Name of the weights folder: ``WtsName``, else ``CovName``, else ``OutName``, else the
     parameter file's name (``cmdline`` without one), as SAMsrcV5.
 
-    Parameters
-    ----------
-    %(sam_params)s
-
-    Returns
-    -------
-    str
-        The folder name.
+    %(sam_folder_name)s
     """
     from .cov import cov_set_name
 
