@@ -28,6 +28,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, cKDTree
 
 from ._validate import check_float, check_int, check_option, check_path, validate_type
+from .backends import select_backend
 from .exceptions import (
     LamegFileNotFoundError,
     LamegFormatError,
@@ -289,8 +290,14 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
                          sensor_spacing=35, sensor_offset=6.5, n_samples=1000, n_trials=1,
                          density_checks=40, axes=1, sensor_positions_file=None,
                          iskull_fname=None, oskull_fname=None, scalp_fname=None, viz=True,
-                         spm_instance=None, *, noise_sd: float = 0.0, seed=None) -> str:
-    """Create an OPM dataset on the participant's head (native ``spm_opm_sim``).
+                         spm_instance=None, *, noise_sd: float = 0.0, seed=None,
+                         backend=None) -> str:
+    """Create an OPM dataset on the participant's head (``spm_opm_sim``, native or SPM).
+
+    The native back end (default) builds the array and the head model itself; ``backend='spm'``
+    (or ``spm_instance=``) runs SPM's ``spm_opm_sim`` with laMEG's settings (see
+    :mod:`lameg.backends.spm.opm`). With a layout file both give the same sensors; generated
+    arrays differ, because SPM packs the sensors by a random search and lameg deterministically.
 
     Parameters
     ----------
@@ -311,7 +318,8 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
     n_samples, n_trials : int
         Data size (time starts at 0 s).
     density_checks : int
-        Relaxation sweeps of the array (see :func:`opm_sensor_array`).
+        Relaxation sweeps of the array (see :func:`opm_sensor_array`); with SPM, its density
+        optimisations.
     axes : {1, 2, 3}
         Axes per sensor.
     sensor_positions_file : str, path-like or None
@@ -320,13 +328,16 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
         Head meshes (GIfTI, scanner RAS mm); default the surface set's.
     viz : bool
         Accepted for laMEG compatibility (no figures are drawn).
-    spm_instance : object, optional
-        Accepted for laMEG compatibility (native engine).
+    spm_instance : object or None
+        A running SPM engine (laMEG's ``spm_standalone`` instance or a
+        :class:`lameg.spm.SPMEngine`); passing one selects the SPM back end.
     noise_sd : float
         Standard deviation of white sensor noise written as data, fT (default 0: zeros, as
-        ``spm_opm_sim``).
+        ``spm_opm_sim``). Native back end only.
     seed : int, numpy.random.Generator or None
-        Noise generator.
+        Noise generator (native); with SPM, the seed of its random sensor packing.
+    backend : {'native', 'spm'} or None
+        Engine (None: ``'spm'`` when ``spm_instance`` is given, else ``'native'``).
 
     Returns
     -------
@@ -340,9 +351,23 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
     n_samples = check_int(n_samples, "n_samples", min_value=1)
     n_trials = check_int(n_trials, "n_trials", min_value=1)
     noise_sd = check_float(noise_sd, "noise_sd", min_value=0.0)
-    if spm_instance is not None:
-        raise LamegNotImplementedError("setup_opm_simulation runs natively; the SPM back end "
-                                       "(spm_opm_sim) is not available through spm_instance")
+    density_checks = check_int(density_checks, "density_checks", min_value=0)
+    axes = check_option(check_int(axes, "axes"), (1, 2, 3), "axes")
+    sensor_spacing = check_float(sensor_spacing, "sensor_spacing", min_value=1e-6)
+    sensor_offset = check_float(sensor_offset, "sensor_offset")
+    module, extra = select_backend(backend, spm_instance)
+    if extra:
+        if noise_sd:
+            raise LamegNotImplementedError(
+                "spm_opm_sim writes zero data: noise_sd needs backend='native' (or add noise to "
+                "the SPM dataset afterwards)")
+        return module.setup_opm_simulation(
+            data_file, surf_set, layer_name=layer_name, stage=stage, orientation=orientation,
+            fixed=fixed, s_rate=s_rate, wholehead=wholehead, sensor_spacing=sensor_spacing,
+            sensor_offset=sensor_offset, n_samples=n_samples, n_trials=n_trials,
+            density_checks=density_checks, axes=axes,
+            sensor_positions_file=sensor_positions_file, iskull_fname=iskull_fname,
+            oskull_fname=oskull_fname, scalp_fname=scalp_fname, viz=viz, seed=seed, **extra)
     scalp = _mesh_vf(scalp_fname if scalp_fname is not None
                      else surf_set.load_head_mesh("scalp"))
     mesh = surf_set.get_mesh_path(layer_name, stage=stage, orientation=orientation, fixed=fixed)

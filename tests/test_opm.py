@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial import cKDTree
 
 from lameg.datasets import copy_test_participant
-from lameg.exceptions import LamegFormatError, LamegValueError
+from lameg.exceptions import LamegFormatError, LamegNotImplementedError, LamegValueError
 from lameg.invert import load_forward_model_vertices, opm_headmodel
 from lameg.io.spm_meeg import load_meeg
 from lameg.laminar import model_comparison
@@ -133,10 +133,9 @@ def test_model_comparison_assigns_the_layer(opm, layer):
 # ---------------------------------------------------------------------------------------------
 
 SPM_ARCHIVE = Path(__file__).resolve().parents[2] / "shared" / "spm" / "spm-03564157-meeg.tar.xz"
-# Octave 7 lacks MATLAB's multi-pattern startsWith/endsWith/contains and round(x, n), which
-# FieldTrip and spm_mesh_pack_points call, and cannot draw spm_opm_sim's check figure
-# headless: these test-only M-files supply them (tests/data/octave_shims).
-SHIMS = Path(__file__).resolve().parent / "data" / "octave_shims"
+# spm_opm_sim under Octave 7 needs the engine's compatibility m-files (multi-pattern
+# startsWith/endsWith/contains, round(x, n), no check figure): lameg/spm/mfiles/octave_compat,
+# put on the path by OctaveSPM itself.
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +152,6 @@ def octave_spm():
     from lameg.spm import OctaveSPM
 
     eng = OctaveSPM(spm_dir=spm_dir, verbose=False)
-    eng.eval(f"addpath('{SHIMS}');")
     yield eng
     eng.close()
 
@@ -214,3 +212,82 @@ def test_layout_and_array_geometry_match_spm_opm_sim(octave_spm, opm, tmp_path):
     np.testing.assert_allclose(inward_axes(surf, f, sp_pos), sp_ori, atol=1e-5)
     mine, _ = opm_sensor_array(v, f, spacing=45, offset=6.5)
     assert abs(len(mine) - len(sp_pos)) <= 0.2 * len(sp_pos)
+
+
+def _layout(path, n=10, seed=5):
+    """A layout TSV of ``n`` sensors 100 mm from the origin with non-unit, tilted axes."""
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(size=(n, 3))
+    pos = 100 * pos / np.linalg.norm(pos, axis=1, keepdims=True)
+    ori = -pos / 100 + 0.1 * rng.normal(size=(n, 3))
+    path.write_text("Px\tPy\tPz\tOx\tOy\tOz\n" + "".join(
+        "\t".join(f"{x:.10f}" for x in row) + "\n" for row in np.hstack([pos, ori])))
+    return path
+
+
+@pytest.mark.spm
+@pytest.mark.slow
+def test_spm_backend_matches_native(octave_spm, opm, tmp_path):
+    """setup_opm_simulation through spm_opm_sim (backend='spm') against the native back end."""
+    import nibabel as nib
+
+    from lameg.io.spm_inv import read_head_model
+    from lameg.mesh.distance import point_to_mesh
+    from lameg.opm import expand_scalp, inward_axes
+
+    s, _ = opm
+    tsv = _layout(tmp_path / "positions.tsv")
+    kw = {"sensor_positions_file": tsv, "n_samples": 30, "n_trials": 2, "s_rate": 600,
+          "viz": False}
+    nat = setup_opm_simulation(tmp_path / "native" / "opm.mat", s, **kw)
+    spm = setup_opm_simulation(tmp_path / "spm" / "opm", s, backend="spm",
+                               spm_instance=octave_spm, **kw)
+    # written where the native back end writes (the .mat suffix added), nothing in the cwd
+    assert spm == str((tmp_path / "spm" / "opm.mat").resolve())
+    assert (tmp_path / "spm" / "opm.dat").is_file() and not Path("opm.mat").exists()
+    gn, gs = load_meeg(nat).sensors("MEG"), load_meeg(spm).sensors("MEG")
+    assert list(gs["label"]) == list(gn["label"]) and gs["unit"] == gn["unit"] == "mm"
+    # same sensors: 1e-6 m = 1e-3 mm (both read the same 10-decimal layout; measured 0)
+    np.testing.assert_allclose(gs["coilpos"], gn["coilpos"], rtol=0, atol=1e-3)
+    # spm_opm_sim keeps a layout's axes as given, lameg stores them as unit vectors: the
+    # directions agree to 1e-6 (float64 round-off, measured ~1e-16)
+    unit = gs["coilori"] / np.linalg.norm(gs["coilori"], axis=1, keepdims=True)
+    np.testing.assert_allclose(unit, gn["coilori"], rtol=0, atol=1e-6)
+    yn, tn, _ = load_meg_sensor_data(nat)
+    ys, ts, _ = load_meg_sensor_data(spm)
+    assert ys.shape == yn.shape == (10, 30, 2) and np.all(ys == 0) and np.all(yn == 0)
+    np.testing.assert_allclose(ts, tn, atol=1e-9)
+    # SPM's head model is on the cortex that was sent (multilayer, MRI space), Single Shell
+    hm = read_head_model(spm)
+    mesh = nib.load(s.get_mesh_path(None, stage="ds")).darrays[0].data
+    assert hm.voltype == "Single Shell" and hm.is_mri_space
+    np.testing.assert_allclose(hm.vertices_mm, mesh, atol=1e-4)  # GIfTI float32
+    # each reads the other's: the native head model on SPM's dataset has the native dataset's
+    # gain (same sensors; 1e-9 relative, float64 round-off), and SPM loads the native dataset
+    ln = opm_headmodel(nat, s, mri_fname=s.mri_file, layer_name="pial", lead=True, viz=False)
+    ls = opm_headmodel(spm, s, mri_fname=s.mri_file, layer_name="pial", lead=True, viz=False)
+    print(f"layout: max |dpos| {np.abs(gs['coilpos'] - gn['coilpos']).max():.1e} mm, max |dori| "
+          f"{np.abs(unit - gn['coilori']).max():.1e}, gain rel. diff "
+          f"{np.abs(ls - ln).max() / np.abs(ln).max():.1e}")
+    np.testing.assert_allclose(ls, ln, rtol=0, atol=1e-9 * np.abs(ln).max())
+    octave_spm.eval(f"D = spm_eeg_load('{nat}'); assert(D.nchannels == 10 && D.ntrials == 2);")
+    with pytest.raises(LamegNotImplementedError, match="noise_sd"):
+        setup_opm_simulation(tmp_path / "n.mat", s, noise_sd=1.0, backend="spm",
+                             spm_instance=octave_spm, **kw)
+    # a generated array: SPM packs sensors (randomly, seeded) on the participant's scalp pushed
+    # out as lameg does; every sensor lies on lameg's expanded scalp and its axis is lameg's
+    # inward face normal there (1e-6 m and 1e-5: SPM's float32 meshes at ~100 mm)
+    gen = setup_opm_simulation(tmp_path / "gen.mat", s, layer_name="pial", sensor_spacing=45,
+                               density_checks=2, n_samples=20, backend="spm",
+                               spm_instance=octave_spm, seed=3)
+    g = load_meeg(gen).sensors("MEG")
+    scalp = s.load_head_mesh("scalp")
+    v, f = scalp.darrays[0].data.astype(float), scalp.darrays[1].data
+    surf = expand_scalp(v, f, 6.5)
+    dist = np.abs(point_to_mesh(g["coilpos"], surf, f)[0])
+    print(f"{len(dist)} sensors from spm_opm_sim; largest distance to lameg's sensor surface "
+          f"{dist.max() * 1e3:.2f} um")
+    assert dist.max() < 1e-3  # mm
+    np.testing.assert_allclose(inward_axes(surf, f, g["coilpos"]), g["coilori"], atol=1e-5)
+    mine, _ = opm_sensor_array(v, f, spacing=45, offset=6.5)
+    assert abs(len(mine) - len(dist)) <= 0.2 * len(dist)

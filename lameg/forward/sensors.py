@@ -101,9 +101,10 @@ def unit_scale(from_unit: str, to_unit: str) -> float:
 def _as_list(x, n=None) -> list:
     if x is None:
         return [] if n is None else [""] * n
-    if isinstance(x, str):
-        return [x]
-    return [str(v) for v in np.asarray(x, dtype=object).ravel()]
+    out = [x] if isinstance(x, str) else [str(v) for v in np.asarray(x, dtype=object).ravel()]
+    if n is not None and len(out) == 1:  # one value for every channel (spm_opm_sim's chantype)
+        out = out * n
+    return out
 
 
 @dataclass

@@ -24,10 +24,14 @@ import numpy as np
 from .._utils import logger
 from .errors import SPMError, SPMSetupError
 
-__all__ = ["SPMEngine", "OctaveSPM", "StandaloneSPM", "MFILES_DIR", "to_matlab_batch"]
+__all__ = ["SPMEngine", "OctaveSPM", "StandaloneSPM", "MFILES_DIR", "OCTAVE_COMPAT_DIR",
+           "to_matlab_batch"]
 
 #: Folder of lameg's own m-files (thin helpers around documented SPM functions).
 MFILES_DIR = Path(__file__).resolve().parent / "mfiles"
+#: Octave-only compatibility m-files (MATLAB functions and options Octave 7 lacks, and a
+#: display-free forward-model check); added to the path after SPM by :class:`OctaveSPM`.
+OCTAVE_COMPAT_DIR = MFILES_DIR / "octave_compat"
 
 
 def _q(s: str | os.PathLike) -> str:
@@ -199,7 +203,8 @@ class OctaveSPM(SPMEngine):
                 "more off; warning('off', 'all'); confirm_recursive_rmdir(false); "
                 f"addpath({_q(self.tree.shim_dir)}); addpath({_q(self.tree.spm_dir)}); "
                 f"addpath({_q(MFILES_DIR)}); spm('defaults', 'eeg'); "
-                "spm_get_defaults('cmdline', 1);", timeout=start_timeout)
+                f"spm_get_defaults('cmdline', 1); addpath({_q(OCTAVE_COMPAT_DIR)});",
+                timeout=start_timeout)
             kind = self.session.eval("exist('spm_existfile')", nout=1, timeout=start_timeout)
         except SPMError as exc:
             self.close()

@@ -15,9 +15,10 @@ from .inverse import (
     invert_sliding_window_ebb_layer,
     invert_sliding_window_msp,
 )
+from .opm import setup_opm_simulation
 from .simulate import run_current_density_simulation, run_dipole_simulation
 
 __all__ = ["engine_from", "coregister_mesh", "invert_ebb", "invert_ebb_layer", "invert_msp",
            "invert_sliding_window_ebb", "invert_sliding_window_ebb_layer",
            "invert_sliding_window_msp", "run_current_density_simulation",
-           "run_dipole_simulation", "SPM_FORWARD_MODEL_TYPES"]
+           "run_dipole_simulation", "setup_opm_simulation", "SPM_FORWARD_MODEL_TYPES"]
