@@ -393,6 +393,22 @@ def test_missing_mex_files_are_reported(eng, tmp_path, monkeypatch):
     assert time.perf_counter() - t0 < 120
 
 
+def test_octave_compat_functions(eng):
+    """The engine's Octave compatibility m-files give MATLAB's results (spm_opm_sim needs them)."""
+    from lameg.spm.engine import OCTAVE_COMPAT_DIR
+
+    eng.eval("p = which('startsWith'); r = round(1.23456, 2); "
+             "a = startsWith({'megmag', 'eeg1'}, {'eeg', 'meg'}); "
+             "b = endsWith('coil_x', {'_y', '_x'}); c = contains({'xyz', 'abc'}, {'q', 'b'}); "
+             "d = startsWith('MEG', 'meg', 'IgnoreCase', true);")
+    assert Path(str(eng.session.pull("p"))).parent == OCTAVE_COMPAT_DIR
+    assert float(eng.session.pull("r")) == pytest.approx(1.23, abs=1e-12)
+    assert np.asarray(eng.session.pull("a"), bool).ravel().tolist() == [True, True]
+    assert bool(eng.session.pull("b"))
+    assert np.asarray(eng.session.pull("c"), bool).ravel().tolist() == [False, True]
+    assert bool(eng.session.pull("d"))
+
+
 def test_spm_error_is_raised_not_hung(eng):
     from lameg.spm import SPMError
 
