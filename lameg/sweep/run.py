@@ -52,6 +52,9 @@ from ..exceptions import LamegValueError
 from .fiducials import perturb_fiducials
 from .model import LaminarModel
 
+MAX_BATCH = 64
+"""Largest default number of cells per task (about 10 s of work)."""
+
 
 @dataclass
 class SweepSettings:
@@ -394,7 +397,7 @@ def run_laminar_sweep(
         joblib workers.
     client : distributed.Client, optional
     batch_size : int, optional
-        Cells per task (default: about 4 tasks per worker).
+        Cells per task (default: about 4 tasks per worker, at most ``MAX_BATCH`` = 64).
     kernel_cache_dir : path, optional
         Cache of geodesic kernels.
     blas_threads : int, None or -1
@@ -452,7 +455,9 @@ def run_laminar_sweep(
     ctx["blas_threads"] = (None if serial else 1) if blas_threads == -1 else blas_threads
     workers = n_workers(backend, n_jobs, client)
     if batch_size is None:
-        batch_size = max(1, int(np.ceil(len(cells) / (4 * max(1, workers)))))
+        # about 4 tasks per worker, at most MAX_BATCH cells per task (a few seconds of work:
+        # fine-grained progress and load balancing on large maps; results do not depend on it)
+        batch_size = max(1, min(MAX_BATCH, int(np.ceil(len(cells) / (4 * max(1, workers))))))
     batches = [cells[i:i + batch_size] for i in range(0, len(cells), batch_size)]
     out = execute(_run_batch, ctx, batches, backend=backend, n_jobs=n_jobs, client=client,
                   verbose=verbose, desc="sweep")
