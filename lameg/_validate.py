@@ -12,7 +12,7 @@ import numbers
 import operator
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "check_path",
     "check_finite_data",
     "check_writable",
+    "check_fid_coords",
     "check_mesh",
 ]
 
@@ -418,3 +419,34 @@ def check_mesh(vertices, faces, *, finite: bool = False) -> tuple[np.ndarray, np
     if finite and not np.all(np.isfinite(vertices)):
         raise LamegValueError("mesh vertices contain NaN or Inf")
     return vertices, faces
+
+
+def check_fid_coords(fid_coords) -> dict:
+    """MRI fiducials: a mapping of label to 3 finite coordinates (mm).
+
+    Parameters
+    ----------
+    fid_coords : mapping
+        ``{'nas': [x, y, z], 'lpa': ..., 'rpa': ...}`` in scanner RAS mm.
+
+    Returns
+    -------
+    dict of str to ndarray, shape (3,)
+    """
+    if not isinstance(fid_coords, Mapping):
+        raise LamegValueError("fid_coords must be a dict {'nas': [x, y, z], 'lpa': ..., "
+                              f"'rpa': ...}} in MRI mm, got {type(fid_coords).__name__}")
+    out = {}
+    for k, v in fid_coords.items():
+        try:
+            a = np.asarray(v, dtype=float)
+        except (TypeError, ValueError):
+            raise LamegValueError(f"fid_coords[{k!r}] must be 3 numbers (mm), got {v!r}") from None
+        if a.shape != (3,) or not np.all(np.isfinite(a)):
+            raise LamegValueError(f"fid_coords[{k!r}] must be 3 finite numbers (x, y, z in mm), "
+                                  f"got {np.asarray(v).tolist()}")
+        out[k] = a
+    if not all(f in out for f in ("nas", "lpa", "rpa")) and len(out) < 3:
+        raise LamegValueError(f"fid_coords needs the three fiducials ['nas', 'lpa', 'rpa'], "
+                              f"got {list(out)}")
+    return out

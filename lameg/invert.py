@@ -19,6 +19,7 @@ import numpy as np
 from ._docs import fill_doc
 from ._validate import (
     check_band_hz,
+    check_fid_coords,
     check_float,
     check_int,
     check_option,
@@ -66,26 +67,6 @@ _FIDS = ("nas", "lpa", "rpa")
 # ---------------------------------------------------------------------------------------------
 # validation shared by the façades
 # ---------------------------------------------------------------------------------------------
-
-
-def _check_fid_coords(fid_coords) -> dict:
-    if not isinstance(fid_coords, Mapping):
-        raise LamegValueError("fid_coords must be a dict {'nas': [x, y, z], 'lpa': ..., "
-                              f"'rpa': ...}} in MRI mm, got {type(fid_coords).__name__}")
-    out = {}
-    for k, v in fid_coords.items():
-        try:
-            a = np.asarray(v, dtype=float)
-        except (TypeError, ValueError):
-            raise LamegValueError(f"fid_coords[{k!r}] must be 3 numbers (mm), got {v!r}") from None
-        if a.shape != (3,) or not np.all(np.isfinite(a)):
-            raise LamegValueError(f"fid_coords[{k!r}] must be 3 finite numbers (x, y, z in mm), "
-                                  f"got {np.asarray(v).tolist()}")
-        out[k] = a
-    if not all(f in out for f in _FIDS) and len(out) < 3:
-        raise LamegValueError(f"fid_coords needs the three fiducials {list(_FIDS)}, got "
-                              f"{list(out)}")
-    return out
 
 
 def _check_mesh_arg(mesh, name: str):
@@ -224,7 +205,7 @@ def coregister_mesh(
     None
         Results are stored in the dataset (laMEG semantics).
     """
-    fid_coords = _check_fid_coords(fid_coords)
+    fid_coords = check_fid_coords(fid_coords)
     data_fname = check_path(data_fname, "data_fname")
     check_writable(data_fname, "dataset header")
     check_writable(data_fname.parent, "dataset folder")

@@ -181,3 +181,25 @@ def test_roi_power_sign_from_simulation(layer, sign):
                                                 [-84, 0], perc_thresh=95)
     assert df == m.n_trials - 1 and roi.size > 0
     assert np.sign(t) == sign and p < 0.05
+
+
+def test_arguments_are_checked_before_the_head_model_is_touched(setup):
+    """Unknown keyword keys, bad fiducials or devices: an error, and the dataset unchanged."""
+    import hashlib
+
+    path, calls = setup
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    bad_calls = [
+        dict(forward_kwargs={"bogus": 1}),
+        dict(invert_kwargs={"n_temp_mode": 4}),
+        dict(fid={"nas": [0, 80], "lpa": [-80, 0, 0], "rpa": [80, 0, 0]}),
+        dict(device="eeg"),
+    ]
+    for kw in bad_calls:
+        fid = kw.pop("fid", FID)
+        with pytest.raises(LamegValueError):
+            laminar.model_comparison(fid, path, FakeSurfSet(3), **kw)
+    with pytest.raises(LamegValueError, match="prior"):
+        laminar.sliding_window_model_comparison(2.5, FID, path, FakeSurfSet(3))
+    assert not calls  # coregister never ran
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -48,6 +48,40 @@ def _forward_per_layer(backend, device, fid_coords, data_fname, surf_set, layer_
         raise LamegValueError(f"Unknown device {device!r}; expected 'squid' or 'opm'")
 
 
+def _check_comparison(device, fid_coords, data_fname, surf_set, fwd_kwargs, inv_kwargs,
+                      invert_name: str) -> None:
+    """Everything a comparison needs, checked before the first head model is overwritten."""
+    import inspect
+
+    from .. import invert as _inv
+    from .._validate import check_fid_coords, check_path, check_writable
+
+    if device not in ("squid", "opm"):
+        raise LamegValueError(f"Unknown device {device!r}; expected 'squid' or 'opm'")
+    if device == "squid":
+        check_fid_coords(fid_coords)
+    elif "mri_fname" not in fwd_kwargs:
+        raise LamegValueError("device='opm' requires forward_kwargs['mri_fname'] (the MRI whose "
+                              "scalp carries the OPM array)")
+    path = check_path(data_fname, "data_fname")
+    check_writable(path, "dataset header")
+    if not hasattr(surf_set, "get_layer_names"):
+        raise LamegValueError("surf_set must be a lameg.surf.LayerSurfaceSet, got "
+                              f"{type(surf_set).__name__}")
+    for bad in ("layer_name", "stage", "orientation", "fixed", "inversion_idx"):
+        if bad in inv_kwargs or bad in fwd_kwargs:
+            raise LamegValueError(f"{bad!r} is set by the model comparison; remove it from the "
+                                  "keyword dictionaries")
+    forward_fn = _inv.coregister if device == "squid" else _inv.opm_headmodel
+    for fn, kwargs, what in ((forward_fn, fwd_kwargs, "forward_kwargs"),
+                             (getattr(_inv, invert_name), inv_kwargs, "invert_kwargs")):
+        known = set(inspect.signature(fn).parameters)
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise LamegValueError(f"{what} has unknown key(s) {unknown}; {fn.__name__} accepts "
+                                  f"{sorted(known)}")
+
+
 def model_comparison(
     fid_coords: Any,
     data_fname: str | os.PathLike,
@@ -106,10 +140,8 @@ def model_comparison(
     fwd_kwargs = _forward_kwargs(forward_kwargs, coregister_kwargs)
     inv_kwargs = dict(invert_kwargs or {})
     inv_kwargs.setdefault("n_spatial_modes", "all")
-    for bad in ("layer_name", "stage", "orientation", "fixed", "inversion_idx"):
-        if bad in inv_kwargs or bad in fwd_kwargs:
-            raise LamegValueError(f"{bad!r} is set by model_comparison; remove it from the "
-                                  "keyword dictionaries")
+    _check_comparison(device, fid_coords, data_fname, surf_set, fwd_kwargs, inv_kwargs,
+                      "invert_ebb" if method == "EBB" else "invert_msp")
     invert_fn = backend["invert_ebb"] if method == "EBB" else backend["invert_msp"]
     f_vals, cv_errs = [], []
     for layer_name in surf_set.get_layer_names():
@@ -178,13 +210,15 @@ def sliding_window_model_comparison(
     wois : ndarray, shape (n_windows, 2)
         Windows, ms.
     """
-    prior = int(prior)
-    if prior < 0:
-        raise LamegValueError(f"prior must be a 0-based vertex index, got {prior}")
+    from .._validate import check_int
+
+    prior = check_int(prior, "prior (0-based vertex)", min_value=0)
     backend = _backend()
     fwd_kwargs = _forward_kwargs(forward_kwargs, coregister_kwargs)
     inv_kwargs = dict(invert_kwargs or {})
     inv_kwargs.setdefault("n_spatial_modes", "all")
+    _check_comparison(device, fid_coords, data_fname, surf_set, fwd_kwargs, inv_kwargs,
+                      "invert_sliding_window_msp")
     f_vals, wois = [], None
     for layer_name in surf_set.get_layer_names():
         _forward_per_layer(backend, device, fid_coords, data_fname, surf_set, layer_name,
