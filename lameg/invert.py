@@ -409,9 +409,11 @@ def get_lead_field_rms_diff(
             "vertices; was the head model computed on this surface set's multilayer mesh?")
     layers = np.arange(n_layers) if all_layers else np.array([0, n_layers - 1])
     cols = (layers[:, None] * n_per + np.arange(n_per)[None, :]).ravel()
-    G = hm.gain(columns=cols).reshape(-1, len(layers), n_per)
-    diff = G - G[:, :1, :]
-    rms = np.sqrt(np.mean(diff * diff, axis=0))
+    G = hm.gain(columns=cols).reshape(-1, len(layers), n_per)  # only the layers needed
+    rms = np.empty((len(layers), n_per))
+    for i in range(len(layers)):
+        d = G[:, i, :] - G[:, 0, :]
+        rms[i] = np.sqrt(np.einsum("cv,cv->v", d, d) / d.shape[0])
     return rms if all_layers else rms[-1]
 
 

@@ -117,7 +117,15 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarr
     if columns.size and (columns.min() < 0 or columns.max() >= shape[1]):
         raise LamegValueError(f"gain columns must be in 0..{shape[1] - 1}")
     mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
-    return np.array(mm[:, columns], dtype=np.float64), shape[1]
+    out = np.empty((shape[0], columns.size))
+    # runs of consecutive columns are contiguous in the file: copy them as slices
+    breaks = np.flatnonzero(np.diff(columns) != 1) + 1
+    start = 0
+    for stop in (*breaks.tolist(), columns.size):
+        c0 = int(columns[start])
+        out[:, start:stop] = mm[:, c0:c0 + (stop - start)]
+        start = stop
+    return out, shape[1]
 
 
 def read_gain_labels(fname: str | os.PathLike) -> list[str]:

@@ -428,8 +428,8 @@ class HeadModel:
                 f"gain matrix {path.name} has {st.st_size} bytes but {self.dataset.name} records "
                 f"{int(want_size)}: the file was damaged or replaced; re-run coregister")
         key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-        want_mtime = _float(self.entry.get("gainmat_mtime_ns", -1), -1)
-        if want_mtime >= 0 and int(want_mtime) == st.st_mtime_ns:
+        want_mtime = _str(self.entry.get("gainmat_mtime_ns"))
+        if want_mtime.isdigit() and int(want_mtime) == st.st_mtime_ns:
             return  # untouched since it was written (same size and time stamp): no re-hash
         if want_hash and _VERIFIED.get(key) != want_hash:
             got = _digest_file(path)
@@ -904,7 +904,7 @@ def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarr
         new["gainmat"] = name
         new["gainmat_bytes"] = float(size)
         new["gainmat_hash"] = digest
-        new["gainmat_mtime_ns"] = float(mtime)  # exact: < 2**53 ns until the year 2255
+        new["gainmat_mtime_ns"] = str(mtime)  # text: a double cannot hold ns since 1970 exactly
         fwd = dict(_first(new.get("forward")) or {})
         fwd["gainmat"] = name
         new["forward"] = fwd
