@@ -206,7 +206,7 @@ def test_created_set_is_valid(created, n_layers):
         assert signed_volume(v_pial, fc) > 0
     # ds vertices are original pial vertices (exact subset)
     v_comb, _, _ = arrays(s, "pial", "combined")
-    kept = s.map_between_stages("pial", "ds", None, "combined")
+    kept = s.map_between_stages_exact("pial", "ds", None, "combined")
     np.testing.assert_array_equal(v_comb[kept], v_pial)
     # multilayer: layer-major concatenation, orientations
     v_ml, f_ml, o_ml = arrays(s, None, "ds", None, "link_vector", True)
@@ -287,21 +287,21 @@ def test_map_between_stages_exact(created):
         conv_lh, _, _ = arrays(s, layer, "converted", "lh")
         conv_rh, _, _ = arrays(s, layer, "converted", "rh")
         ds, _, _ = arrays(s, layer)
-        m_lh = s.map_between_stages(layer, "ds", None, "converted", "lh")
-        m_rh = s.map_between_stages(layer, "ds", None, "converted", "rh")
+        m_lh = s.map_between_stages_exact(layer, "ds", None, "converted", "lh")
+        m_rh = s.map_between_stages_exact(layer, "ds", None, "converted", "rh")
         assert ((m_lh >= 0) ^ (m_rh >= 0)).all()               # each ds vertex in one hemi
         np.testing.assert_array_equal(ds[m_lh >= 0], conv_lh[m_lh[m_lh >= 0]])
         np.testing.assert_array_equal(ds[m_rh >= 0], conv_rh[m_rh[m_rh >= 0]])
-        back = s.map_between_stages(layer, "converted", "lh", "ds")
+        back = s.map_between_stages_exact(layer, "converted", "lh", "ds")
         ok = back >= 0
         np.testing.assert_array_equal(m_lh[back[ok]], np.flatnonzero(ok))
     removed = s.load_meta("pial", "nodeep", "lh")["deep_vertices_removed"]
-    m = s.map_between_stages("pial", "converted", "lh", "nodeep", "lh")
+    m = s.map_between_stages_exact("pial", "converted", "lh", "nodeep", "lh")
     assert (m[removed] == -1).all() and (m >= 0).sum() == len(arrays(s, "pial", "nodeep", "lh")[0])
     with pytest.raises(LamegValueError):
-        s.map_between_stages("pial", "ds", "lh", "converted", "lh")
+        s.map_between_stages_exact("pial", "ds", "lh", "converted", "lh")
     with pytest.raises(LamegValueError):
-        s.map_between_stages("pial", "converted", "lh", "nodeep", "rh")
+        s.map_between_stages_exact("pial", "converted", "lh", "nodeep", "rh")
 
 
 def test_medial_wall_removed(created, subjects):
@@ -464,7 +464,7 @@ def test_roi_and_fsaverage_mapping(created):
     roi = s.get_roi_idx(region, hemi="lh")
     assert roi.size and np.all(np.diff(roi) > 0)
     # exact: the ds vertices of the ROI are exactly the surviving converted ROI vertices
-    m = s.map_between_stages("pial", "converted", "lh", "ds")
+    m = s.map_between_stages_exact("pial", "converted", "lh", "ds")
     sel = m[lab == names.index(region.encode())]
     np.testing.assert_array_equal(roi, np.unique(sel[sel >= 0]))
     both = s.get_roi_idx([region])
@@ -473,7 +473,7 @@ def test_roi_and_fsaverage_mapping(created):
         s.get_roi_idx("nowhere", hemi="lh")
     # synthetic subject: sphere.reg == fsaverage sphere, so fsaverage vertex i == native i
     conv, _, _ = arrays(s, "pial", "converted", "lh")
-    m = s.map_between_stages("pial", "converted", "lh", "ds")
+    m = s.map_between_stages_exact("pial", "converted", "lh", "ds")
     i = int(np.flatnonzero(m >= 0)[3])
     assert surf.convert_fsaverage_to_native(s, "pial", "lh", i) == m[i]
     assert surf.convert_native_to_fsaverage(s, "pial", conv[i]) == ("lh", i)
@@ -597,3 +597,26 @@ def test_save_meta_roundtrip(fresh):
         assert json.load(fh) == meta
     assert s.load_meta("white", "raw", "lh") == {}
     shutil.rmtree(s.laminar_surf_dir)
+
+
+def test_map_between_stages_has_lamegs_meaning(created):
+    """laMEG 0.2.1's semantics: index selections for the medial-wall cut and the hemisphere
+    split/concatenation, nearest neighbours otherwise (consistent with the exact maps)."""
+    s = created[2]
+    n_lh = len(arrays(s, "pial", "nodeep", "lh")[0])
+    n_rh = len(arrays(s, "pial", "nodeep", "rh")[0])
+    sel = s.map_between_stages("pial", "converted", "lh", "nodeep", "lh")
+    exact = s.map_between_stages_exact("pial", "converted", "lh", "nodeep", "lh")
+    assert sel.size == n_lh and np.all(np.diff(sel) > 0)
+    np.testing.assert_array_equal(sel, np.flatnonzero(exact >= 0))
+    np.testing.assert_array_equal(
+        s.map_between_stages("pial", "nodeep", "rh", "combined"), np.arange(n_rh) + n_lh)
+    np.testing.assert_array_equal(
+        s.map_between_stages("pial", "combined", None, "nodeep", "rh"),
+        np.arange(n_lh, n_lh + n_rh))
+    nn = s.map_between_stages("pial", "combined", None, "ds")
+    assert nn.size == n_lh + n_rh and nn.min() >= 0
+    kept = s.map_between_stages_exact("pial", "combined", None, "ds")
+    np.testing.assert_array_equal(nn[kept >= 0], kept[kept >= 0])  # kept vertices map exactly
+    with pytest.raises(ValueError):
+        s.map_between_stages("pial", "converted", "lh", "nodeep", "rh")

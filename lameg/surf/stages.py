@@ -48,13 +48,57 @@ class StageMapsMixin:
 
     def map_between_stages(self, layer_name, from_stage="ds", from_hemi=None,
                            to_stage="converted", to_hemi=None) -> np.ndarray:
+        """Vertex indices between two stages of one layer, as laMEG 0.2.1 defines them.
+
+        * ``'converted' -> 'nodeep'``: the converted-stage indices of the vertices kept by the
+          medial-wall cut (an index selection, one per nodeep vertex);
+        * ``'nodeep' -> 'combined'``: each nodeep vertex's index in the combined mesh;
+        * ``'combined' -> 'nodeep'``: the combined indices of ``to_hemi``'s vertices;
+        * every other pair: for each ``from_stage`` vertex, its nearest ``to_stage`` vertex.
+
+        The exact correspondence (-1 where a vertex has no counterpart) is
+        :meth:`map_between_stages_exact`.
+
+        Parameters
+        ----------
+        layer_name : str
+            Layer (``'pial'``, ..., ``'white'``, ``'inflated'``).
+        from_stage : str
+            Stage whose vertices are mapped.
+        from_hemi : {'lh', 'rh'} or None
+            Hemisphere of ``from_stage`` (per-hemisphere stages only).
+        to_stage : str
+            Target stage.
+        to_hemi : {'lh', 'rh'} or None
+            Hemisphere of ``to_stage`` (per-hemisphere stages only).
+
+        Returns
+        -------
+        ndarray of int
+            0-based indices (see above for their length and meaning).
+        """
+        exact = self.map_between_stages_exact(layer_name, from_stage, from_hemi, to_stage,
+                                              to_hemi)  # also validates the arguments
+        kept, _, _, n_lh, n_comb = self._stage_maps(layer_name)
+        if (from_stage, to_stage) == ("converted", "nodeep"):
+            return np.asarray(kept[from_hemi], dtype=np.int64)
+        if (from_stage, to_stage) == ("nodeep", "combined"):
+            return exact
+        if (from_stage, to_stage) == ("combined", "nodeep"):
+            return np.arange(n_lh) if to_hemi == "lh" else np.arange(n_lh, n_comb)
+        src, _, _ = self._mesh(layer_name, from_stage, from_hemi)
+        tgt, _, _ = self._mesh(layer_name, to_stage, to_hemi)
+        return np.asarray(cKDTree(tgt).query(src, k=1)[1], dtype=np.int64)
+
+    def map_between_stages_exact(self, layer_name, from_stage="ds", from_hemi=None,
+                                 to_stage="converted", to_hemi=None) -> np.ndarray:
         """Exact vertex correspondence between two stages of one layer.
 
         Returns, for every vertex of ``from_stage``, its index in ``to_stage``, or -1 where it
         has no counterpart (a vertex removed by the medial-wall cut or by decimation, or a
         vertex of the other hemisphere). The stored index maps are used (not nearest
-        neighbours, unlike laMEG). ``hemi`` is required for 'raw'/'converted'/'nodeep' and not
-        allowed for 'combined'/'ds'.
+        neighbours as in :meth:`map_between_stages`). ``hemi`` is required for
+        'raw'/'converted'/'nodeep' and not allowed for 'combined'/'ds'.
 
         Parameters
         ----------
@@ -182,7 +226,7 @@ class StageMapsMixin:
             ids = [names.index(r) for r in regions if r in names]
             sel = np.flatnonzero(np.isin(labels, ids))
             to_hemi = h if to_stage in HEMI_STAGES else None
-            m = self.map_between_stages(layer_name, "converted", h, to_stage, to_hemi)
+            m = self.map_between_stages_exact(layer_name, "converted", h, to_stage, to_hemi)
             idx = m[sel]
             out.append(idx[idx >= 0])
         if hemi is None:
@@ -306,7 +350,7 @@ def convert_fsaverage_to_native(surf_set, layer_name, hemi, vert_idx=None):
     local = cKDTree(subj).query(fs[idx])[1]
     conv, _, _ = surf_set._mesh(layer_name, "converted", hemi)
     ds_v, _, _ = surf_set._mesh(layer_name, "ds")
-    exact = surf_set.map_between_stages(layer_name, "converted", hemi, "ds")
+    exact = surf_set.map_between_stages_exact(layer_name, "converted", hemi, "ds")
     out = exact[local]
     miss = out < 0
     if miss.any():
