@@ -52,6 +52,7 @@ __all__ = [
     "calc_prop",
     "big_brain_proportional_layer_boundaries",
     "get_fiducial_coords",
+    "check_freesurfer_setup",
 ]
 
 _NO_SPM_MESSAGE = (
@@ -528,4 +529,38 @@ def get_fiducial_coords(
 
 
 # BigBrain atlas proportions (implemented in lameg.bigbrain; laMEG's name lives in util).
+def check_freesurfer_setup(subjects_dir: str | os.PathLike | None = None) -> Path:
+    """Check that the FreeSurfer subjects folder lameg reads is set up (laMEG name).
+
+    laMEG checks for FreeSurfer's ``mris_convert`` and ``mri_info`` binaries; lameg reads
+    FreeSurfer's files itself and needs no binaries, only the subjects folder of
+    ``recon-all``'s outputs.
+
+    Parameters
+    ----------
+    subjects_dir : str, path-like or None
+        The folder (default ``$SUBJECTS_DIR``).
+
+    Returns
+    -------
+    Path
+        The subjects folder.
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        (an ``OSError``, as laMEG's ``EnvironmentError``) when it is not set or does not exist.
+    """
+    folder = subjects_dir if subjects_dir is not None else os.environ.get("SUBJECTS_DIR")
+    if not folder:
+        raise LamegFileNotFoundError(
+            "SUBJECTS_DIR is not set: point it to the folder of FreeSurfer subjects "
+            "(export SUBJECTS_DIR=/path/to/subjects) or pass subjects_dir=; lameg needs no "
+            "FreeSurfer binaries")
+    path = Path(folder)
+    if not path.is_dir():
+        raise LamegFileNotFoundError(f"FreeSurfer subjects folder {path} does not exist")
+    return path
+
+
 from .bigbrain import big_brain_proportional_layer_boundaries  # noqa: E402

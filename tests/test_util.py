@@ -265,3 +265,13 @@ def test_every_submodule_imports_lazily():
     for name in lameg._SUBMODULES:
         assert getattr(lameg, name).__name__ == f"lameg.{name}"
     assert "sweep" in dir(lameg)
+
+
+def test_check_freesurfer_setup(tmp_path, monkeypatch):
+    monkeypatch.delenv("SUBJECTS_DIR", raising=False)
+    with pytest.raises(OSError, match="SUBJECTS_DIR is not set"):
+        util.check_freesurfer_setup()
+    monkeypatch.setenv("SUBJECTS_DIR", str(tmp_path))
+    assert util.check_freesurfer_setup() == tmp_path
+    with pytest.raises(OSError, match="does not exist"):
+        util.check_freesurfer_setup(tmp_path / "nope")
