@@ -65,3 +65,40 @@ def test_tutorial_08_runs_as_a_notebook(tmp_path, monkeypatch):
     pial = float(re.search(r"pial simulation: F\(pial\) - F\(white\) = (\S+)", stdout)[1])
     white = float(re.search(r"white simulation: F\(pial\) - F\(white\) = (\S+)", stdout)[1])
     assert pial > 3 and white < -3
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "tutorials").glob("tutorial_*.py")),
+                         ids=lambda p: p.stem[:11])
+def test_every_tutorial_is_a_valid_notebook(script):
+    """Each tutorial converts to a notebook that nbformat validates, with text and code cells
+    whose code compiles (the same conversion as the executed notebooks)."""
+    import nbformat
+
+    nb = _as_notebook(script)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and any(c.cell_type == "markdown" for c in nb.cells)
+    for cell in code:
+        compile(cell.source, f"{script.name}[cell]", "exec")
+
+
+def test_tutorial_06_runs_as_a_notebook(tmp_path, monkeypatch):
+    """A second tutorial executed in a kernel (CSD; the reduced layer count of the tests)."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from tutorial_settings import write_reduced
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    script = write_reduced(REPO / "tutorials" / "tutorial_06_csd.py", tmp_path)
+    nb = _as_notebook(script)
+    nb.cells.insert(0, jupytext.reads(
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n", fmt="py:percent").cells[0])
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    n_png = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+                for o in c.outputs)
+    assert n_png >= 1
