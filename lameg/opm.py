@@ -27,7 +27,14 @@ import nibabel as nib
 import numpy as np
 from scipy.spatial import ConvexHull, cKDTree
 
-from ._validate import check_float, check_int, check_option, check_path, validate_type
+from ._validate import (
+    check_array,
+    check_float,
+    check_int,
+    check_option,
+    check_path,
+    validate_type,
+)
 from .backends import select_backend
 from .exceptions import (
     LamegFileNotFoundError,
@@ -35,6 +42,7 @@ from .exceptions import (
     LamegNotImplementedError,
     LamegValueError,
 )
+from .io.matfile import MatCell
 from .mesh.normals import face_normals, vertex_normals
 
 __all__ = ["expand_scalp", "inward_axes", "opm_sensor_array", "read_opm_layout", "opm_grad", "setup_opm_simulation",
@@ -396,6 +404,63 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
     return str(out)
 
 
+_UNIT_MM = {"m": 1000.0, "cm": 10.0, "mm": 1.0}
+
+
+def _coordsystem_fiducials(data_fname, coordsystem_fname) -> tuple[dict, list[str]]:
+    """Read a BIDS ``coordsystem.json`` as ``spm_opm_headmodel`` does, store its head-coil
+    positions as the dataset's MEG fiducials (mm) and return the MRI landmarks (mm) and labels.
+
+    lameg has no template-derived MRI fiducials, so ``AnatomicalLandmarkCoordinates`` are
+    required (SPM falls back to fiducials of its template brain).
+    """
+    import json
+
+    from .io.spm_inv import dataset_lock
+    from .io.spm_meeg import load_meeg
+
+    path = check_path(coordsystem_fname, "coordsystem_fname")
+    try:
+        coord = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise LamegFormatError(f"{path.name} is not a readable JSON file: {err}") from None
+    head = coord.get("HeadCoilCoordinates")
+    anat = coord.get("AnatomicalLandmarkCoordinates")
+    if not isinstance(head, dict) or len(head) < 3:
+        raise LamegFormatError(f"{path.name} has no HeadCoilCoordinates (three or more coils)")
+    if not isinstance(anat, dict):
+        raise LamegValueError(
+            f"{path.name} has no AnatomicalLandmarkCoordinates: lameg co-registers the head "
+            "coils to MRI landmarks given there (SPM would fall back to its template's fiducials)")
+    missing = sorted(set(head) - set(anat))
+    if missing:
+        raise LamegValueError(f"{path.name}: head coils {missing} have no anatomical landmark; "
+                              "name the same points in both HeadCoilCoordinates and "
+                              "AnatomicalLandmarkCoordinates")
+
+    def _mm(key, default):
+        unit = str(coord.get(key, default)).lower()
+        if unit not in _UNIT_MM:
+            raise LamegValueError(f"{path.name}: {key} = {unit!r}; expected m, cm or mm")
+        return _UNIT_MM[unit]
+
+    s_head = _mm("HeadCoilCoordinateUnits", coord.get("MEGCoordinateUnits", "mm"))
+    s_anat = _mm("AnatomicalLandmarkCoordinateUnits", "mm")
+    labels = list(head)
+    pnt = np.array([check_array(head[k], f"HeadCoilCoordinates[{k!r}]", shape=(3,))
+                    for k in labels]) * s_head
+    mri = {k: check_array(anat[k], f"AnatomicalLandmarkCoordinates[{k!r}]", shape=(3,)) * s_anat
+           for k in labels}
+    with dataset_lock(data_fname):  # SPM: D = fiducials(D, fid); save(D)
+        D = load_meeg(data_fname)
+        fid = dict(D.header.get("fiducials") or {})
+        fid.update({"fid": {"label": MatCell.column(labels), "pnt": pnt},
+                    "pnt": np.zeros((0, 3)), "unit": "mm"})
+        D.header["fiducials"] = fid
+        D.save()
+    return mri, labels
+
+
 def opm_headmodel(data_fname, surf_set, coordsystem_fname=None, mri_fname=None,
                   layer_name=None, stage="ds", orientation="link_vector", fixed=True,
                   iskull_fname=None, oskull_fname=None, scalp_fname=None,
@@ -414,8 +479,10 @@ def opm_headmodel(data_fname, surf_set, coordsystem_fname=None, mri_fname=None,
     surf_set : lameg.surf.LayerSurfaceSet
         Surface set.
     coordsystem_fname : str, path-like or None
-        BIDS ``coordsystem.json`` (fiducial co-registration of real recordings): not
-        supported natively yet (raises :class:`LamegNotImplementedError`).
+        BIDS ``coordsystem.json`` of a real recording: its ``HeadCoilCoordinates`` (sensor
+        frame) become the dataset's fiducials and are co-registered to its
+        ``AnatomicalLandmarkCoordinates`` (MRI, required), units from the ``*Units`` fields.
+        None: the sensors are already in MRI space (identity).
     mri_fname : str or path-like
         Participant MRI (required, as in laMEG; it names the MRI space of the sensors).
     layer_name, stage, orientation, fixed
@@ -447,12 +514,14 @@ def opm_headmodel(data_fname, surf_set, coordsystem_fname=None, mri_fname=None,
         raise LamegValueError("opm_headmodel requires mri_fname (the participant's MRI, the "
                               "space of the sensors)")
     check_option(int(meshres) if np.isscalar(meshres) else meshres, (1, 2, 3), "meshres")
-    if coordsystem_fname:
-        raise LamegNotImplementedError(
-            "opm_headmodel with a BIDS coordsystem.json (fiducial co-registration) is not "
-            "implemented natively; put the sensors in MRI space (coordsystem_fname=None) or "
-            "coregister with lameg.invert.coregister(fid_coords, ...)")
     data_fname = check_path(data_fname, "data_fname")
+    if coordsystem_fname:  # sensors in their own frame: fiducial co-registration
+        fid_coords, labels = _coordsystem_fiducials(data_fname, coordsystem_fname)
+        coregister(fid_coords, data_fname, surf_set, layer_name=layer_name, stage=stage,
+                   orientation=orientation, fixed=fixed, fid_labels=tuple(labels),
+                   iskull_fname=iskull_fname, oskull_fname=oskull_fname,
+                   scalp_fname=scalp_fname, forward_model_type=voltype, viz=False)
+        return np.asarray(read_head_model(data_fname).gain(), dtype=float) if lead else None
     fid = load_meeg(data_fname).fiducials()
     pnt = np.asarray(fid.get("fid", {}).get("pnt", []), dtype=float).reshape(-1, 3)
     labels = [str(x) for x in np.atleast_1d(fid.get("fid", {}).get("label", []))]

@@ -296,3 +296,48 @@ def test_spm_backend_matches_native(octave_spm, opm, tmp_path):
     np.testing.assert_allclose(inward_axes(surf, f, g["coilpos"]), g["coilori"], atol=1e-5)
     mine, _ = opm_sensor_array(v, f, spacing=45, offset=6.5)
     assert abs(len(mine) - len(dist)) <= 0.2 * len(dist)
+
+
+def test_coordsystem_json_coregisters_sensors_in_their_own_frame(opm, tmp_path):
+    """Sensors and head coils moved into a rotated, shifted frame (m), with the MRI landmarks in
+    coordsystem.json: the head model equals the one of the sensors given in MRI space."""
+    import json
+    import shutil
+
+    from lameg.forward.coreg import apply_transform
+
+    s, f = opm
+    ref = opm_headmodel(f, s, mri_fname=s.mri_file, layer_name="pial", lead=True, viz=False)
+    moved = tmp_path / "moved.mat"
+    for ext in (".mat", ".dat"):
+        shutil.copy(Path(f).with_suffix(ext), moved.with_suffix(ext))
+    D = load_meeg(moved)
+    fid = D.fiducials()
+    labels, mri_fid = fid["fid"]["label"], np.asarray(fid["fid"]["pnt"], float)
+    a = np.deg2rad(25.0)
+    rot = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    to_sensor = np.eye(4)
+    to_sensor[:3, :3], to_sensor[:3, 3] = rot, [12.0, -30.0, 45.0]  # MRI mm -> sensor mm
+    grad = D.header["sensors"]["meg"]
+    scale = 1000.0 if str(grad.get("unit", "mm")) == "m" else 1.0
+    for key in ("coilpos", "chanpos"):
+        grad[key] = apply_transform(np.asarray(grad[key], float) * scale, to_sensor) / scale
+    for key in ("coilori", "chanori"):
+        grad[key] = np.asarray(grad[key], float) @ rot.T
+    D.save()
+    head = apply_transform(mri_fid, to_sensor) / 1000.0  # the coils, reported in metres
+    coord = {"HeadCoilCoordinates": {k: head[i].tolist() for i, k in enumerate(labels)},
+             "HeadCoilCoordinateUnits": "m",
+             "AnatomicalLandmarkCoordinates": {k: mri_fid[i].tolist()
+                                               for i, k in enumerate(labels)},
+             "AnatomicalLandmarkCoordinateUnits": "mm"}
+    cs = tmp_path / "coordsystem.json"
+    cs.write_text(json.dumps(coord))
+    lead = opm_headmodel(moved, s, coordsystem_fname=cs, mri_fname=s.mri_file,
+                         layer_name="pial", lead=True, viz=False)
+    # rigid registration of exact fiducials: equal to rounding of the transforms
+    np.testing.assert_allclose(lead, ref, rtol=1e-6, atol=1e-9 * np.abs(ref).max())
+    del coord["AnatomicalLandmarkCoordinates"]
+    cs.write_text(json.dumps(coord))
+    with pytest.raises(ValueError, match="AnatomicalLandmarkCoordinates"):
+        opm_headmodel(moved, s, coordsystem_fname=cs, mri_fname=s.mri_file, viz=False)
