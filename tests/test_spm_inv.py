@@ -23,7 +23,8 @@ LAMEG = Path(__file__).resolve().parents[1] / "lameg"
 
 def test_no_module_outside_the_owner_reads_d_other_inv():
     """Only lameg/io/spm_inv.py (and the MEEG header class it uses) touch ``D.other.inv``."""
-    owners = {LAMEG / "io" / "spm_inv.py", LAMEG / "io" / "spm_meeg.py"}
+    owners = {LAMEG / "io" / "spm_inv.py", LAMEG / "io" / "spm_inv_write.py",
+              LAMEG / "io" / "spm_meeg.py"}
     pattern = re.compile(r"""(\.inv\b(?!\w)(?!\s*\()|\[["']inv["']\]|\.save_inv\(|["']gainmat["'])""")
     offenders = []
     for path in LAMEG.rglob("*.py"):
@@ -292,3 +293,22 @@ def test_gain_columns_are_read_without_the_whole_file(dataset, tmp_path):
     new = _rescaled_copy(dataset, 1.0)  # lameg's own (uncompressed) gain file
     np.testing.assert_array_equal(read_head_model(new, 0).gain(labels[:7], cols),
                                   full[:7][:, cols])
+
+
+@pytest.mark.spmref
+def test_a_simulation_keeps_its_head_model_when_the_template_changes(dataset):
+    """A clone links the gain files it borrows under its own name: co-registering the template
+    again (which removes the template's old gain) leaves the simulated dataset intact."""
+    from lameg.simulate import run_current_density_simulation
+
+    new = _rescaled_copy(dataset, 1.0)
+    sig = np.ones((1, load_meeg(new).n_samples))
+    sim = run_current_density_simulation(new, "s_", [1025], sig, 10.0, 5.0, 0.0, seed=1)
+    hm_sim = read_head_model(sim, 0)
+    assert hm_sim.gain_name.startswith("SPMgainmatrix_s_sim_base_1_")
+    before = hm_sim.gain(hm_sim.channels[:4], np.arange(6))
+    tmpl = read_head_model(new, 0)
+    G, labels = read_gainmat(tmpl.gain_path)
+    write_head_model(new, 0, tmpl.entry, 3 * G, labels)  # the template's old gain is removed
+    np.testing.assert_array_equal(read_head_model(sim, 0).gain(hm_sim.channels[:4],
+                                                                np.arange(6)), before)

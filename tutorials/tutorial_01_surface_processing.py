@@ -107,12 +107,14 @@ plt.show()
 # The vertices of the medial wall (red) have no cortex beneath them and are removed in the
 # ``nodeep`` stage. The view is from the midline.
 
-mapping = surf_set.map_between_stages("pial", "converted", "lh", "nodeep", "lh")
-removed = mapping < 0
+# ``map_between_stages`` from 'converted' to 'nodeep' lists the converted vertices that are kept
+conv = surf_set.load("pial", stage="converted", hemi="lh").darrays[0].data
+kept = surf_set.map_between_stages("pial", "converted", "lh", "nodeep", "lh")
+removed = np.ones(len(conv), dtype=bool)
+removed[kept] = False
 print(f"{removed.sum()} of {removed.size} left-hemisphere vertices removed")
 rgb = np.tile([166, 166, 166], (removed.size, 1))
 rgb[removed] = [220, 30, 30]
-conv = surf_set.load("pial", stage="converted", hemi="lh").darrays[0].data
 target = conv.mean(axis=0)
 medial = [*(target + [400.0, 0.0, 0.0]), *target, 0.0, 0.0, 1.0]
 png = out_dir / "tutorial_01_medial_wall.png"

@@ -684,7 +684,13 @@ class MEEG:
             header["condlist"] = MatCell(list(dict.fromkeys(labels)))
             if _as_str(header.get("type")) != "continuous":
                 header["type"] = _auto_type(labels, data.shape[2], data.shape[1], self.fsample)
-        return _write_dataset(new, header, data, version or self.mat_version)
+        out = _write_dataset(new, header, data, version or self.mat_version)
+        if out.inv:  # own links to the borrowed gain files: the clone stays self-contained
+            from .spm_inv import adopt_gain_files
+
+            adopt_gain_files(out)
+            out = load_meeg(out.fname)
+        return out
 
     def __repr__(self) -> str:
         types: dict[str, int] = {}

@@ -1,0 +1,268 @@
+"""Writing SPM's stored head models and inversions (``D.other.inv{k}``): one transaction each.
+
+Under a per-dataset lock, the gain file is written first under a content-addressed name, the
+header -- which records the gain file's name, size, hash and time stamp -- is renamed into place
+last (the commit point), then files no longer referenced and debris of interrupted writes are
+removed. Reading is :mod:`lameg.io.spm_inv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..exceptions import LamegDataError, LamegValueError
+from .spm_inv import (
+    _GAIN_RE,
+    _VERIFIED,
+    LOCK_TIMEOUT_S,
+    HeadModel,
+    _digest_file,
+    _first,
+    _float,
+    _load,
+    _str,
+    gain_file_name,
+)
+
+__all__ = ["dataset_lock", "write_head_model", "write_inverse", "adopt_gain_files"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: one transaction per update
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dataset_lock(fname: str | os.PathLike, timeout: float | None = None) -> Iterator[None]:
+    """Hold the per-dataset write lock (``.<name>.lock`` beside the header).
+
+    Writers of the same dataset (``coregister``, inversions, model comparisons) take it around
+    their read-modify-write of the header, so a second writer waits for the first and its
+    update is applied to the first one's result instead of overwriting it.
+
+    Parameters
+    ----------
+    fname : path-like
+        The dataset header.
+    timeout : float or None
+        Seconds to wait (default ``$LAMEG_LOCK_TIMEOUT`` or 600).
+    """
+    from filelock import FileLock, Timeout
+
+    path = Path(fname).resolve()
+    lock = FileLock(str(path.parent / f".{path.name}.lock"))
+    t = LOCK_TIMEOUT_S if timeout is None else float(timeout)
+    try:
+        lock.acquire(timeout=t)
+    except Timeout:
+        raise LamegDataError(
+            f"{path.name} is being written by another process (lock {lock.lock_file} held for "
+            f"more than {t:g} s); wait for it to finish, or raise LAMEG_LOCK_TIMEOUT") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _cleanup(meeg) -> None:
+    """Remove gain files no entry references and temporary files of interrupted writes.
+
+    Called with the dataset lock held, so no other lameg writer of this dataset is mid-write.
+    """
+    folder = meeg.path
+    stem = meeg.fname.stem
+    referenced = set()
+    for entry in meeg.inv:
+        name = _str(entry.get("gainmat")) or _str((_first(entry.get("forward")) or {})
+                                                   .get("gainmat"))
+        if name:
+            referenced.add(Path(name.replace("\\", "/")).name)
+    for p in folder.glob(f"SPMgainmatrix_{stem}_*.mat"):
+        m = _GAIN_RE.match(p.name)
+        if m and m.group("base") == stem and m.group("hash") and p.name not in referenced:
+            p.unlink(missing_ok=True)
+    for name in (meeg.fname.name, f"SPMgainmatrix_{stem}_"):
+        for p in folder.glob(f".{name}*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str],
+                current: Mapping | None) -> tuple[str, int, str, int]:
+    """Write the gain under a content-addressed name; (name, size, digest, mtime in ns).
+
+    A file of that name is the committed gain of the same content (unreferenced ones were
+    removed by :func:`_cleanup`): when it verifies against the header it is kept as it is --
+    rewriting it would change its bytes (MAT headers carry a time stamp) under a header that
+    still records the old ones, and a crash in between would leave a mismatch.
+    """
+    from .spm_meeg import write_gainmat
+
+    key = hashlib.blake2b(np.ascontiguousarray(G).view(np.uint8), digest_size=16)
+    key.update("\n".join(labels).encode())
+    name = gain_file_name(meeg, inversion_idx, key.hexdigest())
+    path = meeg.path / name
+    if current and _str(current.get("gainmat")) == name and path.is_file():
+        try:
+            HeadModel(meeg.fname, inversion_idx, dict(current))._verify_gain(path)
+            return (name, int(_float(current.get("gainmat_bytes"), -1)),
+                    _str(current.get("gainmat_hash")), int(_str(current.get("gainmat_mtime_ns"))
+                                                           or 0))
+        except (LamegDataError, ValueError, OSError):
+            pass  # damaged: written again below
+    # uncompressed MAT-5 (zlib spends seconds per 100 MB on incompressible doubles); HDF5-based
+    # v7.3 beyond MAT-5's 2 GB limit
+    write_gainmat(path, G, labels, version="7.3" if G.nbytes > 2**31 - 2**20 else "6")
+    st = path.stat()
+    digest = _digest_file(path)
+    _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
+    return name, int(st.st_size), digest, int(st.st_mtime_ns)
+
+
+def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarray,
+                     channels: Sequence[str]) -> HeadModel:
+    """Store a head model and its gain matrix as ``D.other.inv{inversion_idx + 1}``.
+
+    One transaction: the gain file is written first (content-addressed name), the header
+    recording its name, size and hash is renamed into place last, then unreferenced gain files
+    and debris of interrupted writes are removed; all under the dataset lock. Any inversion
+    previously stored at that index is replaced (it belonged to the old head model).
+
+    Parameters
+    ----------
+    dataset : path-like or MEEG
+        The dataset header; its ``.dat`` is never touched.
+    inversion_idx : int
+        0-based index, at most the current number of entries (then the entry is appended).
+    entry : dict
+        ``mesh``, ``datareg``, ``forward``, ... in SPM's layout (``gainmat`` is filled here).
+    gain : ndarray, shape (n_channels, n_sources)
+        The stored gain (SPM's conditioned units, i.e. physical units x ``forward.scale``).
+    channels : sequence of str
+        Row labels of ``gain``.
+
+    Returns
+    -------
+    HeadModel
+        The stored head model.
+    """
+    from .spm_meeg import load_meeg
+
+    meeg0 = _load(dataset)
+    with dataset_lock(meeg0.fname):
+        meeg = load_meeg(meeg0.fname)  # re-read under the lock: another writer may have run
+        invs = [dict(v) for v in meeg.inv]
+        k = int(inversion_idx)
+        if not 0 <= k <= len(invs):
+            raise LamegValueError(
+                f"inversion_idx={k}: {meeg.fname.name} has {len(invs)} head model(s); use an "
+                f"index between 0 and {len(invs)}")
+        _cleanup(meeg)
+        name, size, digest, mtime = _store_gain(meeg, k, np.asarray(gain, dtype=float),
+                                                [str(c) for c in channels],
+                                                invs[k] if k < len(invs) else None)
+        new = dict(entry)
+        new.pop("inverse", None)
+        new["gainmat"] = name
+        new["gainmat_bytes"] = float(size)
+        new["gainmat_hash"] = digest
+        new["gainmat_mtime_ns"] = str(mtime)  # text: a double cannot hold ns since 1970 exactly
+        fwd = dict(_first(new.get("forward")) or {})
+        fwd["gainmat"] = name
+        new["forward"] = fwd
+        if k == len(invs):
+            invs.append(new)
+        else:
+            invs[k] = new
+        meeg.save_inv(invs, val=k + 1)  # the commit point
+        _cleanup(meeg)
+        return HeadModel(meeg.fname, k, new)
+
+
+def adopt_gain_files(dataset) -> None:
+    """Give a dataset its own links to the gain files its header borrowed from another dataset.
+
+    A clone (e.g. a simulation written from a template) copies the template's head models,
+    whose gain files are named after the template; when the template is co-registered again its
+    old gain file is removed. The clone therefore gets a hard link (a copy where links are not
+    possible) named after itself, and its header is updated, so it stays self-contained.
+
+    Parameters
+    ----------
+    dataset : path-like or MEEG
+        The dataset (header) to make self-contained.
+    """
+    import shutil
+
+    from .spm_meeg import load_meeg
+
+    meeg0 = _load(dataset)
+    with dataset_lock(meeg0.fname):
+        meeg = load_meeg(meeg0.fname)
+        invs = [dict(v) for v in meeg.inv]
+        changed = False
+        for k, entry in enumerate(invs):
+            name = _str(entry.get("gainmat"))
+            if not name or name.startswith(f"SPMgainmatrix_{meeg.fname.stem}_"):
+                continue
+            src = meeg.path / Path(name.replace("\\", "/")).name
+            if not src.is_file():
+                continue
+            m = _GAIN_RE.match(src.name)
+            new_name = gain_file_name(meeg, k, m.group("hash") if m and m.group("hash") else
+                                      _digest_file(src))
+            dst = meeg.path / new_name
+            if not dst.exists():
+                try:
+                    os.link(src, dst)
+                except OSError:
+                    shutil.copy2(src, dst)
+            fwd = dict(_first(entry.get("forward")) or {})
+            fwd["gainmat"] = new_name
+            invs[k] = dict(entry, gainmat=new_name, forward=fwd)
+            changed = True
+        if changed:
+            meeg.save_inv(invs)
+
+
+def write_inverse(head_model: HeadModel, inverse: Mapping) -> None:
+    """Store an inversion with the head model it was computed from.
+
+    Under the dataset lock the header is re-read, the head model at ``head_model.index`` is
+    checked to be the one the inversion used (a concurrent ``coregister`` makes the inversion
+    stale: an error, not a silent mix), and only that entry's ``inverse`` is replaced, so
+    inversions written concurrently at other indices are kept.
+
+    Parameters
+    ----------
+    head_model : HeadModel
+        The head model the inversion used (from :func:`read_head_model`).
+    inverse : dict
+        SPM's ``inverse`` struct.
+    """
+    from .spm_meeg import load_meeg
+
+    with dataset_lock(head_model.dataset):
+        meeg = load_meeg(head_model.dataset)
+        k = head_model.index
+        invs = [dict(v) for v in meeg.inv]
+        if k >= len(invs):
+            raise LamegDataError(
+                f"{meeg.fname.name}: the head model at inversion_idx={k} was removed while "
+                "the inversion ran; re-run coregister and the inversion")
+        cur = invs[k]
+        same = (_str(cur.get("gainmat")) == head_model.gain_name
+                and _str(cur.get("gainmat_hash")) == _str(head_model.entry.get("gainmat_hash")))
+        if not same:
+            raise LamegDataError(
+                f"{meeg.fname.name}: the head model at inversion_idx={k} was replaced (by a "
+                "concurrent coregister?) while the inversion ran; its result was not stored. "
+                "Re-run the inversion")
+        invs[k] = dict(cur, inverse=dict(inverse), method="Imaging")
+        meeg.save_inv(invs, val=k + 1)
+        _cleanup(meeg)
