@@ -15,7 +15,6 @@ from lameg.exceptions import (
     LamegDataError,
     LamegFileNotFoundError,
     LamegFormatError,
-    LamegNotImplementedError,
     LamegValueError,
 )
 
@@ -162,23 +161,6 @@ def test_get_fiducial_coords_test_participant(test_data_dir):
         warnings.simplefilter("error")
         fid = util.get_fiducial_coords(subj, test_data_dir / "participants.tsv")
     assert np.all(np.isfinite(np.array([fid["nas"], fid["lpa"], fid["rpa"]])))
-
-
-# ------------------------------------------------------------------------------------------
-# SPM helpers
-# ------------------------------------------------------------------------------------------
-
-
-def test_spm_helpers_explain_native_backend():
-    if util._spm_backend() is not None:
-        pytest.skip("an SPM backend is installed")
-    with pytest.raises(LamegNotImplementedError, match="needs no SPM"):
-        with util.spm_context():
-            pass
-    with pytest.raises(LamegNotImplementedError):
-        util.batch({})
-    with pytest.raises(LamegNotImplementedError):
-        util.init_spm_parallel_pool(None, 2)
 
 
 # ------------------------------------------------------------------------------------------
