@@ -143,12 +143,9 @@ faces : array-like of int, shape (n_faces, 3)
 docdict["n_vertices"] = """
 n_vertices : int or None
     Number of vertices of the mesh (None: ``faces.max() + 1``)."""
-_PARAMS = """
-Parameters
-----------"""
-docdict["mesh_params"] = _PARAMS + docdict["vertices"] + docdict["faces"]
-docdict["faces_params"] = _PARAMS + docdict["faces"]
-docdict["faces_n_vertices_params"] = _PARAMS + docdict["faces"] + docdict["n_vertices"]
+docdict["mesh_params_body"] = docdict["vertices"] + docdict["faces"]
+docdict["faces_params_body"] = docdict["faces"]
+docdict["faces_n_vertices_params_body"] = docdict["faces"] + docdict["n_vertices"]
 docdict["normals"] = """
 normals : array-like, shape (n_vertices, 3), or None
     Per-vertex normals carried along with the vertices (None: no normals)."""
@@ -231,9 +228,7 @@ str
 
 
 # Inversion results (lameg.inverse.results)
-docdict["window_index_params"] = """
-Parameters
-----------
+docdict["window_index_params_body"] = """
 w : int
     0-based window index."""
 

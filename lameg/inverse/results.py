@@ -187,7 +187,9 @@ class InversionResult:
     def window_operator(self, w: int = 0) -> np.ndarray:
         """MAP projector ``M`` of one window (recomputed from ``Q`` when it was not kept).
 
-        %(window_index_params)s
+        Parameters
+        ----------
+        %(window_index_params_body)s
 
         Returns
         -------
@@ -203,7 +205,9 @@ class InversionResult:
     def mu_matrix(self, w: int = 0) -> np.ndarray:
         """Sensor-to-source operator ``M @ A`` of one window.
 
-        %(window_index_params)s
+        Parameters
+        ----------
+        %(window_index_params_body)s
 
         Returns
         -------

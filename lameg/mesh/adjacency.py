@@ -79,7 +79,9 @@ def _half_edge_multiplicity(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def directed_edges(faces: np.ndarray) -> np.ndarray:
     """Directed half-edges (a -> b) of every face, face-major.
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------
@@ -116,7 +118,9 @@ def edge_keys(edges: np.ndarray) -> tuple[np.ndarray, int]:
 def unique_edges(faces: np.ndarray) -> np.ndarray:
     """Undirected edges of a mesh, each once.
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------
@@ -130,7 +134,9 @@ def unique_edges(faces: np.ndarray) -> np.ndarray:
 def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Undirected edges and how many faces share each (1 = boundary, 2 = manifold, >2 = not).
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------
@@ -151,7 +157,9 @@ def edge_face_counts(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_matrix:
     """Binary symmetric vertex adjacency (laMEG's ``_mesh_adjacency``).
 
-    %(faces_n_vertices_params)s
+    Parameters
+    ----------
+    %(faces_n_vertices_params_body)s
 
     Returns
     -------
@@ -176,7 +184,9 @@ def mesh_adjacency(faces: np.ndarray, n_vertices: int | None = None) -> sp.csr_m
 def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int]]:
     """Edges shared by more than two faces.
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------
@@ -200,7 +210,9 @@ def find_non_manifold_edges(faces: np.ndarray) -> dict[tuple[int, int], list[int
 def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
     """Vertices on a boundary edge (an edge with one face).
 
-    %(faces_n_vertices_params)s
+    Parameters
+    ----------
+    %(faces_n_vertices_params_body)s
 
     Returns
     -------
@@ -219,7 +231,9 @@ def boundary_vertices(faces: np.ndarray, n_vertices: int | None = None) -> np.nd
 def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np.ndarray:
     """Label every vertex with its edge-connected component.
 
-    %(faces_n_vertices_params)s
+    Parameters
+    ----------
+    %(faces_n_vertices_params_body)s
 
     Returns
     -------
@@ -234,7 +248,9 @@ def connected_components(faces: np.ndarray, n_vertices: int | None = None) -> np
 def split_connected_components(faces: np.ndarray, vertices: np.ndarray) -> list[dict]:
     """Split a mesh into face-connected components (laMEG's ``_split_connected_components``).
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
     %(vertices)s
         Only their number is used.
 
@@ -268,7 +284,9 @@ def remove_vertices(vertices: np.ndarray, faces: np.ndarray, to_remove: np.ndarr
                     normals: np.ndarray | None = None):
     """Remove vertices, drop every face touching them and re-index the rest.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
     to_remove : array-like of int
         0-based indices of the vertices to remove.
     %(normals)s
@@ -295,7 +313,9 @@ def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
                                 normals: np.ndarray | None = None):
     """Remove vertices used by no face.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
     %(normals)s
 
     Returns
@@ -311,7 +331,9 @@ def remove_unconnected_vertices(vertices: np.ndarray, faces: np.ndarray,
 def is_consistently_oriented(faces: np.ndarray) -> bool:
     """Check that neighbouring faces are wound the same way.
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------

@@ -53,7 +53,9 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True,
                  eps: float | None = None) -> np.ndarray:
     """Face normals ``(v1 - v0) x (v2 - v0)``.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
     unit : bool
         Normalise to unit length. With ``unit=False`` the length equals twice the triangle
         area (mm^2 for mm input).
@@ -77,7 +79,9 @@ def face_normals(vertices: np.ndarray, faces: np.ndarray, unit: bool = True,
 def face_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Triangle areas.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
 
     Returns
     -------
@@ -101,7 +105,9 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
                    face_eps: float | None = None) -> np.ndarray:
     """Unit vertex normals, shape (n_vertices, 3), outward for outward-wound faces.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
     weighting : {'area', 'unit'}
         ``'area'``: sum of area-weighted face normals; ``'unit'``: sum of unit face normals
         (SPM's and laMEG's choice). Vertices without faces get a zero vector.
@@ -127,7 +133,9 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray, weighting: str = "ar
 def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area attributed to each vertex (a third of each incident triangle).
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
 
     Returns
     -------
@@ -154,7 +162,9 @@ def signed_volume(vertices: np.ndarray, faces: np.ndarray, origin: np.ndarray | 
     Positive when the faces are wound outward. For a closed mesh the value does not depend on
     ``origin``; for an open surface it is the signed volume of the cone from ``origin``.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
     origin : array-like, shape (3,), or None
         Apex of the cones, in vertex units (None: centroid of the vertices used by faces).
 
@@ -179,7 +189,9 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
     function is meaningful for closed surfaces and for cortical hemispheres with the medial
     wall removed (nearly closed). Faces must already be consistently wound within a component.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
 
     Returns
     -------
@@ -212,7 +224,9 @@ def orient_outward(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray,
 def triangle_quality(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Shape quality ``4 sqrt(3) area / sum(edge^2)`` of every triangle.
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
 
     Returns
     -------

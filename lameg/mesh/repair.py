@@ -15,7 +15,9 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
     """Drop every face that touches an edge shared by more than two faces (laMEG semantics).
 
-    %(mesh_params)s
+    Parameters
+    ----------
+    %(mesh_params_body)s
 
     Returns
     -------
@@ -35,7 +37,9 @@ def fix_non_manifold_edges(vertices: np.ndarray, faces: np.ndarray
 def remove_degenerate_faces(faces: np.ndarray) -> np.ndarray:
     """Remove faces with repeated vertex indices and duplicated faces (same vertex set).
 
-    %(faces_params)s
+    Parameters
+    ----------
+    %(faces_params_body)s
 
     Returns
     -------

@@ -13,9 +13,7 @@ __all__ = ["fill_doc"]
 docdict["sam_ds_path"] = """
 path : path-like
     The ``.ds`` folder."""
-docdict["sam_set_values"] = """
-Parameters
-----------
+docdict["sam_set_values_body"] = """
 name : str
     Covariance/weight set (``'Global'``, a marker's covariance name, ...).
 
@@ -23,9 +21,7 @@ Returns
 -------
 ndarray, shape (n_src,)
     The value of every source."""
-docdict["sam_folder_name"] = """
-Parameters
-----------
+docdict["sam_folder_name_body"] = """
 params : SamParams
     The analysis parameters.
 
@@ -33,9 +29,7 @@ Returns
 -------
 str
     The folder name."""
-docdict["sam_image_parameters"] = """
-Parameters
-----------
+docdict["sam_image_parameters_body"] = """
 params : SamParams
     The analysis parameters.
 data : SamData, MEEG, MNE object or path, optional

@@ -457,7 +457,9 @@ def cov_set_name(params: SamParams) -> str:
     """Name of the covariance folder: ``CovName``, else ``OutName``, else the parameter file's
     name (``cmdline`` when every parameter came from the command line).
 
-    %(sam_folder_name)s
+    Parameters
+    ----------
+    %(sam_folder_name_body)s
     """
     for key in ("CovName", "OutName"):
         if params.is_set(key):

@@ -330,7 +330,9 @@ def sam_4d(params: SamParams, data=None, weights: SamWeights | None = None, *,
     voxel's Mean by the sign of its sum over the boxes inside it. (SAMsrcV5 multiplies the Mean by a
     leftover loop variable instead of that sign; see the differences page.)
 
-    %(sam_image_parameters)s
+    Parameters
+    ----------
+    %(sam_image_parameters_body)s
 
     Returns
     -------
@@ -439,7 +441,9 @@ def sam_ers(params: SamParams, data=None, weights: SamWeights | None = None, *,
             output_dir: str | os.PathLike | None = None, write: bool = True) -> SamImages:
     """Event-related source images (ERS), or the difference of two markers (dERS).
 
-    %(sam_image_parameters)s
+    Parameters
+    ----------
+    %(sam_image_parameters_body)s
 
     Returns
     -------

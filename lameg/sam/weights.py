@@ -121,7 +121,9 @@ class SamWeights:
     def pseudo_z2(self, name: str = "Global") -> np.ndarray:
         """Squared pseudo-Z per source: ``w'Cw / (noise w'w)``.
 
-        %(sam_set_values)s
+        Parameters
+        ----------
+        %(sam_set_values_body)s
         """
         W = self.weights[name]
         return self.power(name) / (self.noise[name] * np.einsum("vm,vm->v", W, W))
@@ -130,7 +132,9 @@ class SamWeights:
     def power(self, name: str = "Global") -> np.ndarray:
         """Source power ``w'Cw`` per source ((A m)^2, or S/N units when normalised).
 
-        %(sam_set_values)s
+        Parameters
+        ----------
+        %(sam_set_values_body)s
         """
         W = self.weights[name]
         return np.einsum("vm,vm->v", W @ self.covariances[name], W)
@@ -597,7 +601,9 @@ def wts_set_name(params: SamParams) -> str:
     """Name of the weights folder: ``WtsName``, else ``CovName``, else ``OutName``, else the
     parameter file's name (``cmdline`` without one), as SAMsrcV5.
 
-    %(sam_folder_name)s
+    Parameters
+    ----------
+    %(sam_folder_name_body)s
     """
     from .cov import cov_set_name
 
