@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._docs import fill_doc
+from ._docs import docdict, fill_doc
 from ._validate import (
     check_band_hz,
     check_fid_coords,
@@ -518,44 +518,26 @@ def invert_msp(data_fname, surf_set=None, layer_name=None, stage="ds",
     return _dispatch("invert_msp", d)
 
 
-_SLIDING_DOC = """
-    Parameters
-    ----------
-    %(data_fname)s
-    %(surf_set)s
-    %(mesh_selection)s
-    %(patch_size)s
-    %(n_temp_modes)s
-    %(n_spatial_modes)s
-    wois : array-like, shape (n_windows, 2) or None
-        Explicit windows, ms (default: windows of ``win_size`` around every sample).
-    win_size : float
-        Window length, ms.
-    win_overlap : bool
-        One window per sample (overlapping) or consecutive windows.
-    %(foi)s
-    %(hann_windowing)s
-    %(inversion_idx)s
-    %(viz)s
-    %(spm_instance)s
-    %(verbose)s
-    %(backend)s
-
-    Returns
-    -------
-    free_energy : ndarray, shape (n_windows,)
-        Free energy of each window.
-    wois : ndarray, shape (n_windows, 2)
-        The windows, ms.
-"""
+def _entries(*keys: str) -> str:
+    return "\n".join(docdict[k].strip("\n") for k in keys)
 
 
-def _sliding_doc(summary: str, extra: str = "") -> str:
-    doc = _SLIDING_DOC
-    if extra:
-        doc = doc.replace("    Parameters\n    ----------\n",
-                          "    Parameters\n    ----------\n" + extra)
-    return summary + "\n" + doc
+docdict["sliding_params"] = "\n".join([
+    _entries("data_fname", "surf_set", "mesh_selection", "patch_size", "n_temp_modes",
+             "n_spatial_modes"),
+    """wois : array-like, shape (n_windows, 2) or None
+    Explicit windows, ms (default: windows of ``win_size`` around every sample).
+win_size : float
+    Window length, ms.
+win_overlap : bool
+    One window per sample (overlapping) or consecutive windows.""",
+    _entries("foi", "hann_windowing", "inversion_idx", "viz", "spm_instance", "verbose",
+             "backend")])
+docdict["sliding_returns"] = """
+free_energy : ndarray, shape (n_windows,)
+    Free energy of each window.
+wois : ndarray, shape (n_windows, 2)
+    The windows, ms."""
 
 
 def _sliding(name: str, d: dict):
@@ -564,40 +546,63 @@ def _sliding(name: str, d: dict):
     return _dispatch(name, d)
 
 
+@fill_doc
 def invert_sliding_window_ebb(data_fname, surf_set=None, layer_name=None, stage="ds",
                               orientation="link_vector", fixed=True, patch_size=5,
                               n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
                               win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
                               viz=True, spm_instance=None, verbose=False, *, backend=None):
+    """EBB inversions in sliding windows (one free energy per window).
+
+    Parameters
+    ----------
+    %(sliding_params)s
+
+    Returns
+    -------
+    %(sliding_returns)s
+    """
     return _sliding("invert_sliding_window_ebb", dict(locals()))
 
 
+@fill_doc
 def invert_sliding_window_ebb_layer(data_fname, surf_set=None, layer_name=None, stage="ds",
                                     orientation="link_vector", fixed=True, patch_size=5,
                                     n_temp_modes=1, n_spatial_modes="auto", wois=None,
                                     win_size=50, win_overlap=True, foi=None,
                                     hann_windowing=True, inversion_idx=0, viz=True,
                                     spm_instance=None, verbose=False, *, backend=None):
+    """Laminar EBB inversions in sliding windows (one free energy per window).
+
+    Parameters
+    ----------
+    %(sliding_params)s
+
+    Returns
+    -------
+    %(sliding_returns)s
+    """
     return _sliding("invert_sliding_window_ebb_layer", dict(locals()))
 
 
+@fill_doc
 def invert_sliding_window_msp(prior, data_fname, surf_set=None, layer_name=None, stage="ds",
                               orientation="link_vector", fixed=True, patch_size=5,
                               n_temp_modes=1, n_spatial_modes="auto", wois=None, win_size=50,
                               win_overlap=True, foi=None, hann_windowing=True, inversion_idx=0,
                               viz=True, spm_instance=None, verbose=False, *, backend=None):
+    """MSP inversions with one fixed prior patch in sliding windows.
+
+    Parameters
+    ----------
+    prior : int
+        0-based vertex of the prior patch centre.
+    %(sliding_params)s
+
+    Returns
+    -------
+    %(sliding_returns)s
+    """
     d = dict(locals())
     d["prior"] = check_int(prior, "prior (0-based vertex)", min_value=0)
     return _sliding("invert_sliding_window_msp", d)
-
-
-invert_sliding_window_ebb.__doc__ = _sliding_doc(
-    "EBB inversions in sliding windows (one free energy per window).")
-invert_sliding_window_ebb_layer.__doc__ = _sliding_doc(
-    "Laminar EBB inversions in sliding windows (one free energy per window).")
-invert_sliding_window_msp.__doc__ = _sliding_doc(
-    "MSP inversions with one fixed prior patch in sliding windows.",
-    "    prior : int\n        0-based vertex of the prior patch centre.\n")
-for _f in (invert_sliding_window_ebb, invert_sliding_window_ebb_layer,
-           invert_sliding_window_msp):
-    fill_doc(_f)
