@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-CTF_DIR = Path(os.environ.get("LAMEG_CTF_DIR", Path(__file__).resolve().parents[2] / "shared"
-                              / "ctf"))
-if not CTF_DIR.is_dir():
-    CTF_DIR = Path("/work/shared/ctf")
+# ../shared/ctf beside the repository (as in CI), or LAMEG_SHARED_DIR/ctf, or LAMEG_CTF_DIR
+_SHARED = Path(os.environ.get("LAMEG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+CTF_DIR = Path(os.environ.get("LAMEG_CTF_DIR", _SHARED / "ctf"))
 REAL_DS = CTF_DIR / "somMDYO-18av.ds"
 REAL_275 = CTF_DIR / "testdata_ctf_short_discontinuous.ds"
 

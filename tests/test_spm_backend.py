@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -96,9 +95,10 @@ def test_prepared_tree_is_reused_and_complete(eng):
     from lameg.spm import prepare_spm_tree, spm_cache_root
 
     mtime = SPM_TREE.stat().st_mtime_ns
-    t0 = time.perf_counter()
+    mex = eng.tree.spm_dir / "spm_existfile.mex"
+    built = mex.stat().st_mtime_ns
     tree = prepare_spm_tree(SPM_TREE, verbose=False)
-    assert time.perf_counter() - t0 < 5, "a prepared tree must be reused, not rebuilt"
+    assert mex.stat().st_mtime_ns == built, "a prepared tree must be reused, not rebuilt"
     assert tree.spm_dir == eng.tree.spm_dir
     assert spm_cache_root() in tree.spm_dir.parents
     assert SPM_TREE.stat().st_mtime_ns == mtime  # the source is read only
@@ -387,10 +387,8 @@ def test_missing_mex_files_are_reported(eng, tmp_path, monkeypatch):
     shutil.copytree(eng.tree.spm_dir, broken, ignore=shutil.ignore_patterns("*.mex"))
     tree = prep.PreparedTree(broken, eng.tree.shim_dir, eng.tree.source)
     monkeypatch.setattr(prep, "prepare_spm_tree", lambda *a, **k: tree)
-    t0 = time.perf_counter()
-    with pytest.raises(SPMSetupError, match="MEX"):
+    with pytest.raises(SPMSetupError, match="MEX"):  # an error, not a hang
         OctaveSPM(broken, verbose=False)
-    assert time.perf_counter() - t0 < 120
 
 
 def test_octave_compat_functions(eng):

@@ -7,7 +7,6 @@ These run everywhere (no Octave needed, except the MEX-build case, which needs `
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
@@ -43,10 +42,8 @@ def test_missing_octave_is_a_clear_error(monkeypatch, tmp_path):
         find_octave()
     monkeypatch.delenv("OCTAVE_EXECUTABLE")
     monkeypatch.setenv("PATH", str(tmp_path))
-    t0 = time.perf_counter()
     with pytest.raises(SPMSetupError, match="apt-get install"):
         find_octave()
-    assert time.perf_counter() - t0 < 5
 
 
 def test_wrong_spm_instance_type_is_rejected():
