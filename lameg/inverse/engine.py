@@ -440,8 +440,33 @@ def reduce_window(data, time_s, fsample, w, tr, lpf, hpf, han, nt, A,
                   sdv: float = 4.0) -> WindowReduction:
     """Data reduction of one window as ``spm_eeg_invert_classic`` (before any prior).
 
-    Parameters are those of :func:`invert_classic` (``w`` one window in ms, ``tr`` the
-    0-based trials per condition, ``A`` the spatial projector (Nm, Nc)).
+    Parameters
+    ----------
+    data : array_like, shape (Nc, n_samples, n_trials)
+        Data of the good channels (fT); may be a memory map.
+    time_s : ndarray, shape (n_samples,)
+        Time axis, s.
+    fsample : float
+        Sampling rate, Hz.
+    w : array_like, shape (2,)
+        The window, ms.
+    tr : list of int arrays
+        0-based trials per condition.
+    lpf, hpf : float
+        Lower and upper frequency bounds of the DCT basis, Hz.
+    han : bool
+        Hanning-weight the temporal covariance used to choose temporal modes.
+    nt : int or None
+        Number of temporal modes; None chooses it automatically (<= 16).
+    A : ndarray, shape (Nm, Nc)
+        Spatial projector.
+    sdv : float
+        Width of the temporal smoothness prior (as in :func:`invert_classic`), ms.
+
+    Returns
+    -------
+    WindowReduction
+        The reduced data (temporal modes, ``AY`` (Nm, Nr K), ``AYYA`` (Nm, Nm), ``Qe``, ...).
     """
     it = woi_samples(w, time_s, fsample)
     basis = temporal_basis(it, time_s, lpf, hpf, han, sdv)

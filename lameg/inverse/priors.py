@@ -26,7 +26,22 @@ TINY = 1e-30
 
 
 def smoothed_leads(UL: np.ndarray, QG, cols: np.ndarray | slice | None = None) -> np.ndarray:
-    """``UL @ QG[:, cols]`` (Nm x n_cols) with a sparse ``QG``."""
+    """``UL @ QG[:, cols]`` (Nm x n_cols) with a sparse ``QG``.
+
+    Parameters
+    ----------
+    UL : ndarray, shape (Nm, Nd)
+        Spatially reduced lead field (fT per nA m in the reduced sensor space).
+    QG : sparse or ndarray, shape (Nd, Nd)
+        Smoothing kernel (Green function or geodesic patches).
+    cols : ndarray of int, slice or None
+        0-based columns of ``QG`` to use; None uses all of them.
+
+    Returns
+    -------
+    ndarray, shape (Nm, n_cols)
+        Smoothed lead fields, one column per selected source.
+    """
     q = QG if cols is None else QG[:, cols]
     if sp.issparse(q):
         return np.asarray((q.T @ UL.T).T)
@@ -34,7 +49,22 @@ def smoothed_leads(UL: np.ndarray, QG, cols: np.ndarray | slice | None = None) -
 
 
 def lead_norms(leads: np.ndarray, block: int = _BLOCK) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column ``(l'l, any(l != 0))`` of lead fields (Nm, Nd), computed in blocks."""
+    """Per-column ``(l'l, any(l != 0))`` of lead fields, computed in blocks.
+
+    Parameters
+    ----------
+    leads : ndarray, shape (Nm, Nd)
+        Lead fields, one column per source (fT per nA m in the reduced sensor space).
+    block : int
+        Number of columns handled at a time (bounds the memory used).
+
+    Returns
+    -------
+    den : ndarray, shape (Nd,)
+        Squared norm ``l'l`` of each column (squared lead-field unit).
+    ok : ndarray of bool, shape (Nd,)
+        True where the column has a non-zero entry.
+    """
     nd = leads.shape[1]
     den = np.zeros(nd)
     ok = np.zeros(nd, dtype=bool)
@@ -358,7 +388,20 @@ def ebblayer_priors(UL: np.ndarray, QG, inv_cov: np.ndarray, n_layers: int,
 
 
 def patch_matrix(QG, Ip: np.ndarray) -> sp.csc_matrix:
-    """Patch basis ``Q = QG[:, Ip]`` (Nd x Np), 0-based patch centres."""
+    """Patch basis ``Q = QG[:, Ip]``.
+
+    Parameters
+    ----------
+    QG : sparse or ndarray, shape (Nd, Nd)
+        Smoothing kernel (Green function or geodesic patches).
+    Ip : ndarray of int, shape (Np,)
+        0-based patch centres (vertex indices).
+
+    Returns
+    -------
+    scipy.sparse.csc_matrix, shape (Nd, Np)
+        One smoothed patch per column.
+    """
     return sp.csc_matrix(QG)[:, np.asarray(Ip, dtype=int)]
 
 
@@ -453,9 +496,27 @@ def mvb_greedy(AY: np.ndarray, UL: np.ndarray, Q, Qe: np.ndarray, n_greedy: int 
 
 def ard_weights(AYYA: np.ndarray, Qe: np.ndarray, UL: np.ndarray, Q, n_samples: float,
                 lq: np.ndarray | None = None) -> np.ndarray:
-    """ARD patch hyperparameters (``spm_sp_reml(AYYA, [], [Qe LQpL], Nn)``), shape (Np,).
+    """ARD patch hyperparameters (``spm_sp_reml(AYYA, [], [Qe LQpL], Nn)``).
 
-    ``lq`` (Nm, Np) are the pre-computed patch lead fields ``UL Q`` (optional).
+    Parameters
+    ----------
+    AYYA : ndarray, shape (Nm, Nm)
+        Reduced data covariance (fT^2 in the reduced sensor space).
+    Qe : ndarray, shape (Nm, Nm)
+        Sensor noise covariance component.
+    UL : ndarray, shape (Nm, Nd)
+        Spatially reduced lead field.
+    Q : sparse or ndarray, shape (Nd, Np)
+        Patch basis (:func:`patch_matrix`).
+    n_samples : float
+        Number of samples (degrees of freedom) behind ``AYYA``.
+    lq : ndarray, shape (Nm, Np), or None
+        Pre-computed patch lead fields ``UL Q``; None computes them.
+
+    Returns
+    -------
+    ndarray, shape (Np,)
+        Hyperparameter of each patch (the noise hyperparameter is dropped).
     """
     if lq is None:
         lq = np.asarray((sp.csc_matrix(Q).T @ UL.T).T)

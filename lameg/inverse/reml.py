@@ -116,7 +116,20 @@ def _weights(multiplicity, n: int) -> np.ndarray | None:
 
 
 def weighted_trace(x: np.ndarray, w: np.ndarray | None = None) -> float:
-    """Trace (weighted by multiplicity)."""
+    """Trace of a square matrix, each diagonal entry weighted by its multiplicity.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, n)
+        Square matrix (any unit).
+    w : ndarray, shape (n,), or None
+        Multiplicity of each row/column; None counts every entry once.
+
+    Returns
+    -------
+    float
+        ``sum(diag(x))`` or ``diag(x) @ w`` (unit of ``x``).
+    """
     d = np.diagonal(x)
     return float(np.sum(d) if w is None else d @ w)
 

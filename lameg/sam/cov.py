@@ -128,6 +128,20 @@ def make_band_filter(params: SamParams, band: tuple[float, float], fs: float) ->
 
     The notch (FFT filters only) removes the mains harmonics inside ``CovBand``, whatever the
     band, as SAMsrcV5 does.
+
+    Parameters
+    ----------
+    params : SamParams
+        Parameters (``FilterType``, ``Notch``, ``Hz``, ``CovBand``).
+    band : tuple of float, (2,)
+        Pass band ``(lo, hi)``, Hz.
+    fs : float
+        Sampling rate, Hz.
+
+    Returns
+    -------
+    BandFilter
+        The zero-phase filter.
     """
     mains = float(params["Hz"]) if params.get("Notch", False) else None
     cov_band = params.get("CovBand") or band
@@ -210,6 +224,22 @@ def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: 
     ``TS = rint((latency + T0) fs) + pre_trigger``, ``TE`` likewise with ``T1``; segments in bad
     trials or not satisfying ``0 <= TS < TE < n_samples`` are skipped. ``DataSegment`` (when given)
     replaces ``T0 T1``. ``SegFile`` paths are relative to the dataset folder.
+
+    Parameters
+    ----------
+    data : SamData
+        The dataset (sampling rate, pre-trigger samples, markers, bad trials).
+    marker : Marker
+        The ``Marker`` or ``SegFile`` entry.
+    data_segment : tuple of float, (2,), or None
+        ``DataSegment`` ``(T0, T1)``, s, replacing the marker's window.
+    base_dir : Path or None
+        Further folder in which to look for a relative ``SegFile``.
+
+    Returns
+    -------
+    list of tuple of int
+        ``(trial, TS, TE)`` per segment (0-based trial, samples).
     """
     if marker.seg_file is not None:
         path = Path(os.path.expanduser(marker.seg_file))
@@ -232,12 +262,26 @@ def marker_segments(data: SamData, marker: Marker, data_segment=None, base_dir: 
 
 
 def segment_covariance(x: np.ndarray, segments) -> tuple[np.ndarray, int]:
-    """SAMsrcV5's covariance of segments ``(trial, TS, TE)``; ``x`` is (n_ch, n_samp, n_trials).
+    """SAMsrcV5's covariance of segments ``(trial, TS, TE)``.
 
     Each segment contributes the ``TT = TE - TS`` samples ``TS .. TE - 1``, demeaned by
     ``sum(x[TS .. TE]) / TT`` -- the sum includes sample ``TE`` when ``TE`` is a sample of the trial
     (marker segments), as SAMsrcV5 computes it; whole trials (``TE = n_samples``) use their plain
-    mean. ``C = sum_segments X X' / sum TT``. Returns (C, total samples).
+    mean. ``C = sum_segments X X' / sum TT``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n_ch, n_samp, n_trials)
+        Filtered data, T.
+    segments : sequence of tuple of int
+        ``(trial, TS, TE)`` per segment (0-based trial, samples).
+
+    Returns
+    -------
+    C : ndarray, shape (n_ch, n_ch)
+        Covariance, T^2.
+    n : int
+        Total number of samples used.
     """
     m, n = x.shape[0], x.shape[1]
     acc = np.zeros((m, m))
@@ -310,6 +354,22 @@ def compute_covariances(params: SamParams, data: SamData, base_dir: Path | None 
     The result is ordered as SAMsrcV5 numbers its covariance types (``CovType``): Global, Sum,
     Orient, Noise, then the markers in parameter order (a marker whose covariance name repeats an
     earlier one replaces it, as the later file overwrites the earlier one in SAMsrcV5).
+
+    Parameters
+    ----------
+    params : SamParams
+        Parameters (``CovBand``, ``OrientBand``, ``NoiseBand``, markers, ...).
+    data : SamData
+        The dataset, data (n_ch, n_samples, n_trials) in T.
+    base_dir : Path or None
+        Further folder in which to look for relative ``SegFile`` paths.
+    svd : str
+        'exact' (LAPACK) or 'gsl' (GSL's one-sided Jacobi, as SAMsrcV5) for the singular values.
+
+    Returns
+    -------
+    dict of str to SamCovariance
+        Covariances by name (matrices (n_ch, n_ch) in T^2).
     """
     band = params.require("CovBand", "cov")
     fs = data.fs

@@ -442,6 +442,13 @@ def read_hdm_spheres(path: str | os.PathLike, ds: CtfDataset) -> np.ndarray:
     name starts with ``NAME`` minus its last character (SAMsrcV5's matching). The file must list
     as many sensors as the dataset has good primaries and references.
 
+    Parameters
+    ----------
+    path : path
+        The ``.hdm`` file.
+    ds : CtfDataset
+        The dataset whose primary and reference channels are matched.
+
     Returns
     -------
     ndarray, shape (n_primary + n_reference, 3)

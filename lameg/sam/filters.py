@@ -38,7 +38,22 @@ _BW_DF = 0.01  # Hz, grid step of the effective-bandwidth sum when no trial leng
 
 
 def notch_frequencies(hp: float, lp: float, mains: float, fs: float | None = None) -> np.ndarray:
-    """Mains harmonics ``n * mains`` (n = 1..20) inside ``[hp, lp]`` (Hz)."""
+    """Mains harmonics ``n * mains`` (n = 1..20) inside ``[hp, lp]``.
+
+    Parameters
+    ----------
+    hp, lp : float
+        Lower and upper edges of the band, Hz.
+    mains : float
+        Mains frequency, Hz.
+    fs : float or None
+        Sampling rate, Hz; not used (the harmonics are bounded by ``lp``).
+
+    Returns
+    -------
+    ndarray, shape (n_notches,)
+        Notch frequencies, Hz.
+    """
     f = np.arange(1, MAX_NOTCHES + 1) * float(mains)
     return f[(f >= hp) & (f <= lp)]
 
@@ -66,7 +81,24 @@ def _notch_gain(f: np.ndarray, notches, order: int = FFT_ORDER) -> np.ndarray:
 
 def fft_gain(freqs: np.ndarray, hp: float, lp: float, notches=(), order: int = FFT_ORDER
              ) -> np.ndarray:
-    """Amplitude gain of the FFT filter (band and notches) at ``freqs`` (Hz)."""
+    """Amplitude gain of the FFT filter (band and notches) at ``freqs``.
+
+    Parameters
+    ----------
+    freqs : ndarray, shape (n,)
+        Frequencies, Hz.
+    hp, lp : float
+        Lower and upper edges of the pass band, Hz.
+    notches : sequence of float
+        Notch frequencies, Hz.
+    order : int
+        Order of the band and notch edges.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Amplitude gain (dimensionless, 0..1) at each frequency.
+    """
     return _band_gain(freqs, hp, lp, order) * _notch_gain(freqs, notches, order)
 
 

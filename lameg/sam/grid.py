@@ -75,7 +75,22 @@ def _snap(lo: float, hi: float, step: float) -> tuple[float, int]:
 
 
 def make_grid(xb, yb, zb, step: float, inside=None) -> SourceSet:
-    """Regular grid from bounds (m) and step (m); ``inside(points) -> bool mask`` restricts it."""
+    """Regular grid from bounds and a step, restricted by an inside test.
+
+    Parameters
+    ----------
+    xb, yb, zb : tuple of float, (2,)
+        Lower and upper bounds along x, y and z, m.
+    step : float
+        Grid step, m (positive).
+    inside : callable or None
+        ``inside(points (n, 3) in m) -> bool mask (n,)``; None keeps every voxel.
+
+    Returns
+    -------
+    SourceSet
+        Grid sources (positions in m) with their grid shape, mask, origin and step.
+    """
     if not step > 0:
         raise LamegValueError(f"ImageStep must be positive, got {step}")
     axes, starts = [], []
@@ -196,7 +211,21 @@ def _outward_normals(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 
 def hull_inside(hull_v: np.ndarray, hull_n: np.ndarray):
-    """Inside test for :func:`make_grid` from hull vertices and outward normals."""
+    """Inside test for :func:`make_grid` from hull vertices and outward normals.
+
+    Parameters
+    ----------
+    hull_v : ndarray, shape (n_vertices, 3)
+        Hull vertices, m.
+    hull_n : ndarray, shape (n_vertices, 3)
+        Outward unit normals at the vertices.
+
+    Returns
+    -------
+    callable
+        ``inside(points (n, 3) in m) -> bool mask (n,)``: True when a point lies behind the
+        tangent plane of its nearest hull vertex.
+    """
     tree = cKDTree(hull_v)
 
     def inside(pts):
@@ -207,7 +236,20 @@ def hull_inside(hull_v: np.ndarray, hull_n: np.ndarray):
 
 
 def sphere_inside(origin_m, r_min=0.005, r_max=0.120):
-    """Inside test of the single-sphere model: ``r_min < |p - origin| < r_max``."""
+    """Inside test of the single-sphere model: ``r_min < |p - origin| < r_max``.
+
+    Parameters
+    ----------
+    origin_m : array_like, shape (3,)
+        Sphere origin, m.
+    r_min, r_max : float
+        Radial bounds, m.
+
+    Returns
+    -------
+    callable
+        ``inside(points (n, 3) in m) -> bool mask (n,)``.
+    """
     o = np.asarray(origin_m, float)
 
     def inside(pts):
@@ -273,6 +315,20 @@ def grid_from_params(params, dataset: str | None, origin_m=None) -> SourceSet:
     from the sphere origin; with ``MultiSphere``/``Nolte`` when it is inside the hull
     (``HullName``, default ``hull.shape`` under ``MRIDirectory``), which is then required. Without
     a ``Model`` the hull is used when found.
+
+    Parameters
+    ----------
+    params : SamParams
+        Parameters (bounds and step in cm, as in the parameter file).
+    dataset : str or None
+        Dataset name (locates MRI-derived files such as the hull).
+    origin_m : array_like, shape (3,), or None
+        Single-sphere origin, m (for ``Model SingleSphere``).
+
+    Returns
+    -------
+    SourceSet
+        Grid sources (positions in m) with their grid shape, mask, origin and step.
     """
     from .forward import model_spec
 

@@ -354,7 +354,23 @@ def as_sam_data(data: Any) -> SamData:
 
 
 def sam_directory(dataset: str | os.PathLike | None, fallback: str | os.PathLike = ".") -> Path:
-    """``<dataset folder>/<dataset stem>_SAM`` (or ``<fallback>/SAM`` without a dataset)."""
+    """The SAM output folder of a dataset.
+
+    ``<dataset>.ds/SAM`` for CTF datasets, ``<dataset folder>/<dataset stem>_SAM`` otherwise, or
+    ``<fallback>/SAM`` without a dataset.
+
+    Parameters
+    ----------
+    dataset : path or None
+        Dataset path.
+    fallback : path
+        Folder used when ``dataset`` is None.
+
+    Returns
+    -------
+    Path
+        The SAM folder (not created).
+    """
     if dataset is None:
         return Path(fallback) / "SAM"
     p = Path(dataset)
@@ -391,7 +407,22 @@ def dataset_prefix(name: str, prefix_length: int | str = "_") -> str:
 
 
 def band_folder(base: Path, name: str, band: tuple[float, float]) -> Path:
-    """``<base>/<name>,<int(lo)>-<int(hi)>Hz``."""
+    """``<base>/<name>,<int(lo)>-<int(hi)>Hz``.
+
+    Parameters
+    ----------
+    base : Path
+        SAM folder.
+    name : str
+        Covariance set name.
+    band : tuple of float, (2,)
+        Pass band ``(lo, hi)``, Hz (truncated to integers in the name).
+
+    Returns
+    -------
+    Path
+        The band folder (not created).
+    """
     return base / f"{name},{int(band[0])}-{int(band[1])}Hz"
 
 
@@ -485,6 +516,20 @@ def read_cov(path) -> dict:
 
 
 def write_text(path, text: str) -> Path:
+    """Write a UTF-8 text file atomically.
+
+    Parameters
+    ----------
+    path : path
+        Output file.
+    text : str
+        Content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
     return Path(path)
@@ -523,6 +568,22 @@ def load_atlas(atlas: Any, unit: str = "mm") -> tuple[np.ndarray, np.ndarray | N
     ``atlas`` may be a GIfTI path or a ``nibabel.gifti.GiftiImage`` (POINTSET, TRIANGLE and an
     optional VECTOR array of orientations, as written by :class:`lameg.surf.LayerSurfaceSet`), or a
     tuple ``(positions, orientations)``. GIfTI coordinates are in ``unit`` (mm by default).
+
+    Parameters
+    ----------
+    atlas : path, nibabel.gifti.GiftiImage or tuple
+        The atlas (see above).
+    unit : str
+        Unit of GIfTI coordinates ('mm', 'cm' or 'm').
+
+    Returns
+    -------
+    positions : ndarray, shape (n_src, 3)
+        Source positions, m.
+    orientations : ndarray, shape (n_src, 3), or None
+        Unit orientations, when given.
+    faces : ndarray of int, shape (n_faces, 3), or None
+        Triangles, when given.
     """
     import nibabel as nib
 
@@ -568,14 +629,42 @@ def load_atlas(atlas: Any, unit: str = "mm") -> tuple[np.ndarray, np.ndarray | N
 
 
 def grid_affine(origin_m: np.ndarray, step_m: float) -> np.ndarray:
-    """SAM's NIfTI sform for a grid stored as (nZ, nY, nX): R = -y, A = x, S = z (mm)."""
+    """SAM's NIfTI sform for a grid stored as (nZ, nY, nX): R = -y, A = x, S = z (mm).
+
+    Parameters
+    ----------
+    origin_m : ndarray, shape (3,)
+        Position of the first voxel (head frame x, y, z), m.
+    step_m : float
+        Grid step, m.
+
+    Returns
+    -------
+    ndarray, shape (4, 4)
+        Voxel-to-world affine, mm.
+    """
     s = step_m * 1e3
     x0, y0, z0 = np.asarray(origin_m) * 1e3
     return np.array([[0, -s, 0, -y0], [0, 0, s, x0], [s, 0, 0, z0], [0, 0, 0, 1.0]])
 
 
 def to_volume(values: np.ndarray, shape_xyz: tuple[int, int, int], mask: np.ndarray) -> np.ndarray:
-    """Scatter per-source values (n_src, ...) onto a (nZ, nY, nX, ...) volume (zeros outside)."""
+    """Scatter per-source values onto a (nZ, nY, nX, ...) volume (zeros outside).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n_src, ...)
+        Values of the sources inside the mask (any unit).
+    shape_xyz : tuple of int, (3,)
+        Grid shape ``(nX, nY, nZ)``.
+    mask : ndarray of bool, shape (nX * nY * nZ,)
+        Voxels holding a source, in x-major (C) order.
+
+    Returns
+    -------
+    ndarray, shape (nZ, nY, nX, ...)
+        The volume, float32.
+    """
     nx, ny, nz = shape_xyz
     full = np.zeros((nx * ny * nz,) + values.shape[1:], np.float32)
     full[mask] = values
@@ -590,6 +679,28 @@ def write_image(path, values: np.ndarray, source_set, *, time_step: float | None
     ``values`` is (n_src,) or (n_src, n_times). GIfTI files get one float32 array per time point
     (intent ``NIFTI_INTENT_TIME_SERIES`` when there are several) and ``TimeStep``/``TimeOffset``
     metadata; NIfTI files get ``pixdim[4] = TimeStep`` and ``toffset = t0``.
+
+    Parameters
+    ----------
+    path : path
+        Output file (``.nii`` or ``.gii``).
+    values : ndarray, shape (n_src,) or (n_src, n_times)
+        Values per source (any unit).
+    source_set : SourceSet
+        The sources (grid, targets or atlas).
+    time_step : float or None
+        Time between columns of ``values``, s.
+    t0 : float or None
+        Time of the first column, s.
+    intent : str
+        NIfTI intent code name.
+    description : str
+        Text stored in the header / metadata.
+
+    Returns
+    -------
+    Path
+        The file written.
     """
     import nibabel as nib
 
@@ -639,7 +750,26 @@ def intent_name(intent: str) -> str:
 
 
 def write_weights_files(folder: Path, name: str, W: np.ndarray, source_set, noise: float) -> Path:
-    """SAM-style weight file: GIfTI VECTOR (V x M) for atlases, NIfTI (nZ, nY, nX, M) otherwise."""
+    """SAM-style weight file: GIfTI VECTOR (V x M) for atlases, NIfTI (nZ, nY, nX, M) otherwise.
+
+    Parameters
+    ----------
+    folder : Path
+        Output folder.
+    name : str
+        File stem (``.gii`` or ``.nii`` is appended).
+    W : ndarray, shape (n_src, M)
+        Beamformer weights, A m per T, one row per source.
+    source_set : SourceSet
+        The sources (grid, targets or atlas).
+    noise : float
+        Noise power, T^2 (stored in the metadata / header description).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     import nibabel as nib
 
     if source_set.kind == "atlas":

@@ -38,7 +38,27 @@ _UNSUPPORTED = ("SpectEntropy", "MutualInfo", "TransferEntropy", "ConditionalEnt
 
 
 def check_metric(spec: MetricSpec | None, program: str, allowed: tuple[str, ...]) -> MetricSpec:
-    """Validate the requested metric for a program (default Power) and return it."""
+    """Validate the requested metric for a program (default Power) and return it.
+
+    Parameters
+    ----------
+    spec : MetricSpec or None
+        Requested ``ImageMetric``; None means Power.
+    program : str
+        Program name (``sam_<program>``), used in messages.
+    allowed : tuple of str
+        Metric names the program supports.
+
+    Returns
+    -------
+    MetricSpec
+        The validated metric.
+
+    Raises
+    ------
+    LamegNotImplementedError
+        When the metric is not implemented or not supported by the program.
+    """
     spec = spec or MetricSpec("Power")
     if spec.name in _UNSUPPORTED:
         raise LamegNotImplementedError(
@@ -63,7 +83,20 @@ def segment_power(y: np.ndarray) -> np.ndarray:
 
 
 def hilbert_power(y: np.ndarray, half: bool = True) -> np.ndarray:
-    """Instantaneous power ``0.5 (y^2 + H{y}^2)`` (without the 1/2 if ``half`` is False)."""
+    """Instantaneous power ``0.5 (y^2 + H{y}^2)`` along the last axis.
+
+    Parameters
+    ----------
+    y : ndarray, shape (..., n_times)
+        Real signals (any unit).
+    half : bool
+        Include the factor 1/2 (False gives ``y^2 + H{y}^2``).
+
+    Returns
+    -------
+    ndarray, shape (..., n_times)
+        Instantaneous power (squared unit of ``y``).
+    """
     a = signal.hilbert(np.asarray(y, float), axis=-1)
     p = a.real**2 + a.imag**2
     return 0.5 * p if half else p
@@ -144,7 +177,21 @@ def rank_vector_entropy(y: np.ndarray, fs: float, tau_ms: float, dims: int = 4,
 def box_reduce(y: np.ndarray, starts: np.ndarray, width: int, how: str) -> np.ndarray:
     """Reduce ``y[..., s:s+width]`` for each start ``s``: 'mean', 'power' or 'kurtosis'.
 
-    Returns an array of shape ``(..., len(starts))``.
+    Parameters
+    ----------
+    y : ndarray, shape (..., n_times)
+        Signals (any unit).
+    starts : ndarray of int, shape (n_boxes,)
+        0-based first sample of each box.
+    width : int
+        Box length, samples.
+    how : str
+        'mean', 'power' (mean-removed mean square) or 'kurtosis' (excess kurtosis).
+
+    Returns
+    -------
+    ndarray, shape (..., n_boxes)
+        One value per box (unit of ``y``, its square, or dimensionless).
     """
     starts = np.asarray(starts, int)
     if how == "mean" or how == "power":

@@ -249,7 +249,20 @@ def _is_option(tok: str) -> bool:
 
 
 def prefix_of(word: str, full: str) -> bool:
-    """SAMsrcV5's ``strncasecmp(full, word, strlen(word)) == 0``."""
+    """SAMsrcV5's ``strncasecmp(full, word, strlen(word)) == 0``.
+
+    Parameters
+    ----------
+    word : str
+        The word as written (possibly abbreviated).
+    full : str
+        The full keyword.
+
+    Returns
+    -------
+    bool
+        True when ``word`` is a case-insensitive prefix of ``full``.
+    """
     return full.lower().startswith(word.lower())
 
 
@@ -328,6 +341,21 @@ def p_filter_type(args):
 
 
 def p_prefix_choice(name, choices):
+    """Parser of a keyword chosen among ``choices``, which may be abbreviated.
+
+    Parameters
+    ----------
+    name : str
+        Parameter name, used in messages.
+    choices : tuple of str
+        The full keywords, in matching order.
+
+    Returns
+    -------
+    callable
+        ``parse(args) -> str``: the first choice of which ``args[0]`` is a case-insensitive prefix;
+        raises ValueError when none matches.
+    """
     def parse(args):
         _need(args, 1, "|".join(choices))
         for c in choices:

@@ -575,9 +575,28 @@ def sam_wts(
 
 
 def write_forward_file(path, B: np.ndarray, sources: SourceSet, chan_index=None) -> Path:
-    """SAMsrcV5's ``-B/--Field`` output ``<SAM>/<WtsName>.fwd``: ``SAMFWDSL``, a ``SAM_HDR``
-    (version 3, channels, voxels, ROI bounds and step in m), the channel indices and one float64
-    forward vector (T per A m, the solved orientation) per voxel, zero outside the ROI."""
+    """SAMsrcV5's ``-B/--Field`` output ``<SAM>/<WtsName>.fwd``.
+
+    The file holds ``SAMFWDSL``, a ``SAM_HDR`` (version 3, channels, voxels, ROI bounds and step in
+    m), the channel indices and one float64 forward vector (T per A m, the solved orientation) per
+    voxel, zero outside the ROI.
+
+    Parameters
+    ----------
+    path : path
+        Output file.
+    B : ndarray, shape (n_src, M)
+        Forward vectors of the sources inside the ROI, T per A m.
+    sources : SourceSet
+        The grid sources.
+    chan_index : array_like of int, shape (M,), or None
+        Channel indices stored in the file; None uses ``0 .. M - 1``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     import struct
 
     from .._utils import atomic_path
@@ -620,6 +639,22 @@ def write_sam_weights_nifti(path, W: np.ndarray, sources: SourceSet, noise: floa
     ``dim = (nZ, nY, nX, M)`` float32 with the Z index fastest (SAM's voxel order), zero weights
     outside the ROI, ``sform`` R = -y, A = x, S = z (mm), ``intent_name 'SAM Coefficients'`` and
     the noise power times 1e28 in the ``glmax`` slot, as SAMsrcV5 stores it.
+
+    Parameters
+    ----------
+    path : path
+        Output file (``.nii``).
+    W : ndarray, shape (n_src, M)
+        Weights of the sources inside the ROI, A m per T.
+    sources : SourceSet
+        The grid sources.
+    noise : float
+        Noise power, T^2.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     import struct
 
@@ -773,7 +808,20 @@ def _folder_band(folder: Path) -> tuple[float, float]:
 
 
 def save_weights(w: SamWeights, folder: Path) -> Path:
-    """Store a :class:`SamWeights` as ``<folder>/weights.npz``."""
+    """Store a :class:`SamWeights` as ``<folder>/weights.npz``.
+
+    Parameters
+    ----------
+    w : SamWeights
+        The weights to store.
+    folder : Path
+        Output folder (must exist).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     from .._utils import atomic_path
 
     s = w.sources

@@ -243,8 +243,30 @@ class OctaveSPM(SPMEngine):
         except self._oct2py.Oct2PyError as exc:
             raise self._error("", exc, lines) from exc
 
-    @_engine_doc
     def call(self, function: str, *args, nargout: int = 1):
+        """Call an SPM/MATLAB function.
+
+        Parameters
+        ----------
+        function : str
+            Function name on the engine's path.
+        *args
+            Arguments (numbers, strings, NumPy arrays).
+        nargout : int
+            Number of outputs; 0 returns None, 1 the value, more a tuple.
+
+        Returns
+        -------
+        object
+            None (``nargout=0``), the output (1) or a tuple of ``nargout`` outputs, as the
+            engine converts them (NumPy arrays, floats, strings).
+
+        Raises
+        ------
+        SPMError
+            When the function fails; the message holds the engine's error and the last
+            lines SPM printed.
+        """
         lines, handler = self._output()
         try:
             out = self.session.feval(function, *args, nout=nargout, stream_handler=handler)
@@ -307,8 +329,29 @@ class StandaloneSPM(SPMEngine):
             return float(x)
         return x
 
-    @_engine_doc
     def call(self, function: str, *args, nargout: int = 1):
+        """Call an SPM/MATLAB function.
+
+        Parameters
+        ----------
+        function : str
+            Function name on the engine's path.
+        *args
+            Arguments (numbers, strings, NumPy arrays).
+        nargout : int
+            Number of outputs; 0 returns None, 1 the value, more a tuple.
+
+        Returns
+        -------
+        object
+            None (``nargout=0``), the output (1) or a tuple of ``nargout`` outputs, as the
+            engine converts them (NumPy arrays, floats, strings).
+
+        Raises
+        ------
+        SPMError
+            When the function fails; the message holds the engine's error.
+        """
         try:
             return getattr(self.instance, function)(*[self._conv(a) for a in args],
                                                     nargout=nargout)

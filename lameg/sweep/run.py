@@ -345,7 +345,22 @@ def dask_client():
 
 
 def n_workers(backend: str, n_jobs: int, client: Any) -> int:
-    """Number of parallel workers of a back end (for batch sizes)."""
+    """Number of parallel workers of a back end (for batch sizes).
+
+    Parameters
+    ----------
+    backend : str
+        'dask', 'joblib' or anything else (serial).
+    n_jobs : int
+        Number of joblib workers (used with ``backend='joblib'``).
+    client : distributed.Client or None
+        Dask client (``backend='dask'``); None uses the running one.
+
+    Returns
+    -------
+    int
+        Dask threads in total, ``n_jobs`` for joblib, 1 otherwise (at least 1 for dask).
+    """
     if backend == "dask":
         client = client or dask_client()
         return max(1, sum(client.nthreads().values()))
