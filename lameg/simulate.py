@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,7 +53,6 @@ from ._validate import (
 from .backends import select_backend
 from .exceptions import (
     LamegDataError,
-    LamegFileNotFoundError,
     LamegFormatError,
     LamegValueError,
 )
@@ -373,17 +371,6 @@ def simulate_trials(gain: np.ndarray, weights, sim_signals: np.ndarray, active: 
 # ============================================================================================
 
 
-def _as_list(x, n: int | None = None, what: str = "") -> list:
-    if np.ndim(x) == 0:
-        x = [x]
-    out = list(x)
-    if n is not None and len(out) == 1 and n > 1:
-        out = out * n
-    if n is not None and len(out) != n:
-        raise LamegValueError(f"{what} needs one value per source ({n}), got {len(out)}")
-    return out
-
-
 def signal_channels(D) -> tuple[np.ndarray, float]:
     """Channels that receive simulated signal and the signal unit scale.
 
@@ -458,12 +445,6 @@ def _run_on_spm(func_name: str, args: dict) -> str | None:
     return getattr(module, func_name)(**args, **extra)  # spm_eeg_simulate, same arguments
 
 
-def _patch_sizes(sim_vertices, sim_patch_sizes) -> np.ndarray:
-    """One patch size (mm) per simulated source, as float64."""
-    n_src = np.atleast_1d(np.asarray(sim_vertices)).size
-    return np.asarray(_as_list(sim_patch_sizes, n_src, "sim_patch_sizes"), dtype=float)
-
-
 def _write_outputs(D, prefix: str, data: np.ndarray, average_trials: bool) -> str:
     new = D.path / f"{prefix}{D.fname.name}"
     if new.resolve() == D.fname:
@@ -488,41 +469,32 @@ def _write_outputs(D, prefix: str, data: np.ndarray, average_trials: bool) -> st
     return str(out)
 
 
-def _simulate_file(data_file, prefix, sim_vertices, sim_signals, moments, snr, noise_color,
-                   sim_woi, average_trials, seed, inversion_idx, pattern_fn) -> str:
+def _simulate_file(args: dict, pattern_fn) -> str:
+    """The native simulation of the two façades, on their validated arguments."""
     from .io.spm_meeg import load_meeg
 
-    data_file = Path(data_file)
-    if not data_file.exists():
-        raise LamegFileNotFoundError(f"template dataset {data_file} not found")
-    if noise_color not in NOISE_COLORS:
-        raise LamegValueError(f"noise_color must be one of {NOISE_COLORS}, got {noise_color!r}")
-    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "/\\"):
-        raise LamegValueError(f"prefix must be a non-empty file-name prefix, got {prefix!r}")
-    D = load_meeg(data_file)
-    hm = read_head_model(D, inversion_idx)
+    D = load_meeg(args["data_file"])
+    hm = read_head_model(D, args["inversion_idx"])
     chan, scale = signal_channels(D)
     labels = [D.chanlabels[i] for i in chan]
     G = hm.gain(labels)
-    verts = np.atleast_1d(np.asarray(sim_vertices)).astype(np.int64).ravel()
-    if verts.size == 0:
-        raise LamegValueError("sim_vertices is empty")
-    if verts.min() < 0 or verts.max() >= G.shape[1]:
+    verts = np.asarray(args["sim_vertices"], dtype=np.int64)
+    if verts.max() >= G.shape[1]:
         raise LamegValueError(
             f"sim_vertices must be 0-based vertices of the forward mesh (0..{G.shape[1] - 1})")
     n_src = verts.size
-    moments = np.asarray(_as_list(moments, n_src, "dipole_moments"), dtype=float)
+    moments = np.asarray(args["dipole_moments"], dtype=float)
     patterns = pattern_fn(hm, G, verts, moments)  # (n_chan, n_src), fT per unit signal
-    active = active_samples(D.time, sim_woi)
-    sig = np.asarray(sim_signals, dtype=float)
+    active = active_samples(D.time, args["sim_woi"])
+    sig = args["sim_signals"]
     if sig.ndim == 1 and n_src == 1:
         sig = sig[None, :]
-    res = simulate_trials(patterns, np.eye(n_src), sig, active, D.n_samples, D.n_trials, snr,
-                          noise_color, np.random.default_rng(seed), signal_rows=chan,
-                          n_channels_total=D.n_channels, signal_scale=scale)
-    logger.info("simulated %d source(s), SNR %g dB, noise SD %.6g fT", n_src, snr,
+    res = simulate_trials(patterns, np.eye(n_src), sig, active, D.n_samples, D.n_trials,
+                          args["snr"], args["noise_color"], np.random.default_rng(args["seed"]),
+                          signal_rows=chan, n_channels_total=D.n_channels, signal_scale=scale)
+    logger.info("simulated %d source(s), SNR %g dB, noise SD %.6g fT", n_src, args["snr"],
                 res.noise_level)
-    return _write_outputs(D, prefix, res.data, average_trials)
+    return _write_outputs(D, args["prefix"], res.data, args["average_trials"])
 
 
 # ============================================================================================
@@ -569,11 +541,7 @@ def run_current_density_simulation(
     out = _run_on_spm("run_current_density_simulation", dict(args))
     if out is not None:
         return out
-    sim_vertices, sim_signals = args["sim_vertices"], args["sim_signals"]
-    dipole_moments, sim_patch_sizes = args["dipole_moments"], args["sim_patch_sizes"]
-    data_file, snr, sim_woi, inversion_idx = (args["data_file"], args["snr"], args["sim_woi"],
-                                              args["inversion_idx"])
-    sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
+    sizes = np.asarray(args["sim_patch_sizes"], dtype=float)
 
     def patterns(hm, G, verts, moments):
         v, f = 1000.0 * hm.cortex_head_m, hm.faces  # SPM: patches on forward.mesh (head, mm)
@@ -584,8 +552,7 @@ def run_current_density_simulation(
         q = patch_weights(v, f, verts, sizes, moments)
         return np.asarray((q.T @ G.T).T)
 
-    return _simulate_file(data_file, prefix, sim_vertices, sim_signals, dipole_moments, snr,
-                          noise_color, sim_woi, average_trials, seed, inversion_idx, patterns)
+    return _simulate_file(args, patterns)
 
 
 @fill_doc
@@ -635,14 +602,7 @@ def run_dipole_simulation(
     out = _run_on_spm("run_dipole_simulation", dict(args))
     if out is not None:
         return out
-    sim_vertices, sim_signals = args["sim_vertices"], args["sim_signals"]
-    dipole_moments, sim_patch_sizes = args["dipole_moments"], args["sim_patch_sizes"]
-    data_file, snr, sim_woi, inversion_idx = (args["data_file"], args["snr"], args["sim_woi"],
-                                              args["inversion_idx"])
-    sizes = _patch_sizes(sim_vertices, sim_patch_sizes)
-    if np.any(~np.isfinite(sizes)) or np.any(sizes < 0):
-        raise LamegValueError("sim_patch_sizes must be non-negative mm")
-    n_src = sizes.size
+    n_src = len(args["sim_vertices"])
     ori = np.atleast_2d(np.asarray(dipole_orientations, dtype=float))
     if ori.shape != (n_src, 3):
         raise LamegValueError(f"dipole_orientations must be ({n_src}, 3), got {ori.shape}")
@@ -662,8 +622,7 @@ def run_dipole_simulation(
                 float(off.max()))
         return G[:, verts] * (proj * moments)[None, :]
 
-    return _simulate_file(data_file, prefix, sim_vertices, sim_signals, dipole_moments, snr,
-                          noise_color, sim_woi, average_trials, seed, inversion_idx, patterns)
+    return _simulate_file(args, patterns)
 
 
 # OPM arrays (implemented in lameg.opm; laMEG imports the name from lameg.simulate).
