@@ -37,7 +37,7 @@ MAX_NOTCHES = 20
 _BW_DF = 0.01  # Hz, grid step of the effective-bandwidth sum when no trial length is known
 
 
-def notch_frequencies(hp: float, lp: float, mains: float, fs: float | None = None) -> np.ndarray:
+def notch_frequencies(hp: float, lp: float, mains: float) -> np.ndarray:
     """Mains harmonics ``n * mains`` (n = 1..20) inside ``[hp, lp]``.
 
     Parameters
@@ -46,8 +46,6 @@ def notch_frequencies(hp: float, lp: float, mains: float, fs: float | None = Non
         Lower and upper edges of the band, Hz.
     mains : float
         Mains frequency, Hz.
-    fs : float or None
-        Sampling rate, Hz; not used (the harmonics are bounded by ``lp``).
 
     Returns
     -------
