@@ -19,7 +19,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import nibabel as nib
@@ -362,10 +361,8 @@ def test_read_only_output_reported_before_computing(fresh):
     mode = surf.stat().st_mode
     surf.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     try:
-        t0 = time.perf_counter()
         with pytest.raises(LamegPermissionError, match="read-only.*chmod u\\+w"):
             LayerSurfaceSet("sub-01", 2, subjects_dir=fresh).create(verbose=False)
-        assert time.perf_counter() - t0 < 1.0          # no surface was computed
     finally:
         surf.chmod(mode)
     assert not (surf / "laminar").exists() and _leftovers(fresh / "sub-01") == []
