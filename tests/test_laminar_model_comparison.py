@@ -15,7 +15,7 @@ import pytest
 
 from lameg import invert as li
 from lameg import laminar
-from lameg.exceptions import LamegNotImplementedError, LamegValueError
+from lameg.exceptions import LamegValueError
 from lameg.io.spm_meeg import load_meeg, write_gainmat, write_meeg
 from lameg.simulate import run_current_density_simulation
 from lameg.sweep import SweepSettings, run_laminar_sweep, synthetic_model
@@ -80,7 +80,7 @@ def setup(tmp_path, model, monkeypatch):
     backend = {"coregister": fake_coregister, "invert_ebb": li.invert_ebb,
                "invert_msp": li.invert_msp,
                "invert_sliding_window_msp": li.invert_sliding_window_msp,
-               "opm_headmodel": None}
+               "opm_headmodel": li.opm_headmodel}
     monkeypatch.setattr(laminar.comparison, "_backend", lambda: backend)
     return path, calls
 
@@ -148,9 +148,8 @@ def test_argument_errors(setup, model):
     path, _ = setup
     with pytest.raises(LamegValueError, match="method"):
         laminar.model_comparison(FID, path, FakeSurfSet(3), method="LOR")
-    with pytest.raises(LamegNotImplementedError):
-        laminar.model_comparison(FID, path, FakeSurfSet(3), device="opm",
-                                 forward_kwargs={"mri_fname": "x"})
+    with pytest.raises(LamegValueError, match="mri_fname"):
+        laminar.model_comparison(FID, path, FakeSurfSet(3), device="opm")
     with pytest.raises(LamegValueError, match="layer_name"):
         laminar.model_comparison(FID, path, FakeSurfSet(3), invert_kwargs={"layer_name": "x"})
 

@@ -17,7 +17,7 @@ def _backend() -> dict:
     return {"coregister": _inv.coregister, "invert_ebb": _inv.invert_ebb,
             "invert_msp": _inv.invert_msp,
             "invert_sliding_window_msp": _inv.invert_sliding_window_msp,
-            "opm_headmodel": getattr(_inv, "opm_headmodel", None)}
+            "opm_headmodel": _inv.opm_headmodel}
 
 
 def _forward_kwargs(forward_kwargs, coregister_kwargs) -> dict:
@@ -33,16 +33,7 @@ def _forward_per_layer(backend, device, fid_coords, data_fname, surf_set, layer_
                               stage=stage, orientation=orientation, fixed=fixed, viz=viz,
                               spm_instance=spm_instance, **fwd_kwargs)
     elif device == "opm":
-        opm = backend.get("opm_headmodel")
-        if opm is None:
-            from ..exceptions import LamegNotImplementedError
-
-            raise LamegNotImplementedError(
-                "device='opm' needs lameg.invert.opm_headmodel, which is not available in this "
-                "version; coregister OPM data with device='squid' (fiducial coregistration)")
-        if "mri_fname" not in fwd_kwargs:
-            raise LamegValueError("device='opm' requires forward_kwargs['mri_fname']")
-        opm(data_fname, surf_set, layer_name=layer_name, stage=stage, orientation=orientation,
+        backend["opm_headmodel"](data_fname, surf_set, layer_name=layer_name, stage=stage, orientation=orientation,
             fixed=fixed, viz=viz, spm_instance=spm_instance, **fwd_kwargs)
     else:
         raise LamegValueError(f"Unknown device {device!r}; expected 'squid' or 'opm'")
