@@ -52,6 +52,7 @@ __all__ = [
     "calc_prop",
     "big_brain_proportional_layer_boundaries",
     "get_fiducial_coords",
+    "coregister_3d_scan_mri",
     "check_freesurfer_setup",
 ]
 
@@ -526,6 +527,191 @@ def get_fiducial_coords(
         f"Subject {subj_id!r} not found in {path}; returning None.", UserWarning, stacklevel=2
     )
     return None
+
+
+def coregister_3d_scan_mri(
+    subject_id: str,
+    lpa: Sequence[float] | np.ndarray,
+    rpa: Sequence[float] | np.ndarray,
+    nas: Sequence[float] | np.ndarray,
+    dig_face_fname: str | os.PathLike,
+    dig_units: str = "mm",
+    out_dir: str | os.PathLike | None = None,
+    subjects_dir: str | os.PathLike | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Co-register a 3-D optical scan of the face to a FreeSurfer MRI; fiducials in MRI space.
+
+    The scan (an STL mesh) and the NAS/LPA/RPA positions marked on it are brought into the
+    subject's MRI by
+
+    1. template fiducials in the MRI: the MNI305 fiducials of fsaverage (MNE-Python's
+       ``fsaverage-fiducials.fif``) mapped through FreeSurfer's ``mri/transforms/talairach.xfm``
+       when the subject has one (as MNE-Python and laMEG), otherwise through an affine fitted
+       between fsaverage's and the subject's ``?h.white`` matched on ``?h.sphere.reg``
+       (:func:`lameg.forward.headshape.atlas_to_subject_affine`; fsaverage, fsaverage6 or
+       fsaverage5 in ``subjects_dir`` or ``$FREESURFER_HOME/subjects``);
+    2. a rigid fit of the scan's fiducials to those (least squares, equal weights);
+    3. a rigid iterative-closest-point fit of the scan (sampled evenly, one point per 2 mm
+       cell, at most 20,000 points) onto the MRI scalp, with exact point-to-surface distances
+       and up to 50 iterations; scan parts farther from the scalp than
+       ``max(2 mm, 3 x median distance)`` (neck, shoulders, clothing) are left out
+       (:func:`lameg.forward.headshape.fit_points_to_surface`). The fiducials do not enter
+       this step, so marking errors do not bias the transform.
+
+    The scalp is the subject's most detailed head surface: ``bem/<subject>-head-dense.fif``,
+    ``surf/lh.seghead``, then ``bem/outer_skin.surf`` and the other surfaces of
+    :meth:`lameg.surf.LayerSurfaceSet.load_head_mesh` (one is built from ``orig.mgz`` and saved
+    in ``bem/`` if the subject has none).
+
+    Parameters
+    ----------
+    subject_id : str
+        FreeSurfer subject (a folder of ``subjects_dir``) with ``mri/orig.mgz`` and ``surf/``.
+    lpa, rpa, nas : array_like, shape (3,)
+        Left and right pre-auricular points and nasion marked on the scan, in the scan's frame,
+        **millimetres** (also for a scan in metres, as in laMEG).
+    dig_face_fname : str or path-like
+        The scan: binary or ASCII STL (:func:`lameg.io.stl.read_stl`).
+    dig_units : {'mm', 'm'}
+        Unit of the scan file's coordinates.
+    out_dir : str, path-like or None
+        Folder (created if needed) for ``coreg-initial.png`` (the scan in its own frame),
+        ``coreg-fit_fiducials.png`` (after step 2) and ``coreg-fit_icp.png`` (after step 3):
+        the scan (blue) on the MRI scalp, template fiducials as large translucent spheres, the
+        scan's fiducials as small ones. None writes no figure.
+    subjects_dir : str, path-like or None
+        FreeSurfer subjects folder (default ``$SUBJECTS_DIR``; see
+        :func:`check_freesurfer_setup`).
+
+    Returns
+    -------
+    lpa, rpa, nas : ndarray, shape (3,)
+        The scan's fiducials in the MRI's **scanner RAS**, mm (tkRAS mapped through
+        ``orig.mgz``'s ``vox2ras @ inv(vox2ras-tkr)``), as :func:`get_fiducial_coords` returns
+        them and :func:`lameg.invert.coregister` expects them.
+
+    Raises
+    ------
+    LamegValueError
+        For arguments of the wrong type or shape, non-finite fiducials, ``dig_units`` other
+        than ``'mm'``/``'m'``, fiducials that are not a head's in millimetres, or a scan whose
+        size or position does not match them.
+    LamegFileNotFoundError
+        If the subjects folder, the subject, its ``surf/`` or ``mri/orig.mgz``, the scan, or
+        both ``talairach.xfm`` and an fsaverage subject are missing.
+    LamegFormatError
+        If the scan is not a readable STL file.
+
+    Warns
+    -----
+    UserWarning
+        When the fit looks unreliable: the scan lies more than 3 mm from the scalp (median),
+        fewer than half of its points are used, the ICP has not converged in 50 iterations, or
+        the scan's shape does not pin the transform down (e.g. a smooth patch of the crown).
+
+    Notes
+    -----
+    Files written (atomically, after every check has passed):
+
+    - ``surf/head_to_mri-trans.fif``: MNE's head -> MRI transform, the head frame being the
+      scan's frame in metres and the MRI frame FreeSurfer's tkRAS (written through
+      ``mne.write_trans``; without MNE-Python installed this file is not written and a warning
+      says so);
+    - ``surf/face_3d.gii``: the scan's mesh in scanner RAS mm (drawn by
+      :func:`lameg.viz.verify_coregistration` with ``display_3d_scan=True``).
+
+    Differences from laMEG 0.2.1, which calls MNE-Python's ``Coregistration``: no FreeSurfer
+    binary is needed (the RAS matrices come from ``orig.mgz``'s header) and neither is
+    ``talairach.xfm`` (see step 1); the transform is rigid (laMEG lets MNE fit a uniform MRI
+    scale as well but then uses only the rotation and translation, which misplaces the
+    fiducials by ``(scale - 1) x`` their distance from the MRI origin); the ICP uses exact
+    point-to-surface distances instead of the nearest scalp vertex and drops outlying scan
+    parts; the fiducial fit weights the three fiducials equally (MNE weights the nasion 10).
+    ``tests/test_coregister_scan.py`` checks the result against a known transform and against
+    MNE-Python's ICP.
+    """
+    from . import _facescan as fsc
+    from ._validate import check_array, check_option, check_path, check_writable, validate_type
+    from .forward.coreg import apply_transform, rigid_transform
+    from .forward.headshape import fit_points_to_surface, grid_subsample, rotation_angle_deg
+    from .io import freesurfer as fsio
+    from .io.gifti import write_surf_gifti
+    from .io.stl import read_stl
+
+    # ---- every argument and input is checked before anything is written
+    validate_type(subject_id, str, "subject_id")
+    if not subject_id or os.sep in subject_id or subject_id in (".", ".."):
+        raise LamegValueError(f"subject_id must be a subject folder name, got {subject_id!r}")
+    fids = {k: check_array(v, k, shape=(3,)) for k, v in (("lpa", lpa), ("nas", nas),
+                                                           ("rpa", rpa))}
+    face_path = check_path(dig_face_fname, "dig_face_fname")
+    check_option(dig_units, ("mm", "m"), "dig_units")
+    if out_dir is not None:
+        out = check_path(out_dir, "out_dir", must_exist=False)
+        if out.exists() and not out.is_dir():
+            raise LamegValueError(f"out_dir {out} is a file; give a folder")
+        check_writable(out, "out_dir")
+    root = check_freesurfer_setup(subjects_dir)
+    subj_dir, surf_dir, mgz = fsc.subject_folders(subject_id, root)
+    check_writable(surf_dir, "FreeSurfer surf folder")
+    fsc.check_fiducial_geometry(fids)
+    scan_v, scan_f = read_stl(face_path)
+    scan_mm = scan_v * (1000.0 if dig_units == "m" else 1.0)
+    fsc.check_scan_extent(scan_mm, fids, face_path, dig_units)
+    tk2sc = fsio.tkras_to_scanner(mgz)[0]
+    source = fsc.locate_mri_fiducial_source(subj_dir, root)
+
+    # ---- fit
+    mri_fids = fsc.mri_fiducials(source, subj_dir, tk2sc)
+    scalp_v, scalp_f, scalp_name = fsc.scalp_surface(subj_dir, subject_id)
+    labels = fsc.FIDUCIAL_LABELS
+    scan_fid = np.stack([fids[k] for k in labels])
+    t_fid = rigid_transform(scan_fid, np.stack([mri_fids[k] for k in labels]))
+    fit = fit_points_to_surface(grid_subsample(scan_mm), scalp_v, scalp_f, t_fid)
+    total = fit.transform
+    from ._utils import logger
+
+    logger.info(
+        "face scan on %s: %d ICP iterations, median distance %.2f mm, %.0f%% of the scan used, "
+        "%.2f deg / %.2f mm from the fiducial fit", scalp_name, fit.n_iterations,
+        fit.median_distance_mm, 100 * fit.inlier_fraction,
+        rotation_angle_deg(total @ np.linalg.inv(t_fid)),
+        float(np.linalg.norm((total @ np.linalg.inv(t_fid))[:3, 3])))
+    problems = []
+    if fit.median_distance_mm > 3.0:
+        problems.append(f"the scan lies {fit.median_distance_mm:.1f} mm from the scalp (median)")
+    if fit.inlier_fraction < 0.5:
+        problems.append(f"only {100 * fit.inlier_fraction:.0f}% of the scan is near the scalp")
+    if not fit.converged:
+        problems.append(f"the ICP did not converge in {fit.n_iterations} iterations")
+    if fit.conditioning < 1e-4:
+        problems.append("the scan's shape does not determine the transform (it can slide "
+                        "along the scalp)")
+    if problems:
+        warnings.warn("the face scan fit may be unreliable: " + "; ".join(problems)
+                      + ". Check the figures (out_dir=) and the fiducials.", UserWarning,
+                      stacklevel=2)
+    out_fids = dict(zip(labels, apply_transform(scan_fid, total)))
+
+    # ---- outputs
+    if not fsc.write_head_to_mri_trans(surf_dir / "head_to_mri-trans.fif", total, tk2sc):
+        warnings.warn("MNE-Python is not installed: surf/head_to_mri-trans.fif was not written "
+                      "(pip install mne)", UserWarning, stacklevel=2)
+    face_mri = apply_transform(scan_mm, total)
+    write_surf_gifti(surf_dir / "face_3d.gii", face_mri, scan_f)
+    if out_dir is not None:
+        from .viz.coreg import _scan_alignment_screenshot
+
+        out.mkdir(parents=True, exist_ok=True)
+        scalp = (scalp_v, scalp_f)
+        for name, transform, title in (
+                ("coreg-initial.png", np.eye(4), "initial: scan frame"),
+                ("coreg-fit_fiducials.png", t_fid, "fiducial fit"),
+                ("coreg-fit_icp.png", total, "ICP fit")):
+            _scan_alignment_screenshot(
+                scalp, (apply_transform(scan_mm, transform), scan_f), mri_fids,
+                dict(zip(labels, apply_transform(scan_fid, transform))), out / name, title)
+    return out_fids["lpa"], out_fids["rpa"], out_fids["nas"]
 
 
 # BigBrain atlas proportions (implemented in lameg.bigbrain; laMEG's name lives in util).

@@ -31,6 +31,7 @@ __all__ = [
     "write_annot",
     "read_mgh_header",
     "tkras_to_scanner",
+    "read_xfm",
     "apply_affine",
 ]
 
@@ -229,6 +230,45 @@ def tkras_to_scanner(mgz_path: PathLike) -> tuple[np.ndarray, np.ndarray, np.nda
     hdr = read_mgh_header(mgz_path)
     t_orig, n_orig = hdr["vox2ras_tkr"], hdr["vox2ras"]
     return n_orig @ np.linalg.inv(t_orig), t_orig, n_orig
+
+
+def read_xfm(path: PathLike) -> np.ndarray:
+    """Read the linear transform of an MNI ``.xfm`` file (e.g. ``mri/transforms/talairach.xfm``).
+
+    The file (MINC transform format) holds ``Transform_Type = Linear;`` and
+    ``Linear_Transform =`` followed by the 12 numbers of the first three rows of the affine.
+    FreeSurfer's ``talairach.xfm`` maps the scanner RAS of ``orig.mgz`` onto MNI305 RAS, mm.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.xfm`` file.
+
+    Returns
+    -------
+    ndarray of float64, shape (4, 4)
+        The affine (last row ``[0, 0, 0, 1]``).
+    """
+    path = _existing(path, "MNI transform")
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise LamegFormatError(f"cannot read {path}: {exc}") from exc
+    head, sep, tail = text.partition("Linear_Transform")
+    if not sep or "MNI Transform File" not in head:
+        raise LamegFormatError(f"{path} is not a linear MNI transform file (no 'MNI Transform "
+                               "File' header or 'Linear_Transform =' entry)")
+    body = tail.partition("=")[2].partition(";")[0]
+    try:
+        values = np.array(body.split(), dtype=np.float64)
+    except ValueError:
+        values = np.empty(0)
+    if values.size != 12 or not np.all(np.isfinite(values)):
+        raise LamegFormatError(f"{path}: Linear_Transform must hold 12 finite numbers (3 rows "
+                               f"of 4), found {body.split()[:16]}")
+    out = np.eye(4)
+    out[:3] = values.reshape(3, 4)
+    return out
 
 
 def apply_affine(points: np.ndarray, affine: np.ndarray) -> np.ndarray:

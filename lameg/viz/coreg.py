@@ -256,3 +256,36 @@ def verify_coregistration(
     return plot_coregistration(sensors, cortex=cortex, head_meshes=heads, fiducials=fids,
                                unit_scale=scale, camera_view=camera_view,
                                screenshot=screenshot)
+
+
+def _scan_alignment_screenshot(scalp: tuple[np.ndarray, np.ndarray],
+                               face: tuple[np.ndarray, np.ndarray],
+                               mri_fiducials: dict, scan_fiducials: dict,
+                               screenshot: str | os.PathLike, title: str) -> None:
+    """PNG of a face scan on the MRI scalp (scanner RAS mm), as two views (front, left).
+
+    MRI fiducials are drawn as large translucent spheres, the scan's fiducials as small solid
+    ones, in laMEG's colours (nasion blue, LPA red, RPA green).
+    """
+    pv = _pyvista()
+    plotter = pv.Plotter(off_screen=True, shape=(1, 2), window_size=(1200, 600), border=False)
+    plotter.set_background("white")
+    colors = {"nas": (0.0, 0.0, 1.0), "lpa": (1.0, 0.0, 0.0), "rpa": (0.0, 0.7, 0.0)}
+    for col, view in enumerate(((0.0, 1.0, 0.15), (-1.0, 0.0, 0.15))):
+        plotter.subplot(0, col)
+        plotter.add_mesh(pv.PolyData(np.asarray(scalp[0], float), _faces_to_pv(scalp[1])),
+                         color=(0.95, 0.8, 0.7), smooth_shading=True)
+        plotter.add_mesh(pv.PolyData(np.asarray(face[0], float), _faces_to_pv(face[1])),
+                         color=(0.3, 0.45, 0.9), opacity=0.75)
+        for name, pos in mri_fiducials.items():
+            plotter.add_mesh(pv.Sphere(radius=6.0, center=np.asarray(pos, float)),
+                             color=colors[name], opacity=0.35)
+        for name, pos in scan_fiducials.items():
+            plotter.add_mesh(pv.Sphere(radius=2.5, center=np.asarray(pos, float)),
+                             color=colors[name])
+        plotter.view_vector(view, viewup=(0.0, 0.0, 1.0))
+        plotter.reset_camera()
+        if col == 0:
+            plotter.add_text(title, font_size=12, color="black")
+    _save_png(plotter.screenshot(None, return_img=True), screenshot)
+    plotter.close()
