@@ -9,6 +9,10 @@ The names and signatures follow laMEG 0.2.1. Differences from laMEG, all deliber
   channels (``MEG``, ``MEGMAG``, ``MEGGRAD``, ``MEGPLANAR``; reference channels are excluded).
 - :func:`get_fiducial_coords` raises clear errors for a malformed table and warns when the
   subject is absent (it still returns ``None`` then, as laMEG does).
+- :func:`coregister_3d_scan_mri` needs no FreeSurfer binary and no ``talairach.xfm`` (template
+  fiducials can reach the MRI through fsaverage's surfaces), fits a rigid transform (no MRI
+  scale) with an exact, outlier-tolerant surface ICP run to convergence, and reads the STL
+  itself (:mod:`lameg.io.stl`).
 - :func:`spm_context`, :func:`init_spm_parallel_pool` and :func:`batch` drive real SPM through
   :mod:`lameg.spm` (spm-python's ``spm_standalone`` or GNU Octave with an SPM tree); the native
   engine needs none of them.

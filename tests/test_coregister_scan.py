@@ -172,9 +172,9 @@ def test_recovers_known_transform(participant, tmp_path):
     for k in LABELS:
         assert got[k].shape == (3,)
         # The ICP does not use the fiducials, so the marked points come back where they were
-        # marked, up to the transform's error at the fiducials: 0.5 Gaussian noise on
-        # ~10^4 scan points leaves ~0.05 mm (measured 0.04); 0.5 mm bounds it with margin
-        # (a marked fiducial's own error is what 1-2 mm tolerances usually hide).
+        # marked, up to the transform's error at the fiducials: 0.5 mm Gaussian noise on
+        # ~10^4 scan points leaves ~0.05 mm (measured 0.04 mm); 0.5 mm bounds it with margin.
+        # A 1-2 mm tolerance would only be needed for the marking error itself.
         np.testing.assert_allclose(got[k], marked_mri[k], atol=0.5)
         # and the true fiducial within its marking error (~3 mm) plus that 0.5 mm
         assert np.linalg.norm(got[k] - true[k]) <= np.linalg.norm(MARKING_ERROR[LABELS.index(k)]) + 0.5
@@ -290,8 +290,9 @@ def test_icp_matches_mne(participant, tmp_path):
     np.testing.assert_allclose(coreg.trans["trans"], t_fid, atol=1e-6)
     truth = np.linalg.inv(tk2sc) @ np.linalg.inv(MRI_TO_SCAN)
     truth[:3, 3] /= 1000.0
-    # MNE's own stopping rule (a step under 0.2 mm and 0.2 deg) ends its point-to-vertex ICP
-    # long before it converges (here 2.3 deg from the truth, what laMEG gets); one MNE
+    # MNE's own stopping rule (a step under 0.2 mm and 0.2 deg), which laMEG relies on, ends
+    # its point-to-vertex ICP long before it converges: here after fit_icp(n_iterations=50)
+    # the rotation is 2.33 deg from the truth (the fiducial fit's was 2.29 deg). One MNE
     # iteration per call, until a step moves the fiducials by less than 1 micrometre, is
     # MNE's ICP run to convergence
     for _ in range(300):
@@ -308,12 +309,13 @@ def test_icp_matches_mne(participant, tmp_path):
     print(f"lameg vs MNE ICP: {angle:.3f} deg, {at_fids.round(3)} mm at the fiducials; vs "
           f"truth: lameg {rotation_angle_deg(ours @ np.linalg.inv(truth)):.3f} deg, MNE "
           f"{rotation_angle_deg(theirs @ np.linalg.inv(truth)):.3f} deg")
-    # MNE's pairing with vertices 1.2 mm apart leaves it ~0.1 mm / 0.05 deg from the exact
-    # optimum (measured 0.05 deg, 0.1-0.2 mm); 0.2 deg and 0.5 mm bound that
-    assert angle < 0.2
-    assert at_fids.max() < 0.5
-    for t in (ours, theirs):
-        assert rotation_angle_deg(t @ np.linalg.inv(truth)) < 0.2
+    # The difference is MNE's: pairing ~1,400 points with vertices 1.2 mm apart leaves its
+    # optimum 0.15 deg from the truth, ours 0.04 deg (measured; lameg vs MNE 0.16 deg,
+    # 0.16-0.31 mm at the fiducials). The bounds are about twice the measured values.
+    assert angle < 0.3
+    assert at_fids.max() < 0.6
+    assert rotation_angle_deg(ours @ np.linalg.inv(truth)) < 0.1
+    assert rotation_angle_deg(theirs @ np.linalg.inv(truth)) < 0.3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,15 +525,3 @@ def test_needs_talairach_or_fsaverage(tmp_path):
         _call(p, stl)
     assert _listing(p.root) == before
 
-
-def test_display_3d_scan_reads_our_file(participant, tmp_path):
-    """``verify_coregistration(display_3d_scan=True)`` draws the file this function writes."""
-    from lameg.viz.surface import _gifti_mesh
-
-    p, subj_dir = participant
-    stl = tmp_path / "face.stl"
-    _write_scan(stl, subj_dir, n_sub=1)
-    _call(p, stl)
-    fv, ff = _gifti_mesh(nib.load(subj_dir / "surf" / "face_3d.gii"))
-    sv, sf = read_stl(stl)
-    assert fv.shape == sv.shape and np.array_equal(ff, sf)

@@ -185,3 +185,46 @@ def test_verify_coregistration_png(participant, tmp_path):
     with pytest.raises(LamegValueError, match="vertices"):   # not the mesh co-registered
         verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="white",
                               stage="combined", orientation=None, fixed=None)
+
+
+def test_verify_coregistration_draws_the_face_scan(participant, tmp_path):
+    """``display_3d_scan=True`` draws the ``face_3d.gii`` that coregister_3d_scan_mri writes."""
+    from lameg.exceptions import LamegFileNotFoundError
+    from lameg.io import freesurfer as fsio
+    from lameg.io.stl import write_stl
+    from lameg.util import coregister_3d_scan_mri
+    from lameg.viz import verify_coregistration
+
+    p, surf_set = participant
+    subj = p.subjects_dir / p.subj_id
+    face = subj / "surf" / "face_3d.gii"
+    face.unlink(missing_ok=True)
+    with pytest.raises(LamegFileNotFoundError, match="coregister_3d_scan_mri"):
+        verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="pial",
+                              display_3d_scan=True)
+    # the scalp's face as the scan, in scanner RAS (so the scan frame is the MRI's); the
+    # template fiducials come from a talairach.xfm (this participant's tkRAS is MNI305)
+    v, f = fsio.read_surface(subj / "bem" / "outer_skin.surf")
+    tk2sc = fsio.tkras_to_scanner(subj / "mri" / "orig.mgz")[0]
+    cen = v[f].mean(axis=1)
+    f = f[(cen[:, 1] > -20) & (cen[:, 2] > -90)]
+    write_stl(tmp_path / "face.stl", fsio.apply_affine(v, tk2sc), f)
+    xfm = subj / "mri" / "transforms" / "talairach.xfm"
+    xfm.parent.mkdir(parents=True, exist_ok=True)
+    rows = np.linalg.inv(tk2sc)[:3]
+    xfm.write_text("MNI Transform File\n\nTransform_Type = Linear;\nLinear_Transform =\n"
+                   + "\n".join(" ".join(map(str, r)) for r in rows) + ";\n")
+    fids = p.fid_coords
+    coregister_3d_scan_mri(p.subj_id, fids["lpa"], fids["rpa"], fids["nas"],
+                           tmp_path / "face.stl", subjects_dir=p.subjects_dir)
+    assert face.is_file()
+    blue = []
+    for show in (False, True):
+        png = tmp_path / f"coreg_{show}.png"
+        verify_coregistration(p.dataset("sim_ctf_pial"), surf_set, layer_name="pial",
+                              display_3d_scan=show, screenshot=png)
+        img = _png_picture(png.read_bytes())
+        r, g, b = img[..., 0], img[..., 1], img[..., 2]
+        blue.append(int(((b > 0.6) & (g > 0.3) & (g < 0.6) & (r < 0.5)).sum()))
+    # the blue scan covers the face in the front-left view
+    assert blue[1] > 2000 and blue[1] > 10 * max(blue[0], 1)

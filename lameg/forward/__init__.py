@@ -4,6 +4,9 @@ Modules
 -------
 coreg
     Fiducial (Kabsch) and head-shape (ICP) registration of the MEG head frame to MRI space.
+headshape
+    Dense head shapes (3-D scans of the face) onto the MRI scalp: template fiducials, even
+    subsampling, rigid surface ICP.
 sensors
     Coil/channel models (CTF axial gradiometers with reference compensation, Neuromag
     magnetometers and planar gradiometers, OPMs).

@@ -130,12 +130,17 @@ def grid_subsample(points: np.ndarray, cell_mm: float = 2.0, max_points: int = 2
     cell = float(cell_mm)
     origin = pts.min(axis=0)
     while True:
-        key = np.floor((pts - origin) / cell).astype(np.int64)
-        _, inv, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
+        dims = np.floor((pts.max(axis=0) - origin) / cell) + 1
+        if np.prod(dims) > 2.0 ** 62:                 # keep one int64 key per cell
+            cell *= 2.0
+            continue
+        ijk = np.floor((pts - origin) / cell).astype(np.int64)
+        dims = ijk.max(axis=0) + 1
+        key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]    # one integer per cell
+        _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
         if len(counts) <= max_points:
             break
         cell *= max(1.05, np.sqrt(len(counts) / max_points))
-    inv = inv.ravel()
     out = np.stack([np.bincount(inv, weights=pts[:, k]) for k in range(3)], axis=1)
     return out / counts[:, None]
 

@@ -51,7 +51,8 @@ def plot_coregistration(
         'meg', 'meggrad', 'opm' (and other MEG) 1 cm discs normal to the channel orientation.
     cortex : (vertices, faces), optional
     head_meshes : dict of name -> (vertices, faces), optional
-        E.g. 'scalp', 'iskull', 'oskull' (drawn translucent).
+        E.g. 'scalp', 'iskull', 'oskull' (drawn translucent) and 'face_3d' (a 3-D scan of the
+        face, drawn blue).
     fiducials : dict, optional
         'nas', 'lpa', 'rpa' -> (3,) positions (blue, red, green).
     unit_scale : float
@@ -70,11 +71,11 @@ def plot_coregistration(
         show = in_notebook()
     plotter = _new_plotter(show, screenshot, (int(round(height * 4 / 3)), int(height)))
     head_colors = {"scalp": (0.95, 0.8, 0.7), "oskull": (0.6, 0.6, 0.9),
-                   "iskull": (0.6, 0.9, 0.6)}
+                   "iskull": (0.6, 0.9, 0.6), "face_3d": (0.3, 0.45, 0.9)}
     for name, (v, f) in (head_meshes or {}).items():
         plotter.add_mesh(pv.PolyData(np.asarray(v, float), _faces_to_pv(f)),
-                         color=head_colors.get(name, (0.8, 0.8, 0.8)), opacity=0.25,
-                         smooth_shading=True)
+                         color=head_colors.get(name, (0.8, 0.8, 0.8)),
+                         opacity=0.8 if name == "face_3d" else 0.25, smooth_shading=True)
     if cortex is not None:
         v, f = cortex
         plotter.add_mesh(pv.PolyData(np.asarray(v, float), _faces_to_pv(f)),
@@ -204,18 +205,30 @@ def verify_coregistration(
     fid_coords : dict, optional
         Fiducials in MRI scanner-RAS mm.
     display_3d_scan : bool
-        Also draw ``surf/face_3d.gii``.
+        Also draw ``surf/face_3d.gii``, the face scan written by
+        :func:`lameg.util.coregister_3d_scan_mri` (blue).
     camera_view, screenshot
         As :func:`render_mesh`.
 
     Returns
     -------
     pyvista.Plotter
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        With ``display_3d_scan=True`` when ``surf/face_3d.gii`` does not exist (as laMEG).
     """
     _check_screenshot(screenshot)
     import nibabel as nib
 
     from ..io.spm_inv import read_head_model
+
+    face = Path(surf_set.surf_dir) / "face_3d.gii"
+    if display_3d_scan and not face.is_file():
+        raise LamegFileNotFoundError(
+            f"3-D scan of the face not found at {face}: write it with "
+            "lameg.util.coregister_3d_scan_mri, or pass display_3d_scan=False")
 
     hm = read_head_model(data_file, inversion_idx)
     sensors = hm.sensors
@@ -248,10 +261,8 @@ def verify_coregistration(
         except (FileNotFoundError, OSError, LamegFileNotFoundError):
             continue
     if display_3d_scan:
-        face = Path(surf_set.surf_dir) / "face_3d.gii"
-        if face.exists():
-            fv, ff = _gifti_mesh(nib.load(face))
-            heads["face_3d"] = (xf(fv), ff)
+        fv, ff = _gifti_mesh(nib.load(face))
+        heads["face_3d"] = (xf(fv), ff)
     fids = {k: xf(v) for k, v in (fid_coords or {}).items()}
     return plot_coregistration(sensors, cortex=cortex, head_meshes=heads, fiducials=fids,
                                unit_scale=scale, camera_view=camera_view,
