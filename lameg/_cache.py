@@ -10,7 +10,6 @@ recomputed by the caller, never used. :func:`clear_cache` empties one kind or al
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import warnings
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ._utils import atomic_path, logger
+from ._utils import DIGEST_PREFIX, atomic_path, content_hasher, legacy_hasher, logger
 
 __all__ = ["cache_root", "cache_dir", "load_entry", "save_entry", "load_sparse_entry",
            "save_sparse_entry", "clear_cache"]
@@ -59,15 +58,16 @@ def cache_dir(kind: str, override: str | os.PathLike | None = None) -> Path:
     return Path(override) if override is not None else cache_root() / kind
 
 
-def _checksum(arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.blake2b(digest_size=16)
+def _checksum(arrays: dict[str, np.ndarray], like: str | None = None) -> str:
+    legacy = like is not None and not like.startswith(DIGEST_PREFIX)
+    h = legacy_hasher() if legacy else content_hasher()
     h.update(_FORMAT.encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
         if a.size:
             h.update(memoryview(a).cast("B"))
-    return h.hexdigest()
+    return h.hexdigest() if legacy else DIGEST_PREFIX + h.hexdigest()
 
 
 def _evict(path: Path, why: str) -> None:
@@ -103,7 +103,7 @@ def load_entry(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
         _evict(path, f"unreadable ({type(err).__name__})")
         return None
     stored = arrays.pop(_CHECKSUM, None)
-    if stored is None or str(stored) != _checksum(arrays):
+    if stored is None or str(stored) != _checksum(arrays, like=str(stored)):
         _evict(path, "corrupted (checksum mismatch)")
         return None
     return arrays

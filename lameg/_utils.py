@@ -66,6 +66,47 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             tmp.unlink()
 
 
+# Integrity digests (gain files, cache entries) use XXH3-128: ~30x faster than BLAKE2 on the
+# gigabyte lead fields of full-resolution models, and ample against accidental damage. Stored
+# digests carry this prefix; digests without it are BLAKE2b-128 (files written before).
+DIGEST_PREFIX = "xxh3:"
+
+
+def content_hasher():
+    """A new XXH3-128 hasher (``update``/``hexdigest``) for integrity digests."""
+    import xxhash
+
+    return xxhash.xxh3_128()
+
+
+def legacy_hasher():
+    """The BLAKE2b-128 hasher of digests stored without :data:`DIGEST_PREFIX`."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def digest_file(path: str | os.PathLike, like: str | None = None) -> str:
+    """Integrity digest of a file (``'xxh3:<hex>'``), or in the scheme of a stored ``like``.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    like : str, optional
+        A stored digest: an unprefixed one is recomputed with the legacy BLAKE2b-128.
+
+    Returns
+    -------
+    str
+        The digest, comparable with ``like``.
+    """
+    legacy = like is not None and not like.startswith(DIGEST_PREFIX)
+    h = legacy_hasher() if legacy else content_hasher()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest() if legacy else DIGEST_PREFIX + h.hexdigest()
+
+
 def hash_arrays(*arrays, extra: str = "") -> str:
     """Content hash (sha1 hex) of arrays and an optional string, used as a cache key."""
     h = hashlib.sha1()

@@ -354,11 +354,13 @@ def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, flo
     scale : float
         Factor applied to ``G`` (1.0 when unchanged; SPM's ``forward.scale``).
     """
-    mx = float(np.max(np.abs(G))) if G.size else 0.0
+    # max |G| from the extremes: no |G| temporary the size of a full-resolution gain
+    mx = float(max(G.max(), -G.min())) if G.size else 0.0
     if mx == 0 or not np.isfinite(mx):
         return G, 1.0
     scale = 10.0 ** (-np.round(np.log10(mx / 8)))
     if siunits and abs(np.log10(scale)) > 2:
         logger.warning("gain matrix rescaled by %g for numerical conditioning (as SPM)", scale)
-        return G * scale, float(scale)
+        G = G * scale if not G.flags.writeable else np.multiply(G, scale, out=G)
+        return G, float(scale)
     return G, 1.0

@@ -127,6 +127,8 @@ class _Int64Zeros:
 
 
 _PYGEO_LOCK = threading.Lock()
+# Layers of at least this many vertices are computed in parallel processes by default.
+PARALLEL_MIN_VERTICES = 10_000
 
 
 def _layer_distances_pygeodesic(vertices, faces, fwhm):
@@ -205,7 +207,7 @@ def _geodesic_backend(requested: str) -> str:
 
 def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True,
-                    verbose: bool = False, n_jobs: int = 1,
+                    verbose: bool = False, n_jobs: int | None = None,
                     backend: str = "auto") -> sp.csc_matrix:
     """Geodesic Gaussian patch kernel in mm, block-diagonal by layer, columns summing to 1.
 
@@ -225,8 +227,11 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
         Read/write the cache.
     verbose : bool
         Show a progress bar over layers.
-    n_jobs : int
+    n_jobs : int or None
         Layers computed in parallel processes (joblib; 1 = in this process, -1 = all cores).
+        Default: all cores when there are several layers of at least
+        :data:`PARALLEL_MIN_VERTICES` vertices (full-resolution meshes, several seconds per
+        layer), else 1 (process start-up would cost more than it saves).
     backend : {'auto', 'pygeodesic', 'gdist'}
         Exact-geodesic library: grouped multi-source propagation with ``pygeodesic`` (fast;
         'auto' when installed) or ``tvb-gdist``'s ``local_gdist_matrix``. Both give the same
@@ -267,6 +272,8 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
     layer_of_face = faces // nv
     if np.any(layer_of_face.min(axis=1) != layer_of_face.max(axis=1)):
         raise LamegValueError("some triangles join two layers; the multilayer mesh is invalid")
+    if n_jobs is None:
+        n_jobs = -1 if n_layers > 1 and nv >= PARALLEL_MIN_VERTICES else 1
     jobs = []
     for layer in range(n_layers):
         lf = faces[layer_of_face[:, 0] == layer] - layer * nv

@@ -24,7 +24,6 @@ file, converted here and nowhere else.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -34,7 +33,7 @@ from pathlib import Path, PureWindowsPath
 import numpy as np
 import scipy.sparse as sp
 
-from .._utils import logger
+from .._utils import digest_file, logger
 from ..exceptions import (
     InversionNotFoundError,
     LamegDataError,
@@ -125,12 +124,8 @@ def _entry(meeg, inversion_idx: int) -> dict:
     return dict(invs[inversion_idx])
 
 
-def _digest_file(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+def _digest_file(path: Path, like: str | None = None) -> str:
+    return digest_file(path, like)
 
 
 def gain_file_name(meeg, inversion_idx: int, digest: str | None = None) -> str:
@@ -149,7 +144,7 @@ def gain_file_name(meeg, inversion_idx: int, digest: str | None = None) -> str:
     -------
     str
     """
-    tail = f"_{digest[:12]}" if digest else ""
+    tail = f"_{digest.split(':')[-1][:12]}" if digest else ""
     return f"SPMgainmatrix_{meeg.fname.stem}_{inversion_idx + 1}{tail}.mat"
 
 
@@ -432,7 +427,7 @@ class HeadModel:
         if want_mtime.isdigit() and int(want_mtime) == st.st_mtime_ns:
             return  # untouched since it was written (same size and time stamp): no re-hash
         if want_hash and _VERIFIED.get(key) != want_hash:
-            got = _digest_file(path)
+            got = _digest_file(path, like=want_hash)
             if got != want_hash:
                 raise LamegDataError(
                     f"gain matrix {path.name} does not match the checksum recorded in "

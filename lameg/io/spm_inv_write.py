@@ -9,13 +9,13 @@ removed. Reading is :mod:`lameg.io.spm_inv`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .._utils import content_hasher
 from ..exceptions import LamegDataError, LamegValueError
 from .spm_inv import (
     _GAIN_RE,
@@ -103,7 +103,8 @@ def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str],
     """
     from .spm_meeg import write_gainmat
 
-    key = hashlib.blake2b(np.ascontiguousarray(G).view(np.uint8), digest_size=16)
+    key = content_hasher()
+    key.update(np.ascontiguousarray(G).view(np.uint8))
     key.update("\n".join(labels).encode())
     name = gain_file_name(meeg, inversion_idx, key.hexdigest())
     path = meeg.path / name
