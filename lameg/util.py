@@ -609,9 +609,12 @@ def coregister_3d_scan_mri(
     Warns
     -----
     UserWarning
-        When the fit looks unreliable: the scan lies more than 3 mm from the scalp (median),
-        fewer than half of its points are used, the ICP has not converged in 50 iterations, or
-        the scan's shape does not pin the transform down (e.g. a smooth patch of the crown).
+        When the fit looks unreliable: the scan fits the scalp twice as closely when started
+        with LPA and RPA exchanged (the fit is run both ways), the ICP moves the fiducials
+        more than 25 mm from the fiducial fit, the scan lies more than 3 mm from the scalp
+        (median), fewer than half of its points are used, the ICP has not converged in 50
+        iterations, or the scan's shape does not pin the transform down (e.g. a smooth patch
+        of the crown).
 
     Notes
     -----
@@ -670,18 +673,35 @@ def coregister_3d_scan_mri(
     scalp_v, scalp_f, scalp_name = fsc.scalp_surface(subj_dir, subject_id)
     labels = fsc.FIDUCIAL_LABELS
     scan_fid = np.stack([fids[k] for k in labels])
-    t_fid = rigid_transform(scan_fid, np.stack([mri_fids[k] for k in labels]))
-    fit = fit_points_to_surface(grid_subsample(scan_mm), scalp_v, scalp_f, t_fid)
+    mri_fid = np.stack([mri_fids[k] for k in labels])
+    t_fid = rigid_transform(scan_fid, mri_fid)
+    points = grid_subsample(scan_mm)
+    fit = fit_points_to_surface(points, scalp_v, scalp_f, t_fid)
     total = fit.transform
+    # the same fit started with LPA and RPA exchanged (a left-right mix-up when marking the
+    # scan turns the scan upside down in the fiducial fit, a local minimum of the ICP)
+    swapped = fit_points_to_surface(points, scalp_v, scalp_f,
+                                    rigid_transform(scan_fid[[2, 1, 0]], mri_fid))
     from ._utils import logger
 
+    # how far the ICP moved the fiducials from where the fiducial fit put them
+    moved = float(np.linalg.norm(apply_transform(scan_fid, total)
+                                 - apply_transform(scan_fid, t_fid), axis=1).max())
     logger.info(
-        "face scan on %s: %d ICP iterations, median distance %.2f mm, %.0f%% of the scan used, "
-        "%.2f deg / %.2f mm from the fiducial fit", scalp_name, fit.n_iterations,
-        fit.median_distance_mm, 100 * fit.inlier_fraction,
-        rotation_angle_deg(total @ np.linalg.inv(t_fid)),
-        float(np.linalg.norm((total @ np.linalg.inv(t_fid))[:3, 3])))
+        "face scan on %s: %d ICP iterations, median distance %.2f mm, %.0f%% of the scan used; "
+        "the ICP moved the fiducials by up to %.1f mm (%.1f deg) from the fiducial fit",
+        scalp_name, fit.n_iterations, fit.median_distance_mm, 100 * fit.inlier_fraction, moved,
+        rotation_angle_deg(total @ np.linalg.inv(t_fid)))
     problems = []
+    if (swapped.median_distance_mm < 0.5 * fit.median_distance_mm
+            and swapped.inlier_fraction >= fit.inlier_fraction - 0.05):
+        problems.append(
+            f"the scan fits the scalp better with lpa and rpa exchanged (median distance "
+            f"{swapped.median_distance_mm:.2f} instead of {fit.median_distance_mm:.2f} mm), so "
+            "they may be swapped")
+    if moved > 25.0:
+        problems.append(f"the scan's shape and its fiducials disagree: the ICP moved the "
+                        f"fiducials by {moved:.0f} mm from the fiducial fit")
     if fit.median_distance_mm > 3.0:
         problems.append(f"the scan lies {fit.median_distance_mm:.1f} mm from the scalp (median)")
     if fit.inlier_fraction < 0.5:

@@ -227,6 +227,19 @@ def test_scan_in_metres_same_result(participant, tmp_path):
                                atol=0.5)
 
 
+def test_swapped_ears_warn(participant, tmp_path):
+    """LPA and RPA exchanged: the fiducial fit turns the scan upside down and the ICP settles
+    in that local minimum (median distance 2.3 mm instead of 0.34 mm); the fit started the
+    other way round shows it, and the user is warned."""
+    p, subj_dir = participant
+    stl = tmp_path / "face.stl"
+    _write_scan(stl, subj_dir, n_sub=1)
+    fid_scan, _ = _marked_fiducials(p)
+    with pytest.warns(UserWarning, match="lpa and rpa exchanged"):
+        util.coregister_3d_scan_mri(p.subj_id, fid_scan["rpa"], fid_scan["lpa"], fid_scan["nas"],
+                                    stl, subjects_dir=p.subjects_dir)
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. the ICP agrees with MNE-Python's
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +329,29 @@ def test_icp_matches_mne(participant, tmp_path):
     assert at_fids.max() < 0.6
     assert rotation_angle_deg(ours @ np.linalg.inv(truth)) < 0.1
     assert rotation_angle_deg(theirs @ np.linalg.inv(truth)) < 0.3
+
+
+def test_scalp_preference(participant):
+    """The most detailed head first: -head-dense.fif, lh.seghead, then outer_skin.surf."""
+    from lameg import _facescan
+
+    p, subj_dir = participant
+    v, f, tk2sc = _scalp(subj_dir)
+    name = _facescan.scalp_surface(subj_dir, p.subj_id)[2]
+    assert name == "scalp"
+    tk = fsio.apply_affine(v, np.linalg.inv(tk2sc))
+    fsio.write_surface(subj_dir / "surf" / "lh.seghead", tk + [0.0, 0.0, 1.0], f)
+    sv, sf, name = _facescan.scalp_surface(subj_dir, p.subj_id)
+    assert name == "lh.seghead"
+    np.testing.assert_allclose(sv, v + [0.0, 0.0, 1.0], atol=1e-4)      # scanner RAS mm
+    mne = pytest.importorskip("mne")
+    surf = dict(rr=tk / 1000.0 + [0.0, 0.0, 0.002], tris=f, ntri=len(f), np=len(v),
+                coord_frame=mne.io.constants.FIFF.FIFFV_COORD_MRI,
+                id=mne.io.constants.FIFF.FIFFV_BEM_SURF_ID_HEAD, sigma=0.33)
+    mne.write_bem_surfaces(subj_dir / "bem" / f"{p.subj_id}-head-dense.fif", [surf])
+    sv, sf, name = _facescan.scalp_surface(subj_dir, p.subj_id)
+    assert name == f"{p.subj_id}-head-dense.fif"
+    np.testing.assert_allclose(sv, v + [0.0, 0.0, 2.0], atol=1e-4)
 
 
 # ---------------------------------------------------------------------------------------------
