@@ -90,3 +90,28 @@ def test_green_kernel_is_cached_per_topology():
     q2.data[:] = 0  # callers get a copy
     assert abs(green_kernel(faces, 60, 0.6) - qg).max() == 0
     assert abs(green_kernel(faces, 60, 0.5) - qg).max() > 0
+
+
+def test_lead_gram_svd_of_large_lead_fields_is_kept_on_disk(monkeypatch, tmp_path):
+    """Full-resolution lead fields keep the SVD of L L' in the verified disk cache: a new
+    process (emulated by clearing the memory cache) reads the same values; a damaged entry is
+    evicted with a warning and recomputed."""
+    from lameg.inverse import modes
+
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(modes, "DISK_CACHE_MIN_BYTES", 0)
+    L = np.random.default_rng(3).standard_normal((20, 300))
+    cache.clear_cache()
+    U1, s1 = modes.lead_gram_svd(L)
+    files = list((tmp_path / "inverse").glob("lead_gram_svd_*.npz"))
+    assert len(files) == 1
+    cache.clear_cache()
+    U2, s2 = modes.lead_gram_svd(L)
+    np.testing.assert_array_equal(U1, U2)
+    np.testing.assert_array_equal(s1, s2)
+    files[0].write_bytes(files[0].read_bytes()[:-40] + bytes(40))
+    cache.clear_cache()
+    with pytest.warns(RuntimeWarning, match="cache entry"):
+        U3, s3 = modes.lead_gram_svd(L)
+    np.testing.assert_allclose(s3, s1, rtol=1e-12)  # recomputed, same values
+    cache.clear_cache()

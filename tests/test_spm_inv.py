@@ -290,9 +290,14 @@ def test_gain_columns_are_read_without_the_whole_file(dataset, tmp_path):
         part, n = read_gain_columns(p, cols)
         assert n == 10242
         np.testing.assert_array_equal(part, G[:, cols])
+        whole, n = read_gain_columns(p)  # all columns: one copy out of the mapped file
+        assert n == 10242
+        np.testing.assert_array_equal(whole, G)
     new = _rescaled_copy(dataset, 1.0)  # lameg's own (uncompressed) gain file
     np.testing.assert_array_equal(read_head_model(new, 0).gain(labels[:7], cols),
                                   full[:7][:, cols])
+    np.testing.assert_array_equal(read_head_model(new, 0).gain(), full)
+    np.testing.assert_array_equal(read_head_model(new, 0).gain(labels[::-1]), full[::-1])
 
 
 @pytest.mark.spmref

@@ -5,7 +5,7 @@ analyses invert many windows with the same gain, and simulation sweeps invert ma
 with the same gain and kernel. The quantities that depend only on the lead field ``L``, the
 spatial projector ``A`` and the smoothing kernel ``QG`` (``L L'`` and its SVD, the spatial
 modes, ``UL = A L``, the smoothed lead fields ``UL QG``) are therefore computed once and kept
-in a small least-recently-used cache, keyed by the SHA-1 of the arrays' bytes (exact: a
+in a small least-recently-used cache, keyed by a 128-bit hash (XXH3) of the arrays' bytes (exact: a
 changed array never hits a stale entry).
 
 The cache holds at most ``LAMEG_INVERSE_CACHE_MB`` megabytes (default 2048); entries larger
@@ -15,7 +15,6 @@ than that are computed but not kept. Cached arrays are returned read-only.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -24,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from .._utils import content_hasher
 
 __all__ = ["array_key", "cached", "lookup", "store", "clear_cache", "set_cache_limit",
            "cache_info"]
@@ -42,7 +43,7 @@ def _update_array(h, a: np.ndarray) -> None:
 
 
 def array_key(*items, extra: str = "") -> str:
-    """SHA-1 content key of arrays (dense or sparse), strings and numbers.
+    """XXH3-128 content key of arrays (dense or sparse), strings and numbers.
 
     Parameters
     ----------
@@ -56,7 +57,7 @@ def array_key(*items, extra: str = "") -> str:
     str
         Hex digest.
     """
-    h = hashlib.sha1()
+    h = content_hasher()
     for it in items:
         if it is None:
             h.update(b"<none>")

@@ -234,6 +234,10 @@ def temporal_modes(yy_mean: np.ndarray, basis: TemporalBasis, n_temp_modes: int 
     return basis.T @ v, v, ve, u
 
 
+# Lead fields at least this large also keep the SVD of L L' in the disk cache (kind 'inverse').
+DISK_CACHE_MIN_BYTES = 64 * 2**20
+
+
 def lead_gram_svd(L: np.ndarray, u: float = 1e-6, *, key: str | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """``spm_svd(L L', u)`` -> (U (Nc, r), s (r,)), cached by the content of ``L``.
@@ -250,20 +254,31 @@ def lead_gram_svd(L: np.ndarray, u: float = 1e-6, *, key: str | None = None
     Returns
     -------
     U : ndarray, shape (Nc, r)
-        Left singular vectors of ``L L'`` above the threshold (read-only, cached).
+        Left singular vectors of ``L L'`` above the threshold (read-only, cached; lead fields of
+        at least :data:`DISK_CACHE_MIN_BYTES` also in the verified disk cache, kind
+        ``'inverse'``).
     s : ndarray, shape (r,)
         Their singular values, decreasing (read-only, cached).
     """
+    from .. import _cache
     from .cache import array_key, cached
 
-    key = key or array_key(L)
+    key = array_key(key or array_key(L), float(u), extra="lead_gram_svd")
 
     def _compute():
+        # full-resolution lead fields: L L' takes seconds, its SVD is tiny -> kept on disk too
+        on_disk = L.nbytes >= DISK_CACHE_MIN_BYTES
+        path = _cache.cache_dir("inverse") / f"lead_gram_svd_{key}.npz"
+        entry = _cache.load_entry(path) if on_disk else None
+        if entry is not None:
+            return entry["U"], entry["s"]
         ll = L @ L.T  # symmetric rank-k update: exactly symmetric, as SPM's L*L'
         uu, s, _ = spm_svd(ll, u)
+        if on_disk:
+            _cache.save_entry(path, U=uu, s=s)
         return uu, s
 
-    return cached(array_key(key, float(u), extra="lead_gram_svd"), _compute)
+    return cached(key, _compute)
 
 
 def spatial_modes(L: np.ndarray, n_modes: int | None, *, key: str | None = None) -> np.ndarray:

@@ -78,7 +78,8 @@ def _mat5_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, int]] | 
     return None
 
 
-def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarray | None:
+def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, int] | None:
     """Read some columns of a gain file without loading it whole, when its layout allows.
 
     Uncompressed MAT-5 files (what lameg writes) are memory-mapped (MATLAB stores matrices
@@ -88,17 +89,18 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarr
     ----------
     fname : str or path-like
         The gain-matrix file.
-    columns : ndarray of int, shape (n,)
-        0-based sources.
+    columns : ndarray of int, shape (n,), optional
+        0-based sources; default all (one contiguous copy out of the mapped file).
 
     Returns
     -------
     (columns, n_sources) or None
-        The columns, ndarray of shape (n_channels, n), and the file's number of sources; None
-        for a compressed (or otherwise unmappable) MAT-5 file.
+        The columns, ndarray of shape (n_channels, n) in column-major order, and the file's
+        number of sources; None for a compressed (or otherwise unmappable) MAT-5 file.
     """
     path = Path(fname)
-    columns = np.asarray(columns, dtype=np.int64).ravel()
+    if columns is not None:
+        columns = np.asarray(columns, dtype=np.int64).ravel()
     from .matfile import mat_version
 
     if mat_version(path) == "7.3":
@@ -106,6 +108,8 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarr
 
         with h5py.File(path, "r") as f:
             ds = f["G"]  # HDF5 holds the transpose: (n_sources, n_channels)
+            if columns is None:
+                return np.asarray(ds[...], dtype=np.float64).T, int(ds.shape[0])
             if columns.size and (columns.min() < 0 or columns.max() >= ds.shape[0]):
                 raise LamegValueError(f"gain columns must be in 0..{ds.shape[0] - 1}")
             uniq, inv = np.unique(columns, return_inverse=True)
@@ -114,10 +118,12 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray) -> np.ndarr
     if found is None:
         return None
     offset, shape = found
+    mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
+    if columns is None:
+        return np.array(mm, order="F"), shape[1]
     if columns.size and (columns.min() < 0 or columns.max() >= shape[1]):
         raise LamegValueError(f"gain columns must be in 0..{shape[1] - 1}")
-    mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
-    out = np.empty((shape[0], columns.size))
+    out = np.empty((shape[0], columns.size), order="F")  # as the file: contiguous copies
     # runs of consecutive columns are contiguous in the file: copy them as slices
     breaks = np.flatnonzero(np.diff(columns) != 1) + 1
     start = 0

@@ -457,8 +457,8 @@ class HeadModel:
         cols = None if columns is None else np.asarray(columns, dtype=np.int64).ravel()
         if cols is not None and cols.size and (cols.min() < 0 or cols.max() >= self.n_sources):
             raise LamegValueError(f"gain columns must be 0-based sources in 0..{self.n_sources - 1}")
-        part = None if cols is None else read_gain_columns(path, cols)
-        if part is not None:  # only the needed columns, the file is not read whole
+        part = read_gain_columns(path, cols)
+        if part is not None:  # mapped: only the needed columns are copied out of the file
             G, n_total = part
             labels = read_gain_labels(path)
         else:
@@ -477,9 +477,13 @@ class HeadModel:
             if missing:
                 raise LamegFormatError(
                     f"gain matrix {path.name} lacks channels {missing[:5]}; re-run coregister")
-            G = G[np.fromiter((pos[c] for c in channels), dtype=np.int64, count=len(channels))]
+            rows = np.fromiter((pos[c] for c in channels), dtype=np.int64, count=len(channels))
+            if not np.array_equal(rows, np.arange(len(labels))):
+                G = G[rows]
         s = self.scale
-        return G / s if s != 1.0 else G
+        if s != 1.0:  # in place on the fresh copy read above (saves a gain-sized temporary)
+            G = np.divide(G, s, out=G) if G.flags.writeable and G.dtype == np.float64 else G / s
+        return G
 
     def gain_labels(self) -> list[str]:
         """Channel labels of the stored gain's rows.
