@@ -235,6 +235,24 @@ def test_gain_cache_roundtrip(tmp_path):
     assert clear_gain_cache(tmp_path) == 4 and not list(tmp_path.glob("*.npz"))
 
 
+def test_gain_cache_size_limit(tmp_path, monkeypatch):
+    """The default cache skips gains above LAMEG_GAIN_CACHE_MAX_MB; an explicit folder does not."""
+    rng = np.random.default_rng(9)
+    pos, ori = _helmet(16, rng)
+    sens = SensorArray.axial_gradiometers(pos, ori)
+    src, n = _sources(50, rng), rng.normal(size=(50, 3))
+    model = SphereModel(np.array([0.0, 0.0, 0.04]), 0.09)
+    monkeypatch.setenv("LAMEG_CACHE_DIR", str(tmp_path / "root"))
+    monkeypatch.setenv("LAMEG_GAIN_CACHE_MAX_MB", "0.001")  # 1 kB < 16 x 50 x 8 bytes
+    g = compute_gain(src, n, sens, model, cache=True)
+    assert not list((tmp_path / "root").rglob("*.npz"))
+    np.testing.assert_array_equal(compute_gain(src, n, sens, model, cache=tmp_path / "own"), g)
+    assert list((tmp_path / "own").glob("*.npz"))
+    monkeypatch.setenv("LAMEG_GAIN_CACHE_MAX_MB", "1")
+    compute_gain(src, n, sens, model, cache=True)
+    assert list((tmp_path / "root").rglob("*.npz"))
+
+
 def test_spm_cond_units():
     g = np.full((3, 3), 100.0)
     assert spm_cond_units(g)[1] == 1.0

@@ -258,9 +258,12 @@ def compute_gain(
     block_size : int, optional
         Sources per vectorised block.
     cache : bool or path
-        False: no disk cache. True: :func:`default_cache_dir`. A path: that folder. Blocks of
-        ``cache_block`` sources are stored under their content hash, so changing one layer of a
-        multilayer mesh recomputes only that layer's blocks.
+        False: no disk cache. True: :func:`default_cache_dir`, for gains of at most
+        ``$LAMEG_GAIN_CACHE_MAX_MB`` (default 256 MB; a full-resolution multilayer gain would add
+        about a gigabyte to the cache at every co-registration, and writing it costs seconds).
+        A path: that folder, whatever the size. Blocks of ``cache_block`` sources are stored
+        under their content hash, so changing one layer of a multilayer mesh recomputes only
+        that layer's blocks.
     cache_block : int
         Sources per cache entry (and per progress step), >= 1.
     n_jobs : int or None
@@ -293,6 +296,11 @@ def compute_gain(
     G = np.empty((sensors.n_channels, len(pos)))
 
     cache_dir = None
+    limit_mb = float(os.environ.get("LAMEG_GAIN_CACHE_MAX_MB", "256"))
+    if cache is True and G.nbytes > limit_mb * 2**20:
+        logger.info("gain of %.0f MB not cached (LAMEG_GAIN_CACHE_MAX_MB = %g)",
+                    G.nbytes / 2**20, limit_mb)
+        cache = False
     if cache:
         cache_dir = default_cache_dir() if cache is True else Path(cache)
         common = "|".join([
