@@ -162,6 +162,21 @@ def test_decimation_sphere(ratio):
     assert signed_volume(v[kept], f_ds) > 0.9 * signed_volume(v, f)
 
 
+def test_decimation_compaction_is_exact(monkeypatch):
+    """Dropping unused vertices between rounds changes nothing (same kept set, same faces)."""
+    from lameg.mesh import decimate
+
+    rng = np.random.default_rng(1)
+    v, f = icosphere(4, radius=50.0)
+    v = v * (1 + 0.05 * rng.standard_normal((len(v), 1)))
+    v2, f2, _, _ = remove_vertices(v, f, np.flatnonzero(v[:, 0] > 30))   # with a boundary
+    fast = decimate_vertex_subset(v2, f2, 0.1)
+    monkeypatch.setattr(decimate, "COMPACT_BELOW", 0.0)                    # never compact
+    slow = decimate_vertex_subset(v2, f2, 0.1)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+
+
 def test_decimation_open_surface_keeps_boundary_manifold():
     v, f = icosphere(4, radius=50.0)
     v2, f2, _, _ = remove_vertices(v, f, np.flatnonzero(v[:, 0] > 30))   # cut a cap

@@ -68,6 +68,9 @@ def _face_quadrics(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
     return q
 
 
+# Compact the vertex arrays once fewer than this fraction of them is still used by a face.
+COMPACT_BELOW = 0.8
+
 _IU, _JU = np.triu_indices(4)
 _W = np.where(_IU == _JU, 1.0, 2.0)
 
@@ -157,11 +160,22 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
     from .normals import vertex_normals
     ref_n = vertex_normals(v, f, weighting="area")
     frozen = np.zeros(n, bool)
+    orig = np.arange(n)  # original index of every (compacted) vertex
 
     for _round in range(max_rounds):
         n_faces = len(f)
         if n_faces <= target_faces:
             break
+        # drop the vertices no face uses any more: the per-vertex work then shrinks with the
+        # mesh. The order of the survivors is kept, so ties break exactly as without it.
+        used = np.bincount(f.ravel(), minlength=n) > 0
+        if used.sum() < COMPACT_BELOW * n:
+            live = np.flatnonzero(used)
+            remap = np.full(n, -1, np.int64)
+            remap[live] = np.arange(len(live))
+            f = remap[f]
+            v, q, mono, ref_n, frozen, orig = (a[live] for a in (v, q, mono, ref_n, frozen, orig))
+            n = len(live)
         # --- topology of the current mesh
         e = directed_edges(f)
         rows = np.r_[e[:, 0], e[:, 1]]
@@ -313,4 +327,4 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
     kept = np.unique(f)
     remap = np.full(n, -1, np.int64)
     remap[kept] = np.arange(len(kept))
-    return kept, remap[f]
+    return orig[kept], remap[f]
