@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.bench_laminar                   # throughput + reduced runs
     .venv/bin/python -m benchmarks.bench_laminar --map-columns all --szul   # full scale
     .venv/bin/python -m benchmarks.bench_laminar --quick           # a few columns
+    .venv/bin/python -m benchmarks.bench_laminar --participant s1 --szul   # S1, after bench_fullres
 
 Steps: build an 11-layer surface set of ``test_data`` (in a scratch copy of the FreeSurfer
 subject, ``ds_factor=0.1``: 2,015 columns), coregister the CTF template to the multilayer mesh
@@ -27,7 +28,9 @@ subject, ``ds_factor=0.1``: 2,015 columns), coregister the CTF template to the m
 Writes ``benchmarks/results/laminar_summary.json`` (the previous numbers are kept under
 ``previous``), ``laminar_table.md`` (targets, previous and new numbers, ratios),
 ``laminar_sweep.csv``/``.png``, ``laminar_map.csv``/``.png`` and ``laminar_szul.csv``/``.png``.
-Results are written after every step.
+Results are written after every step. ``--participant s1`` runs only step 4 on the
+full-resolution S1 participant built by ``benchmarks.bench_fullres`` (~29k columns x 11 layers,
+Neuromag-306) and writes ``laminar_szul_s1.{csv,png,json}``.
 """
 
 from __future__ import annotations
@@ -105,11 +108,20 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-file", action="store_true",
                     help="skip the file-based model comparison")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--participant", choices=("test", "s1"), default="test",
+                    help="'s1': only the Szul et al. protocol, on the full-resolution S1 "
+                         "participant left by benchmarks.bench_fullres")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="lameg_bench_laminar_"))
     os.environ.setdefault("LAMEG_CACHE_DIR", str(work / "cache"))
+    if args.participant == "s1":
+        try:
+            _run_s1(args, out, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     old = out / "laminar_summary.json"
     summary: dict = {"previous": PREVIOUS}
     if old.exists():
@@ -216,8 +228,6 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
         chance_error,
         laminar_accuracy_map,
         plot_accuracy_map,
-        plot_confusion,
-        plot_error_vs_snr,
         run_laminar_sweep,
     )
     from lameg.util import get_fiducial_coords
@@ -363,8 +373,57 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
     _write(out, summary)
 
     # 4. Szul et al. protocol
-    if not args.szul:
-        return
+    if args.szul:
+        _szul_protocol(model, args, out, summary, "laminar_szul")
+
+
+def _run_s1(args, out: Path, work: Path) -> None:
+    """The Szul et al. protocol on S1 (~29k columns x 11 layers, Neuromag-306).
+
+    Uses what ``python -m benchmarks.bench_fullres`` leaves in its work folder: the 11-layer
+    surface set, the co-registered Neuromag dataset and the fiducials it derived.
+    """
+    from lameg.surf import LayerSurfaceSet
+    from lameg.sweep import FileForward, LaminarModel, chance_error
+
+    root = REPO / "benchmarks" / "_cache" / "bench_fullres"
+    info = RESULTS / "bench_fullres.json"
+    template = root / "meg" / "neuromag.mat"
+    if not (template.exists() and info.exists()):
+        raise SystemExit("run python -m benchmarks.bench_fullres first (it builds S1)")
+    fid = json.loads(info.read_text())["fiducials"]
+    surf_set = LayerSurfaceSet("S1", 11, subjects_dir=str(root))
+    t0 = time.perf_counter()
+    model = LaminarModel.from_dataset(
+        template, n_layers=11, fid_coords=fid,
+        forward=FileForward.create(template, surf_set, work / "scratch"))
+    summary = {"participant": "S1 (pycortex), Neuromag-306", "n_vertices_per_layer":
+               model.n_vertices, "n_channels": int(model.gain.shape[0]), "n_jobs": args.n_jobs,
+               "model_load_s": time.perf_counter() - t0,
+               "chance_error_layers": chance_error(11)}
+    print(f"S1: 11 layers x {model.n_vertices} vertices, {model.gain.shape[0]} channels",
+          flush=True)
+    try:
+        _szul_protocol(model, args, out, summary, "laminar_szul_s1")
+    finally:
+        (out / "laminar_szul_s1.json").write_text(json.dumps(summary, indent=1))
+
+
+def _szul_protocol(model, args, out: Path, summary: dict, name: str) -> None:
+    """Szul et al. (2025): SNR and fiducial-error sweeps on random columns; table and figure."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from lameg.sweep import (
+        SweepSettings,
+        chance_error,
+        plot_confusion,
+        plot_error_vs_snr,
+        run_laminar_sweep,
+    )
+
+    n_layers, nv = model.n_layers, model.n_vertices
+    settings = SweepSettings(method="MSP", patch_size=5.0, n_temp_modes=4)
     scols = np.sort(np.random.default_rng(42).choice(nv, 10 if args.quick
                                                      else args.szul_columns, replace=False))
     with _Clock() as c:
@@ -373,7 +432,7 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
     summary["szul_snr_wall_min"] = c.wall / 60.0
     summary["szul_error_by_snr"] = {f"{k:g}": float(v) for k, v in
                                     snr_tab.groupby("snr")["error_layers"].mean().items()}
-    snr_tab.to_csv(out / "laminar_szul.csv", index=False)
+    snr_tab.to_csv(out / f"{name}.csv", index=False)
     _write(out, summary)
     with _Clock() as c:
         jit_tab = run_laminar_sweep(model, scols, [0.0], jitters=SZUL_JITTERS,
@@ -381,7 +440,7 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
                                     n_jobs=args.n_jobs, verbose=True)
     summary["szul_jitter_wall_min"] = c.wall / 60.0
     full = pd.concat([snr_tab, jit_tab], ignore_index=True)
-    full.to_csv(out / "laminar_szul.csv", index=False)
+    full.to_csv(out / f"{name}.csv", index=False)
     jt = pd.concat([snr_tab[snr_tab.snr == 0.0], jit_tab], ignore_index=True)
     by_jit = jt.groupby("jitter")["error_layers"].mean()
     summary["szul_error_by_jitter"] = {f"{k:g}": float(v) for k, v in by_jit.items()}
@@ -410,9 +469,11 @@ def _run(args, out: Path, work: Path, summary: dict) -> None:
     plot_confusion(snr_tab[snr_tab.snr == -20.0], ax=axes[2], n_layers=n_layers)
     axes[2].set_title("SNR -20 dB")
     fig.tight_layout()
-    fig.savefig(out / "laminar_szul.png", dpi=110)
+    fig.savefig(out / f"{name}.png", dpi=110)
     plt.close(fig)
     _write(out, summary)
+
+
 
 
 if __name__ == "__main__":
