@@ -19,7 +19,7 @@ from .exceptions import LamegValueError
 from .io.spm_inv import apply_inverse, read_inverse
 
 __all__ = ["load_source_time_series", "LaminarSourceData", "add_bigbrain_mapping",
-           "export_source_time_series_hdf5"]
+           "export_source_time_series_hdf5", "export_window_operators"]
 
 
 def load_source_time_series(data_fname: str | os.PathLike, mu_matrix: np.ndarray | None = None,
@@ -79,6 +79,44 @@ def load_source_time_series(data_fname: str | os.PathLike, mu_matrix: np.ndarray
         time_ms = 1000.0 * np.asarray(D.time, dtype=float)[it]
     res = src[:, :, 0] if src.shape[2] == 1 else src
     return res, time_ms, mu
+
+
+def export_window_operators(data_fname: str | os.PathLike, inversion_idx: int = 0) -> list:
+    """Make a sliding-window inversion readable by laMEG 0.2.1's own readers.
+
+    lameg stores the per-window operators of a sliding-window inversion factored; laMEG
+    0.2.1 reads ``inverse.M_win_files`` (one MATLAB v7.3 file per window). This writes those
+    files next to the dataset and records them in the inversion (lameg's own readers are not
+    affected). Each file is as large as a single-window ``M`` (sources x spatial modes x 8
+    bytes), so this is a step for handing a dataset to laMEG, not a default. For exchanging
+    source time series, :func:`export_source_time_series_hdf5` is the compact format both
+    read.
+
+    Parameters
+    ----------
+    data_fname : str or path-like
+        SPM dataset header (``.mat``) holding a sliding-window inversion.
+    inversion_idx : int
+        0-based index of the inversion (default 0).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The window files, in window order.
+
+    Raises
+    ------
+    LamegFileNotFoundError
+        If the dataset does not exist.
+    LamegValueError
+        If the inversion is not a sliding-window inversion.
+    """
+    from ._validate import check_int
+    from .io.spm_inv_write import write_window_operator_files
+
+    data_fname = check_path(data_fname, "data_fname", must_exist=True)
+    inversion_idx = check_int(inversion_idx, "inversion_idx", min_value=0)
+    return write_window_operator_files(data_fname, inversion_idx)
 
 
 # Laminar source data (HDF5, laMEG 0.2.1 schema): see lameg.source_data and lameg._source_export.

@@ -144,3 +144,46 @@ def test_both_readers_agree_on_selectors(tmp_path, trials):
         assert repr(ours).replace("lameg", "") and ours.n_trials == theirs.n_trials
         for sel in sels:
             np.testing.assert_array_equal(ours.layer(**sel), theirs.layer(**sel))
+
+
+def test_lameg021_reads_exported_window_operators(exported, tmp_path):
+    """After ``export_window_operators`` laMEG 0.2.1's own ``load_source_time_series`` reads
+    every window of our sliding-window inversion (before, it refused the dataset);
+    lameg's reader is unchanged; replacing the inversion removes the window files."""
+    from lameg.io.spm_meeg import load_meeg
+    from lameg.source import export_window_operators
+    from tests.lameg021.reference import load_reference_source_io
+
+    data, surf_set, _ = exported
+    # laMEG's datasets are MATLAB v7.3 (its v7 reader cannot index a single inversion)
+    d73 = load_meeg(data).clone(tmp_path / "w73.mat", version="7.3").fname
+    n_col = surf_set.get_vertices_per_layer()
+    verts = np.array([3, 500, n_col + 7, 2 * n_col + 1900])
+    ours, time_ms, _ = load_source_time_series(d73, vertices=verts)
+    laMEG = load_reference_source_io()
+    with pytest.raises(ValueError, match="Temporal projector"):  # factored storage unknown
+        laMEG.load_source_time_series(str(d73), vertices=verts)
+    files = export_window_operators(d73)
+    assert [f.name for f in files] == [f"w73_inv1_Mwin{w:03d}.mat" for w in range(1, 5)]
+    theirs, t2, _ = laMEG.load_source_time_series(str(d73), vertices=verts)
+    np.testing.assert_array_equal(t2, time_ms)
+    # laMEG takes a window's samples as [start, end] inclusive in ms; lameg (as SPM's
+    # inversion) by fix((t - onset) fs + 1), which can drop a boundary sample to rounding.
+    # Samples whose window membership the two rules decide differently are averaged over
+    # other windows; everywhere else: the same operators, rounding only.
+    from lameg.inverse.modes import woi_samples
+
+    D = load_meeg(d73)
+    differ = np.zeros(time_ms.size, bool)
+    for w in WOIS:
+        spm_rule = np.zeros(time_ms.size, bool)
+        spm_rule[woi_samples(w, D.time, D.fsample)] = True
+        differ |= spm_rule != ((time_ms >= w[0]) & (time_ms <= w[1]))
+    assert differ.sum() <= len(WOIS)
+    np.testing.assert_allclose(theirs[:, ~differ], ours[:, ~differ], rtol=1e-9,
+                               atol=1e-9 * np.abs(ours).max())
+    np.testing.assert_array_equal(load_source_time_series(d73, vertices=verts)[0], ours)
+    invert_ebb(d73, surf_set, viz=False)  # replaces inversion 0 by a single-window one
+    assert not any(f.exists() for f in files)  # window files nothing references are removed
+    with pytest.raises(LamegValueError, match="not a sliding-window"):
+        export_window_operators(d73)

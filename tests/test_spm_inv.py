@@ -233,9 +233,17 @@ def test_a_copied_dataset_is_self_contained(spm_reference, tmp_path):
     coregister_mesh(fid, src / "base.mat", src / "cortex_fs5_lh_pial.gii",
                     iskull_fname=src / "iskull_fsaverage.gii",
                     forward_model_type="Single Sphere", cache_dir=False)
+    # clones written to other folders take their gain with them (same name and a new one)
+    G = read_head_model(src / "base.mat", 0).gain()
+    for new in (tmp_path / "elsewhere" / "base.mat", tmp_path / "elsewhere" / "renamed.mat"):
+        new.parent.mkdir(exist_ok=True)
+        clone = load_meeg(src / "base.mat").clone(new, version="7.3")
+        np.testing.assert_array_equal(read_head_model(clone.fname, 0).gain(), G)
     dst = tmp_path / "copy"
     shutil.copytree(src, dst)
     shutil.rmtree(src)  # the original folder, its mesh and its gain are gone
+    for new in (tmp_path / "elsewhere" / "base.mat", tmp_path / "elsewhere" / "renamed.mat"):
+        np.testing.assert_array_equal(read_head_model(new, 0).gain(), G)
     s = invert(dst / "base.mat", method="EBB", smoothing=("geodesic", 5.0), n_temp_modes=2,
                woi=[-50, 100])
     assert np.isfinite(s.F) and read_inverse(dst / "base.mat", 0).n_sources == 10242
@@ -253,7 +261,8 @@ def _zero_copy(spm_reference, tmp_path):
 @pytest.mark.spmref
 def test_v73_header_keeps_its_version_and_spm_layout(dataset):
     """A MAT v7.3 header (laMEG's SPM writes them) stays v7.3 and is laid out as SPM's:
-    ``inverse.T`` one column per temporal mode, ``U`` a cell, ``Ic`` a cell."""
+    ``inverse.T`` one column per temporal mode, ``U`` a cell holding ``A`` as a MATLAB sparse
+    matrix (laMEG's v7.3 reader reads a sparse ``U`` with its logical shape), ``Ic`` a cell."""
     import h5py
 
     from lameg.invert import invert
@@ -267,8 +276,11 @@ def test_v73_header_keeps_its_version_and_spm_layout(dataset):
         n_it = inv["It"].shape
         t = inv["T"][()].T  # HDF5 holds MATLAB arrays transposed
         assert t.shape == (max(n_it), 1)
-        assert isinstance(f[inv["U"][0][0]], h5py.Dataset)
+        u = f[inv["U"][0][0]]
+        assert isinstance(u, h5py.Group) and {"data", "ir", "jc"} <= set(u)
+        assert u.attrs["MATLAB_class"] == b"double" and "MATLAB_sparse" in u.attrs
     stored = read_inverse(dataset, 0)
+    assert stored.spatial_projector.shape[1] == stored.channels.size
     assert stored.temporal_basis.shape == (stored.samples.size, 1)
 
 

@@ -654,6 +654,45 @@ class StoredInverse:
         v = np.asarray(f["M_win_q_val"], dtype=float).ravel()[sl]
         return sp.csr_matrix((v, (r, c)), shape=(nd, nd))
 
+    @property
+    def n_windows(self) -> int:
+        """Number of windows (1 for a single-window inversion)."""
+        if not self.is_windowed:
+            return 1
+        icy = np.asarray(self.fields["M_win_iCy"])
+        return 1 if icy.ndim == 2 else int(icy.shape[0])
+
+    def window_M(self, window: int, vertices: np.ndarray | None = None) -> np.ndarray:
+        """MAP projector of one window (sources x modes), SPM's ``M`` of that window.
+
+        Parameters
+        ----------
+        window : int
+            0-based window.
+        vertices : ndarray of int or None
+            0-based sources (rows) to return (default all).
+
+        Returns
+        -------
+        ndarray, shape (n_vertices, n_modes)
+        """
+        if not self.is_windowed:
+            if window != 0:
+                raise LamegValueError(f"{self.dataset.name}: a single-window inversion has no "
+                                      f"window {window}")
+            M = self.M
+            M = M if vertices is None else M[np.asarray(vertices, dtype=np.int64)]
+            return M.toarray() if sp.issparse(M) else np.asarray(M)
+        if not 0 <= window < self.n_windows:
+            raise LamegValueError(f"window {window} outside 0..{self.n_windows - 1}")
+        icy = np.asarray(self.fields["M_win_iCy"], dtype=float)
+        icy = icy[None] if icy.ndim == 2 else icy
+        L = np.asarray(self._get("L"), dtype=float)
+        q = self._window_q(window).tocsr()
+        if vertices is not None:
+            q = q[np.asarray(vertices, dtype=np.int64)]
+        return np.asarray(q @ (L.T @ icy[window]))
+
     def operator(self, vertices: np.ndarray | None = None, window: int = 0) -> np.ndarray:
         """The source operator ``M A`` (sources x channels) of one window.
 
@@ -670,13 +709,7 @@ class StoredInverse:
         """
         A = self.spatial_projector
         if self.is_windowed:
-            icy = np.asarray(self.fields["M_win_iCy"], dtype=float)
-            icy = icy[None] if icy.ndim == 2 else icy
-            L = np.asarray(self._get("L"), dtype=float)
-            q = self._window_q(window).tocsr()
-            if vertices is not None:
-                q = q[np.asarray(vertices, dtype=np.int64)]
-            return np.asarray(q @ (L.T @ icy[window])) @ A
+            return self.window_M(window, vertices) @ A
         M = self.M
         if vertices is not None:
             M = M[np.asarray(vertices, dtype=np.int64)]

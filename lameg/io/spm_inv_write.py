@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -28,9 +29,11 @@ from .spm_inv import (
     _load,
     _str,
     gain_file_name,
+    read_inverse,
 )
 
-__all__ = ["dataset_lock", "write_head_model", "write_inverse", "adopt_gain_files"]
+__all__ = ["dataset_lock", "write_head_model", "write_inverse", "adopt_gain_files",
+           "write_window_operator_files"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -87,7 +90,15 @@ def _cleanup(meeg) -> None:
         m = _GAIN_RE.match(p.name)
         if m and m.group("base") == stem and m.group("hash") and p.name not in referenced:
             p.unlink(missing_ok=True)
-    for name in (meeg.fname.name, f"SPMgainmatrix_{stem}_"):
+    windows = set()
+    for entry in meeg.inv:
+        files = (_first(entry.get("inverse")) or {}).get("M_win_files")
+        if files is not None:
+            windows.update(Path(str(f).replace("\\", "/")).name for f in _as_names(files))
+    for p in folder.glob(f"{stem}_inv*_Mwin*.mat"):
+        if _WINDOW_RE.match(p.name) and p.name not in windows:
+            p.unlink(missing_ok=True)
+    for name in (meeg.fname.name, f"SPMgainmatrix_{stem}_", f"{stem}_inv"):
         for p in folder.glob(f".{name}*.tmp"):
             p.unlink(missing_ok=True)
 
@@ -185,7 +196,7 @@ def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarr
         return HeadModel(meeg.fname, k, new)
 
 
-def adopt_gain_files(dataset) -> None:
+def adopt_gain_files(dataset, source_dir: str | os.PathLike | None = None) -> None:
     """Give a dataset its own links to the gain files its header borrowed from another dataset.
 
     A clone (e.g. a simulation written from a template) copies the template's head models,
@@ -197,6 +208,9 @@ def adopt_gain_files(dataset) -> None:
     ----------
     dataset : path-like or MEEG
         The dataset (header) to make self-contained.
+    source_dir : path-like, optional
+        Folder of the dataset it was cloned from, where the borrowed gain files are when the
+        clone was written to another folder (default: the clone's own folder).
     """
     import shutil
 
@@ -209,14 +223,20 @@ def adopt_gain_files(dataset) -> None:
         changed = False
         for k, entry in enumerate(invs):
             name = _str(entry.get("gainmat"))
-            if not name or name.startswith(f"SPMgainmatrix_{meeg.fname.stem}_"):
+            if not name:
                 continue
-            src = meeg.path / Path(name.replace("\\", "/")).name
+            base = Path(name.replace("\\", "/")).name
+            own = base.startswith(f"SPMgainmatrix_{meeg.fname.stem}_")
+            src = meeg.path / base
+            if own and src.is_file():
+                continue
+            if not src.is_file() and source_dir is not None:
+                src = Path(source_dir) / base
             if not src.is_file():
                 continue
             m = _GAIN_RE.match(src.name)
-            new_name = gain_file_name(meeg, k, m.group("hash") if m and m.group("hash") else
-                                      _digest_file(src))
+            new_name = base if own else gain_file_name(
+                meeg, k, m.group("hash") if m and m.group("hash") else _digest_file(src))
             dst = meeg.path / new_name
             if not dst.exists():
                 try:
@@ -229,6 +249,72 @@ def adopt_gain_files(dataset) -> None:
             changed = True
         if changed:
             meeg.save_inv(invs)
+
+
+def _as_names(files) -> list[str]:
+    if isinstance(files, str):
+        return [files]
+    return [str(_first(f)) for f in np.asarray(files, dtype=object).ravel()]
+
+
+_WINDOW_RE = re.compile(r".+_inv\d+_Mwin\d{3,}\.mat$")
+
+
+def write_window_operator_files(dataset, inversion_idx: int = 0) -> list[Path]:
+    """Write a sliding-window inversion's per-window operators as laMEG 0.2.1 stores them.
+
+    lameg stores the windows of a sliding-window inversion factored (a few megabytes); laMEG
+    0.2.1's readers know only its own layouts and, without them, read the first window's ``M``
+    for every window. This writes one MATLAB v7.3 file per window next to the dataset,
+    ``<name>_inv<k>_Mwin<NNN>.mat`` holding ``M_window`` (sources x spatial modes), and records
+    them in the inversion as laMEG does (``inverse.M_win_files``, ``M_win_variable``); the
+    factored storage stays and lameg keeps reading it. Each file is as large as a
+    single-window ``M``. The files are written before the header that references them, under
+    the dataset lock; files no inversion references any more (the inversion was replaced, or
+    a write was interrupted) are removed by the next write.
+
+    Parameters
+    ----------
+    dataset : path-like or lameg.io.spm_meeg.MEEG
+        The dataset header.
+    inversion_idx : int
+        0-based index of a sliding-window inversion.
+
+    Returns
+    -------
+    list of Path
+        The window files, in window order.
+
+    Raises
+    ------
+    LamegValueError
+        If the inversion is not a sliding-window inversion.
+    """
+    from .matfile import MatCell, save_mat
+    from .spm_meeg import load_meeg
+
+    fname = dataset.fname if hasattr(dataset, "fname") else Path(dataset)
+    with dataset_lock(fname):
+        meeg = load_meeg(fname)
+        k = int(inversion_idx)
+        inv = read_inverse(meeg, k)
+        if not inv.is_windowed:
+            raise LamegValueError(
+                f"{meeg.fname.name}: inversion {k} is not a sliding-window inversion (its "
+                "single operator is inverse.M, which laMEG reads already)")
+        names = [f"{meeg.fname.stem}_inv{k + 1}_Mwin{w + 1:03d}.mat"
+                 for w in range(inv.n_windows)]
+        for w, name in enumerate(names):
+            save_mat(meeg.path / name, {"M_window": inv.window_M(w)}, version="7.3")
+        invs = [dict(v) for v in meeg.inv]
+        entry = dict(invs[k])
+        inverse = dict(_first(entry["inverse"]))
+        inverse["M_win_files"] = MatCell.column(names)
+        inverse["M_win_variable"] = "M_window"
+        invs[k] = dict(entry, inverse=inverse)
+        meeg.save_inv(invs)
+        _cleanup(meeg)
+    return [meeg.path / n for n in names]
 
 
 def write_inverse(head_model: HeadModel, inverse: Mapping) -> None:

@@ -688,7 +688,7 @@ class MEEG:
         if out.inv:  # own links to the borrowed gain files: the clone stays self-contained
             from .spm_inv import adopt_gain_files
 
-            adopt_gain_files(out)
+            adopt_gain_files(out, source_dir=self.path)
             out = load_meeg(out.fname)
         return out
 

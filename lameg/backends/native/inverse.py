@@ -118,7 +118,9 @@ def _inverse_dict(D, res: InversionResult, Ic: np.ndarray, method: str, smooth: 
         "type": method, "smooth": float(smooth), "M": w.M, "J": [j for j in w.J],
         "L": res.UL, "qC": w.qC, "tempU": w.tempU, "V": w.V, "qV": w.qV,
         "T": np.asarray(w.S, dtype=float).reshape(len(w.It), -1),  # a column per mode, as SPM
-        "U": [res.A], "Is": _to_mat_index(np.arange(res.Nd)), "It": _to_mat_index(w.It),
+        # A as a MATLAB sparse matrix: laMEG 0.2.1's v7.3 reader takes a dense U as stored in
+        # HDF5 (transposed) but a sparse one with its logical shape; SPM computes A*Y either way
+        "U": [sp.csc_matrix(res.A)], "Is": _to_mat_index(np.arange(res.Nd)), "It": _to_mat_index(w.It),
         "Ik": _to_mat_index(w.Ik), "Ic": [_to_mat_index(Ic)], "Nd": float(res.Nd),
         "pst": w.pst, "dct": w.dct, "F": res.F, "R2": res.R2, "VE": res.VE,
         "woi": np.stack([x.woi for x in res.windows]), "Ip": _to_mat_index(res.Ip),
