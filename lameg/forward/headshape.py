@@ -146,7 +146,18 @@ def grid_subsample(points: np.ndarray, cell_mm: float = 2.0, max_points: int = 2
 
 
 def rotation_angle_deg(rotation: np.ndarray) -> float:
-    """Angle of a rotation matrix (the upper-left 3x3 of a rigid transform), degrees."""
+    """Angle of a rotation matrix (the upper-left 3x3 of a rigid transform), degrees.
+
+    Parameters
+    ----------
+    rotation : array-like, shape (3, 3) or (4, 4)
+        Rotation matrix, or a rigid transform whose upper-left 3x3 block is used.
+
+    Returns
+    -------
+    float
+        Rotation angle in degrees, in [0, 180].
+    """
     r = np.asarray(rotation, dtype=np.float64)[:3, :3]
     return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
 
