@@ -167,6 +167,9 @@ def _table(s: dict) -> str:
                 " (extrapolated from the mapped subset)" if s.get("map_full_is_extrapolated")
                 else ""), "<= 20",
              p["full_map_min_extrapolated"], s.get("map_full_min")),
+            ("Full accuracy map at its CPU rate on 2 idle cores, min", "<= 20", None,
+             (22165 / (2 * s["map_sims_per_cpu_min"])) if s.get("map_sims_per_cpu_min")
+             else None),
             ("11-layer file-based model comparison, s", "-", None,
              s.get("model_comparison_11_layers_s"))]
     lines = ["# Laminar benchmark (test participant, 2,015 columns x 11 layers, CTF 274)", "",
