@@ -257,7 +257,9 @@ def _final_stage(UL, priors, AYYA, comps0, Nn, Q0, need_m: bool = True):
     icy = np.linalg.inv(res.C)
     if not need_m:
         return res, qtot.tocsr(), lcp, None, cp, None, icy
-    M = lcp.T @ icy.T  # LCp' / Cy, (Nd, Nm)
+    # LCp' / Cy, (Nd, Nm), formed as (Cy \ LCp)' so that it is column-major as MATLAB stores
+    # it: the header writer then copies it without a gain-sized transposition
+    M = (icy @ lcp).T
     qc = cp - np.einsum("md,dm->d", lcp, M)
     return res, qtot.tocsr(), lcp, M, cp, qc, icy
 

@@ -281,7 +281,7 @@ def invert(data_fname: str | os.PathLike, *, method: str = "EBB", n_layers: int 
         test = testchans[b]
         train = np.setdiff1d(all_idx, test)
         ytrain = np.asarray(data[Ic[train]])
-        L_tr = L[train]
+        L_tr = L if train.size == L.shape[0] else L[train]  # no gain-sized copy without CV
         A, nm = spatial_projector(L_tr, n_spatial_modes)
         if engine == "classic":
             res = invert_classic(
