@@ -406,14 +406,21 @@ def _run_s1(args, out: Path, work: Path) -> None:
                "chance_error_layers": chance_error(11)}
     print(f"S1: 11 layers x {model.n_vertices} vertices, {model.gain.shape[0]} channels",
           flush=True)
-    try:
-        _szul_protocol(model, args, out, summary, "laminar_szul_s1")
-    finally:
+    def save():
         (out / "laminar_szul_s1.json").write_text(json.dumps(summary, indent=1))
 
+    try:
+        _szul_protocol(model, args, out, summary, "laminar_szul_s1", save=save)
+    finally:
+        save()
 
-def _szul_protocol(model, args, out: Path, summary: dict, name: str) -> None:
-    """Szul et al. (2025): SNR and fiducial-error sweeps on random columns; table and figure."""
+
+def _szul_protocol(model, args, out: Path, summary: dict, name: str, save=None) -> None:
+    """Szul et al. (2025): SNR and fiducial-error sweeps on random columns; table and figure.
+
+    ``save()`` writes the summary after each step (default: the test participant's table).
+    """
+    save = save or (lambda: _write(out, summary))
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -436,7 +443,7 @@ def _szul_protocol(model, args, out: Path, summary: dict, name: str) -> None:
     summary["szul_error_by_snr"] = {f"{k:g}": float(v) for k, v in
                                     snr_tab.groupby("snr")["error_layers"].mean().items()}
     snr_tab.to_csv(out / f"{name}.csv", index=False)
-    _write(out, summary)
+    save()
     with _Clock() as c:
         jit_tab = run_laminar_sweep(model, scols, [0.0], jitters=SZUL_JITTERS,
                                     settings=settings, seed=43, backend="joblib",
@@ -474,7 +481,7 @@ def _szul_protocol(model, args, out: Path, summary: dict, name: str) -> None:
     fig.tight_layout()
     fig.savefig(out / f"{name}.png", dpi=110)
     plt.close(fig)
-    _write(out, summary)
+    save()
 
 
 
