@@ -115,3 +115,17 @@ def test_lead_gram_svd_of_large_lead_fields_is_kept_on_disk(monkeypatch, tmp_pat
         U3, s3 = modes.lead_gram_svd(L)
     np.testing.assert_allclose(s3, s1, rtol=1e-12)  # recomputed, same values
     cache.clear_cache()
+
+
+def test_keys_of_column_major_arrays():
+    """Column-major arrays are hashed as they lie: stable, sensitive to every element, and
+    distinct from the row-major copy (a cache miss, never a wrong hit)."""
+    a = np.asfortranarray(np.random.default_rng(5).standard_normal((7, 300)))
+    k = cache.array_key(a)
+    assert k == cache.array_key(np.asfortranarray(a.copy()))
+    b = a.copy(order="F")
+    b[6, 299] += 1e-12
+    assert cache.array_key(b) != k
+    assert cache.array_key(np.ascontiguousarray(a)) != k
+    v = np.arange(5.0)  # 1-D: both layouts at once, hashed as row-major
+    assert cache.array_key(v) == cache.array_key(v.copy(order="F"))

@@ -36,6 +36,14 @@ _STATS = {"hits": 0, "misses": 0}
 
 
 def _update_array(h, a: np.ndarray) -> None:
+    # column-major arrays (MATLAB's layout: lead fields mapped from gain files) are hashed as
+    # they lie, with the layout in the key: equal values in the other layout only miss the
+    # cache, and no gain-sized copy is made to hash them
+    a = np.asarray(a)
+    if a.flags.f_contiguous and not a.flags.c_contiguous:
+        h.update(f"{a.dtype.str}{a.shape}F".encode())
+        h.update(memoryview(a.T).cast("B"))
+        return
     a = np.ascontiguousarray(a)
     h.update(f"{a.dtype.str}{a.shape}".encode())
     if a.size:
