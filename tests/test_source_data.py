@@ -185,5 +185,8 @@ def test_lameg021_reads_exported_window_operators(exported, tmp_path):
     np.testing.assert_array_equal(load_source_time_series(d73, vertices=verts)[0], ours)
     invert_ebb(d73, surf_set, viz=False)  # replaces inversion 0 by a single-window one
     assert not any(f.exists() for f in files)  # window files nothing references are removed
+    single = load_source_time_series(d73, vertices=verts)[0]  # laMEG's single-window path too
+    np.testing.assert_allclose(laMEG.load_source_time_series(str(d73), vertices=verts)[0],
+                               single, rtol=1e-9, atol=1e-9 * np.abs(single).max())
     with pytest.raises(LamegValueError, match="not a sliding-window"):
         export_window_operators(d73)
