@@ -183,6 +183,11 @@ def test_lameg021_reads_exported_window_operators(exported, tmp_path):
     np.testing.assert_allclose(theirs[:, ~differ], ours[:, ~differ], rtol=1e-9,
                                atol=1e-9 * np.abs(ours).max())
     np.testing.assert_array_equal(load_source_time_series(d73, vertices=verts)[0], ours)
+    # a clone does not borrow another dataset's window files (they go with its next inversion)
+    clone = load_meeg(d73).clone(tmp_path / "c73.mat").fname
+    np.testing.assert_array_equal(load_source_time_series(clone, vertices=verts)[0], ours)
+    with pytest.raises(ValueError, match="Temporal projector"):
+        laMEG.load_source_time_series(str(clone), vertices=verts)
     invert_ebb(d73, surf_set, viz=False)  # replaces inversion 0 by a single-window one
     assert not any(f.exists() for f in files)  # window files nothing references are removed
     single = load_source_time_series(d73, vertices=verts)[0]  # laMEG's single-window path too

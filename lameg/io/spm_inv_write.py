@@ -203,6 +203,9 @@ def adopt_gain_files(dataset, source_dir: str | os.PathLike | None = None) -> No
     whose gain files are named after the template; when the template is co-registered again its
     old gain file is removed. The clone therefore gets a hard link (a copy where links are not
     possible) named after itself, and its header is updated, so it stays self-contained.
+    laMEG window files (``inverse.M_win_files``, see :func:`write_window_operator_files`)
+    belong to the dataset they were written for and are removed with its next inversion: the
+    clone drops the reference (lameg reads the factored windows; export them again for laMEG).
 
     Parameters
     ----------
@@ -247,6 +250,13 @@ def adopt_gain_files(dataset, source_dir: str | os.PathLike | None = None) -> No
             fwd["gainmat"] = new_name
             invs[k] = dict(entry, gainmat=new_name, forward=fwd)
             changed = True
+        for k, entry in enumerate(invs):
+            inverse = _first(entry.get("inverse"))
+            if isinstance(inverse, Mapping) and "M_win_files" in inverse:
+                inverse = {f: v for f, v in inverse.items()
+                           if f not in ("M_win_files", "M_win_variable")}
+                invs[k] = dict(entry, inverse=inverse)
+                changed = True
         if changed:
             meeg.save_inv(invs)
 
