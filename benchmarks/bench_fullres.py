@@ -60,11 +60,11 @@ def _brain_scanner(subj_dir: Path) -> np.ndarray:
 
 def make_head(sd: Path, participant: Path) -> dict:
     """Inner skull (``bem/inner_skull.surf``) and scanner-RAS fiducials for S1."""
-    import mne
-    from scipy.spatial import cKDTree
+    from scipy.spatial import ConvexHull, cKDTree
 
     from lameg.datasets import TestParticipant
     from lameg.io import freesurfer as fsio
+    from lameg.mesh import mesh_adjacency
     from lameg.surf.head import scalp_from_mri
 
     ref = TestParticipant(participant)
@@ -81,27 +81,32 @@ def make_head(sd: Path, participant: Path) -> dict:
         perp = np.linalg.norm(rel - t[:, None] * d, axis=1)
         perp[t < 0] = np.inf
         fids[name] = scalp[np.argmin(perp)].round(2).tolist()
-    # inner skull: icosphere around the brain's centre, 5 mm outside it, smoothed outward
-    ico = mne.surface._get_ico_surface(5)
-    u = ico["rr"] / np.linalg.norm(ico["rr"], axis=1, keepdims=True)
+    # inner skull: a sphere mesh (convex hull of 10,242 Fibonacci points) around the brain's
+    # centre, 5 mm outside the brain in every direction, smoothed outward
+    n = 10242
+    k = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * k / n
+    phi = np.pi * (1.0 + 5.0 ** 0.5) * k
+    u = np.c_[np.sqrt(1.0 - z * z) * np.cos(phi), np.sqrt(1.0 - z * z) * np.sin(phi), z]
+    tris = ConvexHull(u).simplices
+    a, b, c = u[tris[:, 0]], u[tris[:, 1]], u[tris[:, 2]]
+    inward = np.einsum("ij,ij->i", np.cross(b - a, c - a), a) < 0  # hull facets: any winding
+    tris[inward] = tris[inward][:, ::-1]
     rel = b_brain - cb
     br = np.linalg.norm(rel, axis=1)
-    r = np.full(len(u), 40.0)
+    r = np.full(n, 40.0)
     for i, idx in enumerate(cKDTree(rel / br[:, None]).query_ball_point(u, 0.14)):  # ~8 deg
         if idx:
             r[i] = br[idx].max() + 5.0
-    nbr = [set() for _ in range(len(u))]
-    for tri in ico["tris"]:
-        for j in range(3):
-            nbr[tri[j]].update((tri[(j + 1) % 3], tri[(j + 2) % 3]))
-    nbr = [np.fromiter(s, int) for s in nbr]
+    adj = mesh_adjacency(tris, n)
+    deg = np.asarray(adj.sum(axis=1)).ravel()
     for _ in range(3):
-        r = np.maximum(r, np.array([r[n].mean() for n in nbr]))
+        r = np.maximum(r, adj @ r / deg)
     a1 = fsio.tkras_to_scanner(sd / "mri" / "orig.mgz")[0]
     (sd / "bem").mkdir(exist_ok=True)
     nib.freesurfer.write_geometry(str(sd / "bem" / "inner_skull.surf"),
                                   fsio.apply_affine(cb + u * r[:, None], np.linalg.inv(a1)),
-                                  ico["tris"])
+                                  tris.astype(np.int32))
     return fids
 
 

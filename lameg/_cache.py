@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ._utils import DIGEST_PREFIX, atomic_path, content_hasher, legacy_hasher, logger
+from ._utils import IntegrityDigest, atomic_path, logger
 
 __all__ = ["cache_root", "cache_dir", "load_entry", "save_entry", "load_sparse_entry",
            "save_sparse_entry", "clear_cache"]
@@ -59,15 +59,14 @@ def cache_dir(kind: str, override: str | os.PathLike | None = None) -> Path:
 
 
 def _checksum(arrays: dict[str, np.ndarray], like: str | None = None) -> str:
-    legacy = like is not None and not like.startswith(DIGEST_PREFIX)
-    h = legacy_hasher() if legacy else content_hasher()
+    h = IntegrityDigest(like)
     h.update(_FORMAT.encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}".encode())
         if a.size:
             h.update(memoryview(a).cast("B"))
-    return h.hexdigest() if legacy else DIGEST_PREFIX + h.hexdigest()
+    return h.digest()
 
 
 def _evict(path: Path, why: str) -> None:

@@ -79,9 +79,22 @@ def content_hasher():
     return xxhash.xxh3_128()
 
 
-def legacy_hasher():
-    """The BLAKE2b-128 hasher of digests stored without :data:`DIGEST_PREFIX`."""
-    return hashlib.blake2b(digest_size=16)
+class IntegrityDigest:
+    """Incremental integrity digest in the scheme of a stored one (``update``/``digest``).
+
+    New digests are XXH3-128 (``'xxh3:<hex>'``); ``like``, a digest stored without
+    :data:`DIGEST_PREFIX`, selects the BLAKE2b-128 of files written before, so it can be checked.
+    """
+
+    def __init__(self, like: str | None = None) -> None:
+        self._legacy = like is not None and not like.startswith(DIGEST_PREFIX)
+        self._h = hashlib.blake2b(digest_size=16) if self._legacy else content_hasher()
+
+    def update(self, data) -> None:
+        self._h.update(data)
+
+    def digest(self) -> str:
+        return self._h.hexdigest() if self._legacy else DIGEST_PREFIX + self._h.hexdigest()
 
 
 def digest_file(path: str | os.PathLike, like: str | None = None) -> str:
@@ -99,12 +112,11 @@ def digest_file(path: str | os.PathLike, like: str | None = None) -> str:
     str
         The digest, comparable with ``like``.
     """
-    legacy = like is not None and not like.startswith(DIGEST_PREFIX)
-    h = legacy_hasher() if legacy else content_hasher()
+    h = IntegrityDigest(like)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 24), b""):
             h.update(block)
-    return h.hexdigest() if legacy else DIGEST_PREFIX + h.hexdigest()
+    return h.digest()
 
 
 def hash_arrays(*arrays, extra: str = "") -> str:

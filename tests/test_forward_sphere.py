@@ -251,6 +251,10 @@ def test_gain_cache_size_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("LAMEG_GAIN_CACHE_MAX_MB", "1")
     compute_gain(src, n, sens, model, cache=True)
     assert list((tmp_path / "root").rglob("*.npz"))
+    for bad in ("big", "-1", "nan"):
+        monkeypatch.setenv("LAMEG_GAIN_CACHE_MAX_MB", bad)
+        with pytest.raises(LamegValueError, match="LAMEG_GAIN_CACHE_MAX_MB"):
+            compute_gain(src, n, sens, model, cache=True)
 
 
 def test_spm_cond_units():

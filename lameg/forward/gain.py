@@ -225,6 +225,18 @@ def _check_positions(positions) -> np.ndarray:
     return pos
 
 
+def _gain_cache_limit_mb() -> float:
+    raw = os.environ.get("LAMEG_GAIN_CACHE_MAX_MB", "256")
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise LamegValueError(f"LAMEG_GAIN_CACHE_MAX_MB={raw!r} is not a size in MB (a number "
+                              ">= 0); unset it for the default 256")
+    return value
+
+
 def compute_gain(
     positions: np.ndarray,
     orientations: np.ndarray,
@@ -296,7 +308,7 @@ def compute_gain(
     G = np.empty((sensors.n_channels, len(pos)))
 
     cache_dir = None
-    limit_mb = float(os.environ.get("LAMEG_GAIN_CACHE_MAX_MB", "256"))
+    limit_mb = _gain_cache_limit_mb()
     if cache is True and G.nbytes > limit_mb * 2**20:
         logger.info("gain of %.0f MB not cached (LAMEG_GAIN_CACHE_MAX_MB = %g)",
                     G.nbytes / 2**20, limit_mb)
@@ -369,6 +381,5 @@ def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, flo
     scale = 10.0 ** (-np.round(np.log10(mx / 8)))
     if siunits and abs(np.log10(scale)) > 2:
         logger.warning("gain matrix rescaled by %g for numerical conditioning (as SPM)", scale)
-        G = G * scale if not G.flags.writeable else np.multiply(G, scale, out=G)
-        return G, float(scale)
+        return G * scale, float(scale)
     return G, 1.0

@@ -124,10 +124,6 @@ def _entry(meeg, inversion_idx: int) -> dict:
     return dict(invs[inversion_idx])
 
 
-def _digest_file(path: Path, like: str | None = None) -> str:
-    return digest_file(path, like)
-
-
 def gain_file_name(meeg, inversion_idx: int, digest: str | None = None) -> str:
     """SPM's gain-file name ``SPMgainmatrix_<base>_<val>[_<hash>].mat``.
 
@@ -427,7 +423,7 @@ class HeadModel:
         if want_mtime.isdigit() and int(want_mtime) == st.st_mtime_ns:
             return  # untouched since it was written (same size and time stamp): no re-hash
         if want_hash and _VERIFIED.get(key) != want_hash:
-            got = _digest_file(path, like=want_hash)
+            got = digest_file(path, like=want_hash)
             if got != want_hash:
                 raise LamegDataError(
                     f"gain matrix {path.name} does not match the checksum recorded in "

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._utils import content_hasher
+from .._utils import content_hasher, digest_file
 from ..exceptions import LamegDataError, LamegValueError
 from .spm_inv import (
     _GAIN_RE,
     _VERIFIED,
     LOCK_TIMEOUT_S,
     HeadModel,
-    _digest_file,
     _first,
     _float,
     _load,
@@ -74,27 +73,25 @@ def dataset_lock(fname: str | os.PathLike, timeout: float | None = None) -> Iter
 
 
 def _cleanup(meeg) -> None:
-    """Remove gain files no entry references and temporary files of interrupted writes.
+    """Remove gain and laMEG window files no entry references, and interrupted writes' temporaries.
 
     Called with the dataset lock held, so no other lameg writer of this dataset is mid-write.
     """
     folder = meeg.path
     stem = meeg.fname.stem
-    referenced = set()
+    referenced, windows = set(), set()
     for entry in meeg.inv:
         name = _str(entry.get("gainmat")) or _str((_first(entry.get("forward")) or {})
                                                    .get("gainmat"))
         if name:
             referenced.add(Path(name.replace("\\", "/")).name)
+        files = (_first(entry.get("inverse")) or {}).get("M_win_files")
+        if files is not None:
+            windows.update(Path(f.replace("\\", "/")).name for f in _as_names(files))
     for p in folder.glob(f"SPMgainmatrix_{stem}_*.mat"):
         m = _GAIN_RE.match(p.name)
         if m and m.group("base") == stem and m.group("hash") and p.name not in referenced:
             p.unlink(missing_ok=True)
-    windows = set()
-    for entry in meeg.inv:
-        files = (_first(entry.get("inverse")) or {}).get("M_win_files")
-        if files is not None:
-            windows.update(Path(str(f).replace("\\", "/")).name for f in _as_names(files))
     for p in folder.glob(f"{stem}_inv*_Mwin*.mat"):
         if _WINDOW_RE.match(p.name) and p.name not in windows:
             p.unlink(missing_ok=True)
@@ -131,7 +128,7 @@ def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str],
     # v7.3 beyond MAT-5's 2 GB limit
     write_gainmat(path, G, labels, version="7.3" if G.nbytes > 2**31 - 2**20 else "6")
     st = path.stat()
-    digest = _digest_file(path)
+    digest = digest_file(path)
     _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
     return name, int(st.st_size), digest, int(st.st_mtime_ns)
 
@@ -239,7 +236,7 @@ def adopt_gain_files(dataset, source_dir: str | os.PathLike | None = None) -> No
                 continue
             m = _GAIN_RE.match(src.name)
             new_name = base if own else gain_file_name(
-                meeg, k, m.group("hash") if m and m.group("hash") else _digest_file(src))
+                meeg, k, m.group("hash") if m and m.group("hash") else digest_file(src))
             dst = meeg.path / new_name
             if not dst.exists():
                 try:

@@ -65,34 +65,16 @@ def setup_opm_simulation(data_file, surf_set, layer_name=None, stage="ds",
 
     Parameters
     ----------
-    data_file : str or path-like
-        Output SPM header (``.mat``; the ``.dat`` goes beside it).
-    surf_set : lameg.surf.LayerSurfaceSet
-        Surface set (cortical mesh, MRI, head meshes).
-    layer_name, stage, orientation, fixed
-        Cortical mesh of the head model (None = multilayer), as in ``coregister``.
-    s_rate : float
-        Sampling rate, Hz.
-    wholehead : bool
-        Cover the whole head; False keeps sensors above the lowest cortex point.
-    sensor_spacing : float
-        Distance between sensors, mm.
-    sensor_offset : float
-        Scalp-to-sensor distance, mm.
-    n_samples, n_trials : int
-        Data size.
+    data_file, surf_set, layer_name, stage, orientation, fixed, s_rate, wholehead, \
+sensor_spacing, sensor_offset, n_samples, n_trials, sensor_positions_file, iskull_fname, \
+oskull_fname, scalp_fname, spm_instance
+        See :func:`lameg.opm.setup_opm_simulation`.
     density_checks : int
         SPM's density optimisations of the sensor packing (``S.nDens``).
     axes : {1, 2, 3}
         Axes per sensor.
-    sensor_positions_file : str, path-like or None
-        Layout TSV instead of a generated array.
-    iskull_fname, oskull_fname, scalp_fname : str, path-like, GiftiImage or None
-        Head meshes (scanner RAS mm); default the surface set's.
     viz : bool
         Accepted for laMEG compatibility; no effect: SPM runs without figures.
-    spm_instance : lameg.spm.SPMEngine, oct2py.Oct2Py, spm_standalone instance or None
-        For direct calls: the engine when ``spm`` is None.
     noise_sd : float
         Must be 0: ``spm_opm_sim`` writes zeros.
     seed : int, numpy.random.Generator or None
