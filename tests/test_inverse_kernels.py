@@ -51,10 +51,10 @@ def test_geodesic_kernel_is_block_diagonal_by_layer(tmp_path):
 
 
 def test_geodesic_kernel_backends_agree(tmp_path):
-    """Grouped multi-source propagation (pygeodesic) = per-vertex local_gdist_matrix.
+    """lameg's exact geodesics = Kirsanov's (pygeodesic grouped, tvb-gdist per vertex).
 
-    Both run the same exact (Kirsanov) algorithm, so on a curved two-layer mesh the kernels
-    must agree to rounding (observed: identical bits, also on fsaverage5 pial/white).
+    All three are exact algorithms, so on a curved two-layer mesh the kernels agree to rounding
+    (observed: <= 1e-15 on the weights; distances to 2e-13 mm on a 28,609-vertex S1 layer).
     """
     pytest.importorskip("pygeodesic")
     v, f = _grid(20, spacing=1.3)
@@ -63,10 +63,12 @@ def test_geodesic_kernel_backends_agree(tmp_path):
     ff = np.r_[f, f + len(v)]
     a = geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, backend="gdist")
     b = geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, backend="pygeodesic")
-    assert a.nnz == b.nnz
+    c = geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, n_jobs=1)
+    assert a.nnz == b.nnz == c.nnz
     assert abs(a - b).max() < 1e-12
-    c = geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, n_jobs=2)
-    assert abs(c - b).max() == 0
+    assert abs(c - b).max() < 1e-12
+    d = geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, n_jobs=2)
+    assert abs(d - c).max() == 0  # processes change nothing
     with pytest.raises(LamegValueError):
         geodesic_kernel(vv, ff, 4.0, n_layers=2, use_cache=False, backend="nope")
 

@@ -12,6 +12,7 @@ from .adjacency import (  # noqa: F401
     split_connected_components,
 )
 from .decimate import decimate_vertex_subset  # noqa: F401
+from .geodesic import local_geodesic_distances  # noqa: F401
 from .normals import (  # noqa: F401
     face_areas,
     face_normals,
