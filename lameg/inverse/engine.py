@@ -83,8 +83,12 @@ def _check_inputs(L, data, time_s):
 
 
 def _reduced_lead(L, A, lkey: str) -> np.ndarray:
-    """``UL = A L`` (Nm, Nd), cached by the content of ``L`` and ``A``."""
-    return cached(array_key(lkey, A, extra="UL"), lambda: A @ L)
+    """``UL = A L`` (Nm, Nd), cached by the content of ``L`` and ``A``.
+
+    Formed as ``(L' A')'``: column-major like a gain read from file, so that the sparse
+    products with the kernel (``QG' UL'``) need no conversion of this Nm x Nd matrix.
+    """
+    return cached(array_key(lkey, A, extra="UL"), lambda: (L.T @ A.T).T)
 
 
 def _gram(x: np.ndarray) -> np.ndarray:

@@ -78,8 +78,8 @@ def _mat5_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, int]] | 
     return None
 
 
-def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = None
-                      ) -> tuple[np.ndarray, int] | None:
+def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = None,
+                      copy: bool = True) -> tuple[np.ndarray, int] | None:
     """Read some columns of a gain file without loading it whole, when its layout allows.
 
     Uncompressed MAT-5 files (what lameg writes) are memory-mapped (MATLAB stores matrices
@@ -91,6 +91,10 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = Non
         The gain-matrix file.
     columns : ndarray of int, shape (n,), optional
         0-based sources; default all (one contiguous copy out of the mapped file).
+    copy : bool
+        With ``columns=None`` and a mappable file, False returns the read-only memory map
+        itself (no copy: pages are read when used; the file is replaced, never rewritten in
+        place, by lameg, so the map stays valid).
 
     Returns
     -------
@@ -120,7 +124,7 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = Non
     offset, shape = found
     mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
     if columns is None:
-        return np.array(mm, order="F"), shape[1]
+        return (np.array(mm, order="F") if copy else mm), shape[1]
     if columns.size and (columns.min() < 0 or columns.max() >= shape[1]):
         raise LamegValueError(f"gain columns must be in 0..{shape[1] - 1}")
     out = np.empty((shape[0], columns.size), order="F")  # as the file: contiguous copies

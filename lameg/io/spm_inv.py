@@ -431,7 +431,7 @@ class HeadModel:
             _VERIFIED[key] = got
 
     def gain(self, channels: Sequence[str] | None = None,
-             columns: np.ndarray | None = None) -> np.ndarray:
+             columns: np.ndarray | None = None, copy: bool = True) -> np.ndarray:
         """The lead field, in data units per nA m (``forward.scale`` undone).
 
         Parameters
@@ -440,6 +440,9 @@ class HeadModel:
             Row order (default: the file's).
         columns : ndarray of int or None
             0-based sources to keep (default all).
+        copy : bool
+            False allows a read-only memory map of the gain file to be returned when no
+            reordering or rescaling is needed (no copy of a gain that can be gigabytes).
 
         Returns
         -------
@@ -453,7 +456,7 @@ class HeadModel:
         cols = None if columns is None else np.asarray(columns, dtype=np.int64).ravel()
         if cols is not None and cols.size and (cols.min() < 0 or cols.max() >= self.n_sources):
             raise LamegValueError(f"gain columns must be 0-based sources in 0..{self.n_sources - 1}")
-        part = read_gain_columns(path, cols)
+        part = read_gain_columns(path, cols, copy=copy)
         if part is not None:  # mapped: only the needed columns are copied out of the file
             G, n_total = part
             labels = read_gain_labels(path)

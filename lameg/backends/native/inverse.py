@@ -251,7 +251,7 @@ def invert(data_fname: str | os.PathLike, *, method: str = "EBB", n_layers: int 
     if Ic.size == 0:
         raise LamegDataError(f"{data_fname.name} has no good MEG channels (all marked bad?)")
     labels = [D.chanlabels[i] for i in Ic]
-    L = hm.gain(labels)
+    L = hm.gain(labels, copy=False)  # read-only map of the file: nothing copied
     verts, faces = hm.cortex_mm()
     nd = L.shape[1]
     if len(verts) != nd:
