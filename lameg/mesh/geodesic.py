@@ -37,10 +37,6 @@ __all__ = ["local_geodesic_distances"]
 _SOURCE_CHUNK = 8192
 
 
-def _cross(ax, ay, bx, by):
-    return ax * by - ay * bx
-
-
 class _Topology:
     """Edges of a manifold mesh: their faces, squared lengths and the faces' other edges."""
 
@@ -83,25 +79,34 @@ def _angle_sums(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     return tot
 
 
-def _visible_near(w: np.ndarray, r: float) -> np.ndarray:
-    """Wedges of positive width whose visible part of their edge is within ``r``.
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Im(conj(a) b)``: the 2-D cross product of points stored as complex numbers."""
+    return a.real * b.imag - a.imag * b.real
 
-    ``w`` columns: A (0, 1), B (2, 3), right bound P (4, 5), left bound Q (6, 7). The visible
-    part of segment AB lies between the rays P and Q; its point nearest to the source is tested.
+
+def _visible_near(A, B, P, Q, r: float) -> np.ndarray:
+    """Wedges of positive width whose visible part of their edge ``AB`` is within ``r``.
+
+    The visible part of segment AB lies between the rays through P (right bound) and Q (left
+    bound); its point nearest to the source (the origin) is tested. Points are complex.
     """
-    ax, ay, bx, by, px, py, qx, qy = w.T
-    ex, ey = bx - ax, by - ay
+    E = B - A
     with np.errstate(divide="ignore", invalid="ignore"):
-        tp = np.clip(_cross(ax, ay, px, py) / _cross(px, py, ex, ey), 0.0, 1.0)
-        tq = np.clip(_cross(ax, ay, qx, qy) / _cross(qx, qy, ex, ey), 0.0, 1.0)
-        t0 = np.clip(-(ax * ex + ay * ey) / (ex * ex + ey * ey), np.fmin(tp, tq),
-                     np.fmax(tp, tq))
-    t0 = np.nan_to_num(t0)
-    return (_cross(px, py, qx, qy) > 0) & ((ax + t0 * ex) ** 2 + (ay + t0 * ey) ** 2 <= r * r)
+        tp = np.clip(_cross(A, P) / _cross(P, E), 0.0, 1.0)
+        tq = np.clip(_cross(A, Q) / _cross(Q, E), 0.0, 1.0)
+        t0 = np.clip(-(A.real * E.real + A.imag * E.imag) / (E.real ** 2 + E.imag ** 2),
+                     np.fmin(tp, tq), np.fmax(tp, tq))
+    X = A + np.nan_to_num(t0) * E
+    return (_cross(P, Q) > 0) & (X.real ** 2 + X.imag ** 2 <= r * r)
 
 
 def _direct(v, topo: _Topology, sources: np.ndarray, r: float):
-    """(source, target, distance) of every straight (unbending) path of length <= r."""
+    """(source, target, distance) of every straight (unbending) path of length <= r.
+
+    Wedge state: complex ``z`` (A, B: ends of the edge crossed next, unfolded into the
+    source's plane with the source at 0; P, Q: right and left bounds) and int32 ``iv``
+    (source, a, b, that edge, ``3 * face + corner`` of the face being left).
+    """
     f = topo.faces
     # --- initial wedges: one per (source, incident face), spanning the face's angle at s
     fi, ki = np.nonzero(np.isin(f, sources))
@@ -111,19 +116,18 @@ def _direct(v, topo: _Topology, sources: np.ndarray, r: float):
     la, lb = np.linalg.norm(sa, axis=1), np.linalg.norm(sb, axis=1)
     ang = np.arctan2(np.linalg.norm(np.cross(sa, sb), axis=1), np.einsum("ij,ij->i", sa, sb))
     out_s, out_t, out_d = [src, src], [a, b], [la, lb]
-    bx, by = lb * np.cos(ang), lb * np.sin(ang)
-    # float state: A, B (edge ends, unfolded), P, Q (right and left bounds of the wedge)
-    w = np.c_[la, np.zeros_like(la), bx, by, la, np.zeros_like(la), bx, by]
-    # int state: source, a, b, edge crossed next, face (3 * face + corner) it leaves
-    iv = np.c_[src, a, b, topo.face_edge[fi, ki], 3 * fi + ki]
-    keep = _visible_near(w, r)
-    w, iv = w[keep], iv[keep]
+    A = la.astype(complex)
+    B = lb * np.exp(1j * ang)
+    keep = _visible_near(A, B, A, B, r)
+    z = np.stack([A, B, A, B], axis=1)[keep]
+    iv = np.stack([src, a, b, topo.face_edge[fi, ki], 3 * fi + ki], axis=1)[keep]
+    iv = iv.astype(np.int32)  # halves the memory traffic of the gathers
     while len(iv):
         es = topo.edge_slot[iv[:, 3]]
         slot = np.where(es[:, 0] == iv[:, 4], es[:, 1], es[:, 0])
         inside = slot >= 0  # a boundary edge ends the wedge
         if not inside.all():
-            w, iv, slot = w[inside], iv[inside], slot[inside]
+            z, iv, slot = z[inside], iv[inside], slot[inside]
         g, kc = np.divmod(slot, 3)
         k1, k2 = (kc + 1) % 3, (kc + 2) % 3
         c = f[g, kc]
@@ -133,39 +137,36 @@ def _direct(v, topo: _Topology, sources: np.ndarray, r: float):
         # edges (a, c) and (c, b) of the new face: opposite b's and a's corners
         e_ac, e_cb = topo.face_edge[g, kb], topo.face_edge[g, ka]
         lac2, lbc2 = topo.len2[e_ac], topo.len2[e_cb]
-        ax, ay, bx, by, px, py, qx, qy = w.T
+        A, B, P, Q = z.T
         # unfold c across the line A -> B, on the side away from the source (its right)
-        ex, ey = bx - ax, by - ay
-        ll = np.hypot(ex, ey)
+        E = B - A
+        ll = np.abs(E)
         x = (lac2 - lbc2 + ll * ll) / (2.0 * ll)
         y = np.sqrt(np.maximum(lac2 - x * x, 0.0))
-        ux, uy = ex / ll, ey / ll
-        cx = ax + x * ux + y * uy
-        cy = ay + x * uy - y * ux
-        cp = _cross(px, py, cx, cy)
-        cq = _cross(cx, cy, qx, qy)
+        C = A + (E / ll) * (x - 1j * y)
+        cp = _cross(P, C)
+        cq = _cross(C, Q)
         seen = (cp >= 0) & (cq >= 0)
-        dc = np.hypot(cx, cy)
+        dc = np.abs(C)
         hit = seen & (dc <= r)
         out_s.append(iv[hit, 0])
         out_t.append(c[hit])
         out_d.append(dc[hit])
-        # children: the wedge's parts leaving through (a, c) and through (c, b)
-        left = seen | (cq < 0)
-        right = seen | (cp < 0)
-        li, ri = np.flatnonzero(left), np.flatnonzero(right)
-        sl, sr = seen[li], seen[ri]
-        w = np.concatenate([
-            np.stack([ax[li], ay[li], cx[li], cy[li], px[li], py[li],
-                      np.where(sl, cx[li], qx[li]), np.where(sl, cy[li], qy[li])], axis=1),
-            np.stack([cx[ri], cy[ri], bx[ri], by[ri], np.where(sr, cx[ri], px[ri]),
-                      np.where(sr, cy[ri], py[ri]), qx[ri], qy[ri]], axis=1)])
-        iv = np.concatenate([
-            np.stack([iv[li, 0], iv[li, 1], c[li], e_ac[li], 3 * g[li] + kb[li]], axis=1),
-            np.stack([iv[ri, 0], c[ri], iv[ri, 2], e_cb[ri], 3 * g[ri] + ka[ri]], axis=1)])
-        keep = _visible_near(w, r)
-        w, iv = w[keep], iv[keep]
-    return np.concatenate(out_s), np.concatenate(out_t), np.concatenate(out_d)
+        # children: the parts of the wedge leaving through (a, c) and through (c, b)
+        QL = np.where(seen, C, Q)
+        PR = np.where(seen, C, P)
+        li = np.flatnonzero((seen | (cq < 0)) & _visible_near(A, C, P, QL, r))
+        ri = np.flatnonzero((seen | (cp < 0)) & _visible_near(C, B, PR, Q, r))
+        nl = len(li)
+        zn = np.concatenate([z[li], z[ri]])
+        zn[:nl, 1], zn[:nl, 3] = C[li], QL[li]
+        zn[nl:, 0], zn[nl:, 2] = C[ri], PR[ri]
+        ivn = np.concatenate([iv[li], iv[ri]])
+        ivn[:nl, 2], ivn[:nl, 3], ivn[:nl, 4] = c[li], e_ac[li], 3 * g[li] + kb[li]
+        ivn[nl:, 1], ivn[nl:, 3], ivn[nl:, 4] = c[ri], e_cb[ri], 3 * g[ri] + ka[ri]
+        z, iv = zn, ivn
+    return (np.concatenate(out_s).astype(np.int64), np.concatenate(out_t).astype(np.int64),
+            np.concatenate(out_d))
 
 
 def _min_pairs(key, d):
@@ -178,11 +179,23 @@ def _min_pairs(key, d):
     return key[first], np.minimum.reduceat(d, first)
 
 
-def _join(s, v, d, indptr, indices, data):
-    """Paths s -> v -> t: every entry (s, v, d) extended by row v of a CSR matrix."""
-    cnt = indptr[v + 1] - indptr[v]
+def _join(s, v, d, indptr, indices, data, limit=None):
+    """Paths s -> v -> t: every entry (s, v, d) extended by row v of a CSR matrix.
+
+    With ``limit = (row_key, r)`` (rows sorted by distance, ``row_key = row * 2(r + 1) +
+    distance``) only the entries with ``d + d(v, t) <= r`` (and a few rounding-level
+    extras) are produced.
+    """
+    start = indptr[v]
+    if limit is None:
+        cnt = indptr[v + 1] - start
+    else:
+        row_key, r = limit
+        # 1e-6 mm of slack: the float key resolves ~1e-9 mm; the caller filters exactly
+        q = v * (2.0 * (r + 1.0)) + (r - d + 1e-6)
+        cnt = np.maximum(np.searchsorted(row_key, q, side="right") - start, 0)
     tot = int(cnt.sum())
-    pos = np.repeat(indptr[v] - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
+    pos = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(tot)
     return np.repeat(s, cnt), indices[pos], np.repeat(d, cnt) + data[pos]
 
 
@@ -218,28 +231,33 @@ def local_geodesic_distances(vertices, faces, max_distance: float
     if not np.isfinite(r) or r <= 0:
         raise LamegValueError(f"max_distance must be a positive number, got {max_distance}")
     n = len(v)
+    if max(n, 3 * len(f)) >= 2**31:
+        raise LamegValueError("meshes of 2^31 vertices or 7e8 faces or more are not supported")
     topo = _Topology(v, f)
     parts = [_direct(v, topo, np.arange(s0, min(s0 + _SOURCE_CHUNK, n)), r)
              for s0 in range(0, n, _SOURCE_CHUNK)]
     s, t, d = (np.concatenate(x) for x in zip(*parts))
     ok = (s != t) & (d > 0) & (d <= r)
-    s, t, d = s[ok], t[ok], d[ok]
-    # direct paths are symmetric; rounding may differ by direction: one value per pair
-    keys, vals = _min_pairs(np.r_[s * n + t, t * n + s], np.r_[d, d])
+    keys, vals = _min_pairs(s[ok] * n + t[ok], d[ok])  # one value per (source, target)
     # bends at saddle and boundary vertices, relaxed until nothing changes; each round joins
     # only the pairs that changed in the previous one (semi-naive evaluation)
     bend = (_angle_sums(v, f) >= 2 * np.pi * (1 - 1e-9)) | topo.boundary
     dk, dv = keys, vals
     while len(dk):
-        rows, cols = keys // n, keys % n
+        rows = keys // n
         indptr = np.searchsorted(rows, np.arange(n + 1))
         ds, dt = dk // n, dk % n
         via = bend[dt]
-        cand = [_join(ds[via], dt[via], dv[via], indptr, cols, vals)]
-        if dk is not keys:  # unchanged (s, v) followed by a changed (v, t)
+        if dk is keys:  # first round, all pairs: rows by distance, joins pruned at r
+            by_dist = np.lexsort((vals, rows))  # rows stay in place
+            cols_d, vals_d = keys[by_dist] % n, vals[by_dist]
+            limit = (rows * (2.0 * (r + 1.0)) + vals_d, r)
+            cand = [_join(ds[via], dt[via], dv[via], indptr, cols_d, vals_d, limit)]
+        else:  # few changed pairs: changed (s, v) then (v, t), and unchanged then changed
+            cand = [_join(ds[via], dt[via], dv[via], indptr, keys % n, vals)]
             d_rows = np.searchsorted(ds, np.arange(n + 1))
-            via = bend[cols]
-            cand.append(_join(rows[via], cols[via], vals[via], d_rows, dt, dv))
+            via = bend[keys % n]
+            cand.append(_join(rows[via], keys[via] % n, vals[via], d_rows, dt, dv))
         cs, ct, cd = (np.concatenate(x) for x in zip(*cand))
         ok = (cd <= r) & (cs != ct)
         ck, cd = _min_pairs(cs[ok] * n + ct[ok], cd[ok])
