@@ -20,14 +20,31 @@ the start of the round stay exact. A collapse ``u -> v`` is accepted only if
 Boundary vertices (medial-wall cut) collapse only along their boundary, into boundary
 vertices, so holes neither grow nor close. The face winding is preserved. The target is a
 fraction of **faces** (MATLAB ``reducepatch`` semantics, as laMEG).
+
+Parallel rounds over connected components
+-----------------------------------------
+Every decision of a round is local to a connected component: the independent set compares
+cost ranks within 2-rings (the relative order of a component's vertices in the global ranking
+is their order in a ranking of the component alone, ties broken by vertex index), and the
+validity of a collapse depends on its one-ring only. The only couplings between components are
+the stop tests (face count, no candidate left) and the trimming of a round that would overshoot
+the target (the cheapest collapses over *all* components are kept). Large meshes with several
+components (the two hemispheres) are therefore split into groups of components that propose
+their collapses in threads (NumPy and SciPy release the GIL on large arrays); the main thread
+trims the proposals jointly and the groups apply them. The result is bit-identical to
+decimating the whole mesh at once (``n_jobs=1``).
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._utils import logger
+from .._validate import check_int
 from ..exceptions import LamegDataError, LamegValueError
 from .adjacency import directed_edges, edge_face_counts, edge_keys
 
@@ -70,6 +87,10 @@ def _face_quadrics(v: np.ndarray, f: np.ndarray, n: int) -> np.ndarray:
 
 # Compact the vertex arrays once fewer than this fraction of them is still used by a face.
 COMPACT_BELOW = 0.8
+# Threads are used (n_jobs=None) only when at least two groups of components have this many
+# faces or more: NumPy releases the GIL only on large arrays, and on small meshes the per-call overhead
+# dominates, so two threads would only contend for the GIL.
+PARALLEL_MIN_FACES = 50_000
 
 _IU, _JU = np.triu_indices(4)
 _W = np.where(_IU == _JU, 1.0, 2.0)
@@ -91,81 +112,36 @@ def _quality(p0, p1, p2):
         return np.nan_to_num(2.0 * np.sqrt(3.0) * a2 / l2)
 
 
-def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: float = 0.1, *,
-                           target_faces: int | None = None, max_normal_angle: float = 75.0,
-                           min_quality: float = 0.1, max_degree: int = 14,
-                           preserve_boundary: bool = False, max_rounds: int = 500
-                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Decimate a manifold triangle mesh to a subset of its own vertices.
+class _Part:
+    """A group of connected components of the mesh, decimated one round at a time.
 
-    Parameters
-    ----------
-    vertices : array_like, shape (n_vertices, 3)
-        Coordinates (mm).
-    faces : array_like, shape (n_faces, 3)
-        Consistently wound, edge-manifold triangles.
-    ds_factor : float
-        Fraction of faces to keep, in (0, 1] (laMEG's ``ds_factor``).
-    target_faces : int, optional
-        Explicit number of faces to reach (overrides ``ds_factor``).
-    max_normal_angle : float
-        Largest rotation (degrees) a surviving face normal may undergo in one collapse.
-    min_quality : float
-        New triangles must have a shape quality (1 = equilateral) of at least
-        ``min(min_quality, quality before the collapse)``.
-    max_degree : int
-        Collapses that would give a vertex more neighbours are rejected.
-    preserve_boundary : bool
-        If True, boundary vertices are never removed.
-    max_rounds : int
-        Safety limit on the number of parallel rounds.
-
-    Returns
-    -------
-    kept : ndarray of int, shape (n_kept,)
-        Sorted indices of the original vertices that remain.
-    new_faces : ndarray of int, shape (n_new_faces, 3)
-        Faces indexing ``vertices[kept]``, with the original winding.
-
-    Notes
-    -----
-    The achieved face count equals the target unless no valid collapse remains (a warning is
-    logged); each interior collapse removes exactly two faces, a boundary collapse one.
+    Its vertices are kept in increasing original order (``orig``) and its faces in their
+    original order (``fid``), so every tie breaks as it would on the whole mesh. A round is
+    :meth:`propose` (cheapest valid collapse of every independent vertex; no global state), then
+    :meth:`commit` of the collapses the caller kept.
     """
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
-    n = len(v)
-    if v.ndim != 2 or v.shape[1] != 3:
-        raise LamegValueError("vertices must have shape (n, 3)")
-    if not np.isfinite(v).all():
-        raise LamegDataError("vertices contain NaN or infinite coordinates")
-    if f.size == 0:
-        raise LamegDataError("cannot decimate a mesh without faces")
-    if f.min() < 0 or f.max() >= n:
-        raise LamegValueError("face indices out of range")
-    if target_faces is None:
-        if not 0 < ds_factor <= 1:
-            raise LamegValueError(f"ds_factor must be in (0, 1], got {ds_factor}")
-        target_faces = int(round(ds_factor * len(f)))
-    target_faces = max(int(target_faces), 1)
-    _, cnt = edge_face_counts(f)
-    if (cnt > 2).any():
-        raise LamegDataError(f"mesh has {(cnt > 2).sum()} non-manifold edges; repair it first "
-                             "(lameg.mesh.repair.fix_non_manifold_edges)")
-    cos_max = np.cos(np.deg2rad(max_normal_angle))
-    q = _face_quadrics(v, f, n)
-    vh = np.c_[v, np.ones(n)]
-    mono = vh[:, _IU] * vh[:, _JU]
-    # original vertex normals: a new face must agree with the original surface at its corners
-    from .normals import vertex_normals
-    ref_n = vertex_normals(v, f, weighting="area")
-    frozen = np.zeros(n, bool)
-    orig = np.arange(n)  # original index of every (compacted) vertex
 
-    for _round in range(max_rounds):
-        n_faces = len(f)
-        if n_faces <= target_faces:
-            break
+    def __init__(self, v, f, fid, q, mono, ref_n, orig, opts):
+        self.v, self.f, self.fid, self.q, self.mono, self.ref_n = v, f, fid, q, mono, ref_n
+        self.orig = orig
+        self.frozen = np.zeros(len(v), bool)
+        self.cos_max, self.min_quality, self.max_degree, self.preserve_boundary = opts
+        self._cu = self._cv = self._adj = None
+
+    def propose(self):
+        """Proposed collapses of this round.
+
+        Returns ``(has_candidate, more, cost, removed, u_orig)``: whether any vertex proposed a
+        collapse, whether a later round could still find one (a candidate left out of the
+        independent set or a vertex that is not frozen), and per valid collapse (in increasing
+        original index of the removed vertex) its cost, the number of faces it removes and the
+        original index of the removed vertex.
+        """
+        none = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        self._cu = self._cv = self._adj = None
+        if len(self.f) == 0:
+            return (False, False) + none
+        f, n = self.f, len(self.v)
         # drop the vertices no face uses any more: the per-vertex work then shrinks with the
         # mesh. The order of the survivors is kept, so ties break exactly as without it.
         used = np.bincount(f.ravel(), minlength=n) > 0
@@ -173,9 +149,12 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
             live = np.flatnonzero(used)
             remap = np.full(n, -1, np.int64)
             remap[live] = np.arange(len(live))
-            f = remap[f]
-            v, q, mono, ref_n, frozen, orig = (a[live] for a in (v, q, mono, ref_n, frozen, orig))
+            self.f = f = remap[f]
+            self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig = (
+                a[live] for a in (self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig))
             n = len(live)
+        v, q, frozen, deg_max = self.v, self.q, self.frozen, self.max_degree
+        n_faces = len(f)
         # --- topology of the current mesh
         e = directed_edges(f)
         rows = np.r_[e[:, 0], e[:, 1]]
@@ -194,20 +173,20 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         alive = deg > 0
         # --- cheap filters and cost of every directed collapse u -> v
         ok = ~frozen[u_all] & ~singular[u_all] & ~singular[v_all]
-        if preserve_boundary:
+        if self.preserve_boundary:
             ok &= ~bnd[u_all]
         ok &= ~(bnd[u_all] & ~is_bedge)       # boundary vertices move along the boundary only
         # h_v' (Q_u + Q_v) h_v with Q as its 10 unique coefficients and h_v as monomials
         qc = q[:, _IU, _JU] * _W
-        self_cost = np.einsum("ij,ij->i", mono, qc)
-        cost = np.einsum("ij,ij->i", mono[v_all], qc[u_all]) + self_cost[v_all]
+        self_cost = np.einsum("ij,ij->i", self.mono, qc)
+        cost = np.einsum("ij,ij->i", self.mono[v_all], qc[u_all]) + self_cost[v_all]
         cost = np.where(ok, cost, np.inf)
         best = np.full(n, np.inf)
         nz = deg > 0
         best[nz] = np.minimum.reduceat(cost, cnt_m.indptr[:-1][nz])
         cand = np.isfinite(best) & alive
         if not cand.any():
-            break
+            return (False, bool((~frozen & alive).any())) + none
         # --- independent set (graph distance >= 3) by increasing cost
         order = np.lexsort((np.arange(n), best))
         rank = np.empty(n)
@@ -267,9 +246,10 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         dot = np.einsum("ij,ij->i", n_old, n_new)
         q_old = _quality(old[:, 0], old[:, 1], old[:, 2])
         q_new = _quality(new[:, 0], new[:, 1], new[:, 2])
-        geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) | (dot <= cos_max * l_old * l_new) \
-            | (q_new < np.minimum(min_quality, q_old)) \
-            | (np.einsum("ij,ij->i", n_new, ref_n[newf].sum(axis=1)) <= 0)
+        geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) \
+            | (dot <= self.cos_max * l_old * l_new) \
+            | (q_new < np.minimum(self.min_quality, q_old)) \
+            | (np.einsum("ij,ij->i", n_new, self.ref_n[newf].sum(axis=1)) <= 0)
         bad_pair = np.zeros(len(p_edge), bool)
         bad_pair[surv] = geo_bad
         bad_pair |= apex_bad
@@ -280,7 +260,7 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         common = np.asarray(au.multiply(av).sum(axis=1)).ravel()
         e_bad |= common != n_edge_faces
         e_bad |= (n_edge_faces == 2) & (deg[eu] + deg[ev] - 4 < 3)
-        e_bad |= deg[eu] + deg[ev] - 2 - n_edge_faces > max_degree
+        e_bad |= deg[eu] + deg[ev] - 2 - n_edge_faces > deg_max
         e_bad |= (n_edge_faces < 1) | ~np.isfinite(e_cost)
         # cheapest valid edge of every selected vertex
         c = np.where(e_bad, np.inf, e_cost)
@@ -291,40 +271,215 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         pick = pick[np.isfinite(c[pick])]
         failed = np.setdiff1d(sel, eu[pick])
         frozen[failed] = True
-        if len(pick) == 0:
-            if not (cand & ~selected).any() and not (~frozen & alive).any():
-                break
-            continue
-        removed = n_edge_faces[pick].astype(np.int64)
-        excess = n_faces - target_faces
-        if removed.sum() > excess:
-            o2 = np.argsort(c[pick], kind="stable")
-            csum = np.cumsum(removed[o2])
-            keep_n = int(np.searchsorted(csum, excess, side="left")) + 1
-            keep_n = min(keep_n, len(o2))
-            if csum[keep_n - 1] > excess and keep_n > 1 and \
-                    abs(csum[keep_n - 2] - excess) <= abs(csum[keep_n - 1] - excess):
-                keep_n -= 1
-            pick = pick[o2[:keep_n]]
-        cu, cv = eu[pick], ev[pick]
+        more = bool((cand & ~selected).any() or (~frozen & alive).any())
+        self._cu, self._cv, self._adj = eu[pick], ev[pick], adj_self
+        return (True, more, c[pick], n_edge_faces[pick].astype(np.int64),
+                self.orig[eu[pick]])
+
+    def commit(self, keep):
+        """Apply the proposed collapses selected by the boolean mask ``keep``."""
+        n = len(self.v)
+        cu, cv = self._cu[keep], self._cv[keep]
         remap = np.arange(n)
         remap[cu] = cv
-        f = remap[f]
-        f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
-        q[cv] += q[cu]
+        f = remap[self.f]
+        good = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+        self.f, self.fid = f[good], self.fid[good]
+        self.q[cv] += self.q[cu]
         # neighbourhoods changed: let frozen vertices near the collapses try again
-        touched = np.zeros(n, np.int8)
-        touched[cv] = 1
-        touched = (adj_self @ (adj_self @ touched)) > 0
-        frozen &= ~touched
-        frozen[cu] = False
-    else:
-        logger.warning("decimation stopped after %d rounds", max_rounds)
+        if len(cv):
+            adj_self = self._adj
+            touched = np.zeros(n, np.int8)
+            touched[cv] = 1
+            touched = (adj_self @ (adj_self @ touched)) > 0
+            self.frozen &= ~touched
+            self.frozen[cu] = False
+        self._cu = self._cv = self._adj = None
 
+
+def _split_parts(f: np.ndarray, n: int, n_groups: int):
+    """Group the connected components of a mesh into ``n_groups`` parts of similar face count.
+
+    Returns a list of ``(vertex_indices, face_indices)``, both increasing; vertices of no face
+    belong to no part.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    e = directed_edges(f)
+    graph = sp.csr_matrix((np.ones(len(e), bool), (e[:, 0], e[:, 1])), shape=(n, n))
+    n_comp, label = connected_components(graph, directed=False)
+    face_comp = label[f[:, 0]]
+    size = np.bincount(face_comp, minlength=n_comp)
+    group = np.full(n_comp, -1)
+    load = np.zeros(n_groups, np.int64)
+    for comp in np.argsort(-size, kind="stable"):
+        if size[comp] == 0:
+            continue                                 # a vertex without faces
+        g = int(np.argmin(load))
+        group[comp] = g
+        load[g] += size[comp]
+    vert_group = group[label]
+    face_group = group[face_comp]
+    return [(np.flatnonzero(vert_group == g), np.flatnonzero(face_group == g))
+            for g in range(n_groups) if load[g] > 0]
+
+
+def _trim(cost: np.ndarray, removed: np.ndarray, excess: int) -> np.ndarray:
+    """Indices of the cheapest collapses whose removed faces come closest to ``excess``.
+
+    ``cost`` and ``removed`` are in increasing vertex order (ties in cost keep that order).
+    """
+    o2 = np.argsort(cost, kind="stable")
+    csum = np.cumsum(removed[o2])
+    keep_n = int(np.searchsorted(csum, excess, side="left")) + 1
+    keep_n = min(keep_n, len(o2))
+    if csum[keep_n - 1] > excess and keep_n > 1 and \
+            abs(csum[keep_n - 2] - excess) <= abs(csum[keep_n - 1] - excess):
+        keep_n -= 1
+    return o2[:keep_n]
+
+
+def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: float = 0.1, *,
+                           target_faces: int | None = None, max_normal_angle: float = 75.0,
+                           min_quality: float = 0.1, max_degree: int = 14,
+                           preserve_boundary: bool = False, max_rounds: int = 500,
+                           n_jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decimate a manifold triangle mesh to a subset of its own vertices.
+
+    Parameters
+    ----------
+    vertices : array_like, shape (n_vertices, 3)
+        Coordinates (mm).
+    faces : array_like, shape (n_faces, 3)
+        Consistently wound, edge-manifold triangles.
+    ds_factor : float
+        Fraction of faces to keep, in (0, 1] (laMEG's ``ds_factor``).
+    target_faces : int, optional
+        Explicit number of faces to reach (overrides ``ds_factor``).
+    max_normal_angle : float
+        Largest rotation (degrees) a surviving face normal may undergo in one collapse.
+    min_quality : float
+        New triangles must have a shape quality (1 = equilateral) of at least
+        ``min(min_quality, quality before the collapse)``.
+    max_degree : int
+        Collapses that would give a vertex more neighbours are rejected.
+    preserve_boundary : bool
+        If True, boundary vertices are never removed.
+    max_rounds : int
+        Safety limit on the number of parallel rounds.
+    n_jobs : int or None
+        Threads over groups of connected components (module docstring); the result does not
+        depend on it. 1 decimates the whole mesh in one piece, -1 uses every core (at most one
+        thread per component). None (default): every core when at least two groups of
+        components have :data:`PARALLEL_MIN_FACES` faces or more (the two hemispheres of a
+        cortical mesh), else 1 (threads do not pay on small meshes).
+
+    Returns
+    -------
+    kept : ndarray of int, shape (n_kept,)
+        Sorted indices of the original vertices that remain.
+    new_faces : ndarray of int, shape (n_new_faces, 3)
+        Faces indexing ``vertices[kept]``, with the original winding.
+
+    Notes
+    -----
+    The achieved face count equals the target unless no valid collapse remains (a warning is
+    logged); each interior collapse removes exactly two faces, a boundary collapse one.
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    n = len(v)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise LamegValueError("vertices must have shape (n, 3)")
+    if not np.isfinite(v).all():
+        raise LamegDataError("vertices contain NaN or infinite coordinates")
+    if f.size == 0:
+        raise LamegDataError("cannot decimate a mesh without faces")
+    if f.min() < 0 or f.max() >= n:
+        raise LamegValueError("face indices out of range")
+    if n_jobs is not None:
+        n_jobs = check_int(n_jobs, "n_jobs")
+        if n_jobs == 0 or n_jobs < -1:
+            raise LamegValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
+    if target_faces is None:
+        if not 0 < ds_factor <= 1:
+            raise LamegValueError(f"ds_factor must be in (0, 1], got {ds_factor}")
+        target_faces = int(round(ds_factor * len(f)))
+    target_faces = max(int(target_faces), 1)
+    _, cnt = edge_face_counts(f)
+    if (cnt > 2).any():
+        raise LamegDataError(f"mesh has {(cnt > 2).sum()} non-manifold edges; repair it first "
+                             "(lameg.mesh.repair.fix_non_manifold_edges)")
+    opts = (np.cos(np.deg2rad(max_normal_angle)), min_quality, max_degree, preserve_boundary)
+    q = _face_quadrics(v, f, n)
+    vh = np.c_[v, np.ones(n)]
+    mono = vh[:, _IU] * vh[:, _JU]
+    # original vertex normals: a new face must agree with the original surface at its corners
+    from .normals import vertex_normals
+    ref_n = vertex_normals(v, f, weighting="area")
+
+    cores = os.cpu_count() or 1
+    n_groups = 1 if n_jobs == 1 else cores if n_jobs in (None, -1) else n_jobs
+    if n_jobs is None and len(f) < 2 * PARALLEL_MIN_FACES:
+        n_groups = 1
+    groups = _split_parts(f, n, n_groups) if n_groups > 1 else []
+    sizes = sorted((len(fi) for _, fi in groups), reverse=True)
+    if len(groups) < 2 or (n_jobs is None and sizes[1] < PARALLEL_MIN_FACES):
+        parts = [_Part(v, f, np.arange(len(f)), q, mono, ref_n, np.arange(n), opts)]
+    else:
+        remap = np.full(n, -1, np.int64)
+        for vi, _ in groups:
+            remap[vi] = np.arange(len(vi))
+        parts = [_Part(v[vi], remap[f[fi]], fi, q[vi], mono[vi], ref_n[vi], vi, opts)
+                 for vi, fi in groups]
+    pool = ThreadPoolExecutor(len(parts)) if len(parts) > 1 else None
+    try:
+        _run_rounds(parts, pool, target_faces, max_rounds)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    f = np.concatenate([p.orig[p.f] for p in parts])
+    if len(parts) > 1:
+        f = f[np.argsort(np.concatenate([p.fid for p in parts]))]
     if len(f) > target_faces * 1.02:
         logger.warning("decimation reached %d faces instead of %d (no further valid collapse)",
                        len(f), target_faces)
     kept = np.unique(f)
-    remap = np.full(n, -1, np.int64)
-    remap[kept] = np.arange(len(kept))
-    return orig[kept], remap[f]
+    return kept, np.searchsorted(kept, f)
+
+
+def _run_rounds(parts: list[_Part], pool, target_faces: int, max_rounds: int) -> None:
+    """Parallel collapse rounds over all parts in lockstep until the target is reached."""
+    def each(fn, *args):
+        if pool is None:
+            return [fn(*a) for a in zip(*args)]
+        return list(pool.map(fn, *args))
+
+    for _round in range(max_rounds):
+        n_faces = sum(len(p.f) for p in parts)
+        if n_faces <= target_faces:
+            break
+        props = each(_Part.propose, parts)
+        if not any(pr[0] for pr in props):
+            break
+        n_pick = [len(pr[2]) for pr in props]
+        if sum(n_pick) == 0:
+            if not any(pr[1] for pr in props):
+                break
+            continue
+        keep = [np.ones(k, bool) for k in n_pick]
+        removed = np.concatenate([pr[3] for pr in props])
+        excess = n_faces - target_faces
+        if removed.sum() > excess:
+            # keep the cheapest collapses of the whole mesh (ties by original vertex index)
+            cost = np.concatenate([pr[2] for pr in props])
+            order = np.argsort(np.concatenate([pr[4] for pr in props]), kind="stable")
+            flat = np.zeros(len(cost), bool)
+            flat[order[_trim(cost[order], removed[order], excess)]] = True
+            keep = np.split(flat, np.cumsum(n_pick)[:-1])
+            logger.debug("decimation round %d: %d of %d collapses kept to reach the target",
+                         _round, int(flat.sum()), len(flat))
+        each(_Part.commit, parts, keep)
+    else:
+        logger.warning("decimation stopped after %d rounds", max_rounds)
