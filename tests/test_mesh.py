@@ -177,6 +177,68 @@ def test_decimation_compaction_is_exact(monkeypatch):
     np.testing.assert_array_equal(fast[1], slow[1])
 
 
+def _bumpy_sphere(nsub, radius, seed, shift=(0.0, 0.0, 0.0)):
+    v, f = icosphere(nsub, radius=radius)
+    rng = np.random.default_rng(seed)
+    return v * (1 + 0.05 * rng.standard_normal((len(v), 1))) + np.asarray(shift), f
+
+
+def _same_decimation(a, b):
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("kw", [{}, {"target_faces": 777}, {"preserve_boundary": True}])
+def test_decimation_threads_over_components_bit_identical(kw, caplog):
+    """Components decimated in lockstep threads give exactly the whole-mesh result: same kept
+    vertices, same faces in the same order, including the round whose collapses are trimmed
+    jointly over all components to hit the target."""
+    from lameg.mesh import decimate
+
+    parts = [_bumpy_sphere(4, 50.0, 0), _bumpy_sphere(4, 40.0, 1, (200.0, 0, 0))]
+    v, f = _bumpy_sphere(3, 30.0, 2, (0, 200.0, 0))
+    parts.append(remove_vertices(v, f, np.flatnonzero(v[:, 0] > 15))[:2])   # with a boundary
+    offsets = np.cumsum([0] + [len(p[0]) for p in parts])
+    v = np.concatenate([p[0] for p in parts])
+    f = np.concatenate([p[1] + o for p, o in zip(parts, offsets)])
+    # interleave the components' vertices and faces, so that ties and orders matter
+    rng = np.random.default_rng(3)
+    perm = rng.permutation(len(v))
+    v, f = v[perm], np.argsort(perm)[f][rng.permutation(len(f))]
+    serial = decimate_vertex_subset(v, f, 0.1, n_jobs=1, **kw)
+    with caplog.at_level("DEBUG", logger="lameg"):
+        threaded = decimate_vertex_subset(v, f, 0.1, n_jobs=2, **kw)
+    assert any("collapses kept to reach the target" in r.getMessage() for r in caplog.records)
+    _same_decimation(serial, threaded)
+    _same_decimation(serial, decimate_vertex_subset(v, f, 0.1, n_jobs=3, **kw))
+    _same_decimation(serial, decimate_vertex_subset(v, f, 0.1, n_jobs=-1, **kw))
+    # automatic choice: serial below the size threshold, threads above it
+    _same_decimation(serial, decimate_vertex_subset(v, f, 0.1, **kw))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(decimate, "PARALLEL_MIN_FACES", 100)
+        _same_decimation(serial, decimate_vertex_subset(v, f, 0.1, **kw))
+    assert abs(len(serial[1]) - kw.get("target_faces", round(0.1 * len(f)))) <= 1
+
+
+def test_decimation_threads_single_component_bit_identical():
+    """One component plus a vertex of no face: the threaded path drops the isolated vertex up
+    front and still matches the whole-mesh rounds exactly."""
+    v, f = _bumpy_sphere(4, 50.0, 4)
+    v = np.r_[v[:100], [[0.0, 0.0, 999.0]], v[100:]]
+    f = np.where(f >= 100, f + 1, f)
+    serial = decimate_vertex_subset(v, f, 0.2, n_jobs=1)
+    assert 100 not in serial[0]
+    _same_decimation(serial, decimate_vertex_subset(v, f, 0.2, n_jobs=2))
+
+
+def test_decimation_n_jobs_validation():
+    v, f = icosphere(2)
+    for bad in (0, -2, 1.5, "2"):
+        with pytest.raises(LamegValueError, match="n_jobs"):
+            decimate_vertex_subset(v, f, 0.5, n_jobs=bad)
+
+
 def test_decimation_open_surface_keeps_boundary_manifold():
     v, f = icosphere(4, radius=50.0)
     v2, f2, _, _ = remove_vertices(v, f, np.flatnonzero(v[:, 0] > 30))   # cut a cap
