@@ -152,6 +152,45 @@ print(json.dumps(out))
 """
 
 
+def geodesic_peers(sd: Path) -> dict:
+    """One S1 layer's exact geodesics within 5 mm: lameg against Kirsanov's implementations.
+
+    Same run, same mesh (the mid-depth layer written by ``create``): wall time of
+    :func:`lameg.mesh.local_geodesic_distances`, of ``pygeodesic`` with lameg's grouped
+    multi-source propagation and of ``tvb-gdist``'s ``local_gdist_matrix``; pairs and the
+    largest distance difference between lameg and each peer.
+    """
+    import time
+
+    import scipy.sparse as sp
+
+    from lameg.inverse import kernels
+    from lameg.mesh import local_geodesic_distances
+
+    fname = sorted((sd / "surf" / "laminar").glob("0.500.ds.gii"))[0]
+    img = nib.load(str(fname))
+    v = np.asarray(img.darrays[0].data, dtype=float)
+    f = np.asarray(img.darrays[1].data, dtype=np.int64)
+    runs = {"native": lambda: local_geodesic_distances(v, f, 5.0),
+            "pygeodesic": lambda: kernels._layer_distances_pygeodesic(v, f, 5.0),
+            "gdist": lambda: kernels._layer_distances_gdist(v, f, 5.0)}
+    out, mats = {"n_vertices": len(v)}, {}
+    for name, fn in runs.items():
+        t0 = time.perf_counter()
+        s, t, d = fn()
+        out[f"geodesic_{name}_s"] = time.perf_counter() - t0
+        keep = (s != t) & (d > 0) & (d <= 5.0)
+        mats[name] = sp.csr_matrix((d[keep], (s[keep], t[keep])), shape=(len(v), len(v)))
+    for name in ("pygeodesic", "gdist"):
+        a, b = mats["native"], mats[name]
+        out[f"geodesic_{name}_same_pairs"] = bool(
+            a.nnz == b.nnz and (abs((a > 0).astype(int) - (b > 0).astype(int))).nnz == 0)
+        out[f"geodesic_{name}_max_diff_mm"] = float(abs(a - b).max()) \
+            if out[f"geodesic_{name}_same_pairs"] else float("nan")
+        out[f"geodesic_{name}_ratio"] = out[f"geodesic_{name}_s"] / out["geodesic_native_s"]
+    return out
+
+
 def _child(args: dict, env: dict) -> dict:
     res = subprocess.run([sys.executable, "-c", _RUN, json.dumps(args)], env=env,
                          capture_output=True, text=True)
@@ -185,7 +224,8 @@ def main(argv=None) -> None:
                 "data": str(meg / "neuromag.mat"), "fids": fids}
         cold = _child({**spec, "mode": "cold"}, env)
         new = _child({**spec, "mode": "new_process"}, env)
-    out = {**cold, **{k: v for k, v in new.items() if k != "peak_rss_gb"},
+    geo = geodesic_peers(sd)
+    out = {**cold, **geo, **{k: v for k, v in new.items() if k != "peak_rss_gb"},
            "peak_rss_gb_new_process": new["peak_rss_gb"], "n_sources": cold["n_columns"] *
            args.n_layers, "fiducials": fids, "machine": f"{os.cpu_count()} CPUs, "
            f"{platform.processor() or platform.machine()}", "load_average": os.getloadavg()[0]}
@@ -211,6 +251,20 @@ def main(argv=None) -> None:
     lines.append("")
     lines.append(f"free energy cold / warm / new process: {out['free_energy']:.3f} / "
                  f"{out['free_energy_warm']:.3f} / {out['free_energy_new_process']:.3f}")
+    cpu = sum(out[k + "_cpu"] for k in ("create", "coregister", "invert_ebb"))
+    lines.append(f"CPU seconds of the cold path (create + coregister + invert_ebb, all threads): "
+                 f"{cpu:.1f}, i.e. >= {cpu / (os.cpu_count() or 1):.1f} s of wall time on "
+                 f"{os.cpu_count()} cores")
+    lines += ["", f"Exact geodesics within 5 mm on one S1 layer ({geo['n_vertices']} vertices), "
+              "same run:", "", "| implementation | wall s | x lameg | same pairs | max diff (mm) |",
+              "|---|---|---|---|---|",
+              f"| lameg (`local_geodesic_distances`) | {geo['geodesic_native_s']:.2f} | 1 | | |"]
+    for name, label in (("pygeodesic", "pygeodesic, grouped propagation"),
+                        ("gdist", "tvb-gdist `local_gdist_matrix`")):
+        lines.append(f"| {label} | {geo[f'geodesic_{name}_s']:.2f} | "
+                     f"{geo[f'geodesic_{name}_ratio']:.1f} | "
+                     f"{geo[f'geodesic_{name}_same_pairs']} | "
+                     f"{geo[f'geodesic_{name}_max_diff_mm']:.1e} |")
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
