@@ -14,7 +14,8 @@ Times are given as wall clock and as CPU time of this process (``time.process_ti
 shared, loaded machine the CPU time is the meaningful number. BLAS runs single-threaded
 (``threadpoolctl``) unless ``--threads`` is given: on a loaded 2-core machine OpenBLAS
 threads mostly spin (the same reference inversion costs 5-10x more CPU with 2 threads).
-The kernel's layers run in ``--jobs`` worker processes (their CPU time is reported apart).
+The kernel's layers run in ``--jobs`` worker threads (lameg's native geodesics; default 1,
+so that the CPU time of this process is the whole cost).
 
 Run: ``python -m benchmarks.bench_inverse [--skip-large] [--threads N] [--jobs N]``; a summary
 is written to ``benchmarks/results/bench_inverse.json``.
@@ -153,7 +154,7 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-large", action="store_true", help="only the reference inversions")
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     ap.add_argument("--jobs", type=int, default=1,
-                    help="kernel worker processes (default 1, so that CPU time is measurable)")
+                    help="kernel worker threads (default 1, so that CPU time is measurable)")
     args = ap.parse_args([] if argv is None else argv)
     if not (REF / "README.md").exists():
         print(f"SPM reference folder not found: {REF}; skipping bench_inverse")
