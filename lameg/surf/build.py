@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import nibabel as nib
@@ -230,46 +231,14 @@ class BuildMixin:
                                      f"{h}.aparc.annot; the annotation does not match")
             removed[h], nodeep_faces[h], kept[h] = np.flatnonzero(deep), f2, k
         next(steps, None)
-
-        # --- combined, consistently outward faces, manifold repair
-        n_lh = len(kept["lh"])
-        comb_faces = np.concatenate([nodeep_faces["lh"], nodeep_faces["rh"] + n_lh])
-        comb = {}
-        for s in surfaces:
-            lh_v = conv["lh"][s][kept["lh"]]
-            rh_v = conv["rh"][s][kept["rh"]]
-            if s == "inflated":
-                width = lh_v[:, 0].max() - lh_v[:, 0].min()
-                rh_v = rh_v.copy()
-                rh_v[:, 0] += lh_v[:, 0].max() + 0.5 * width
-            comb[s] = np.concatenate([lh_v, rh_v])
-        comb_faces, _ = orient_outward(comb["pial"], comb_faces)
-        if _adj.find_non_manifold_edges(comb_faces):
-            _, comb_faces = fix_non_manifold_edges(comb["pial"], comb_faces)
-        next(steps, None)
-
-        # --- decimation (vertex subset of the pial mesh, same faces for every layer)
-        ds_kept, ds_faces = decimate_vertex_subset(comb["pial"], comb_faces, ds_factor)
-        ds_removed = np.setdiff1d(np.arange(len(comb["pial"])), ds_kept)
-        ds = {s: comb[s][ds_kept] for s in surfaces}
-        if orientation == "link_vector":
-            flat = np.linalg.norm(ds["white"] - ds["pial"], axis=1) < _MIN_THICKNESS_MM
-            if flat.any():
-                raise LamegDataError(
-                    f"pial and white coincide at {int(flat.sum())} of {len(flat)} downsampled "
-                    "vertices, where link vectors (white - pial) are undefined (degenerate "
-                    "geometry); repair the surfaces or use orientation='ds_surf_norm'")
-        next(steps, None)
-
-        # --- orientations
-        ori = _orientations(orientation, fix_orientation, names,
-                            {n: (ds[n], ds_faces) for n in names},
-                            {n: (comb[n], comb_faces) for n in names}, ds_kept)
-        next(steps, None)
-
-        # --- write everything into a staging folder, then switch surf/laminar over to it
+        # every file goes into a staging folder that then replaces surf/laminar in one step;
+        # one writer thread (file order and the JSON memo stay serial) writes the raw,
+        # converted and nodeep stages while the main thread decimates (NumPy releases the GIL)
         tmp = staging_folder(self.surf_dir)
+        writer = ThreadPoolExecutor(1)
         try:
+            memo: dict = {}
+
             def put(v, f, meta, layer, stage, hemi=None, o=None, fx=None, normals=None):
                 path = self._get_fname(layer, stage, hemi, o, fx, directory=tmp)
                 save_gifti(create_surf_gifti(v, f, normals), path)
@@ -277,49 +246,95 @@ class BuildMixin:
                 meta["modified_at"] = datetime.now().isoformat()
                 _write_json(path[:-4] + ".json", meta, memo)
 
-            memo: dict = {}
-            for h in hemis:
-                for s in surfaces:
-                    put(raw[h][s], faces[h], {"build_id": build_id}, s, "raw", h)
-                    put(conv[h][s], faces[h], base_meta, s, "converted", h)
-                    put(conv[h][s][kept[h]], nodeep_faces[h],
-                        {**base_meta, "deep_vertices_removed": removed[h]},
-                        s, "nodeep", h)
+            def write_early():
+                for h in hemis:
+                    for s in surfaces:
+                        put(raw[h][s], faces[h], {"build_id": build_id}, s, "raw", h)
+                        put(conv[h][s], faces[h], base_meta, s, "converted", h)
+                        put(conv[h][s][kept[h]], nodeep_faces[h],
+                            {**base_meta, "deep_vertices_removed": removed[h]}, s, "nodeep", h)
+
+            pending = [writer.submit(write_early)]
+
+            # --- combined, consistently outward faces, manifold repair
+            n_lh = len(kept["lh"])
+            comb_faces = np.concatenate([nodeep_faces["lh"], nodeep_faces["rh"] + n_lh])
+            comb = {}
+            for s in surfaces:
+                lh_v = conv["lh"][s][kept["lh"]]
+                rh_v = conv["rh"][s][kept["rh"]]
+                if s == "inflated":
+                    width = lh_v[:, 0].max() - lh_v[:, 0].min()
+                    rh_v = rh_v.copy()
+                    rh_v[:, 0] += lh_v[:, 0].max() + 0.5 * width
+                comb[s] = np.concatenate([lh_v, rh_v])
+            comb_faces, _ = orient_outward(comb["pial"], comb_faces)
+            if _adj.find_non_manifold_edges(comb_faces):
+                _, comb_faces = fix_non_manifold_edges(comb["pial"], comb_faces)
+            next(steps, None)
+
+            # --- decimation (vertex subset of the pial mesh, same faces for every layer)
+            ds_kept, ds_faces = decimate_vertex_subset(comb["pial"], comb_faces, ds_factor)
+            ds_removed = np.setdiff1d(np.arange(len(comb["pial"])), ds_kept)
+            ds = {s: comb[s][ds_kept] for s in surfaces}
+            if orientation == "link_vector":
+                flat = np.linalg.norm(ds["white"] - ds["pial"], axis=1) < _MIN_THICKNESS_MM
+                if flat.any():
+                    raise LamegDataError(
+                        f"pial and white coincide at {int(flat.sum())} of {len(flat)} downsampled "
+                        "vertices, where link vectors (white - pial) are undefined (degenerate "
+                        "geometry); repair the surfaces or use orientation='ds_surf_norm'")
+            next(steps, None)
+
+            # --- orientations
+            ori = _orientations(orientation, fix_orientation, names,
+                                {n: (ds[n], ds_faces) for n in names},
+                                {n: (comb[n], comb_faces) for n in names}, ds_kept)
+            next(steps, None)
+
+            # --- the remaining stages, in the writer thread (after the early ones)
             comb_meta = {**base_meta, "lh_deep_vertices_removed": removed["lh"],
                          "rh_deep_vertices_removed": removed["rh"],
                          "layer_model": layer_model}
-            ds_meta = {**comb_meta, "ds_factor": ds_factor,
-                       "ds_removed_vertices": ds_removed}
+            ds_meta = {**comb_meta, "ds_factor": ds_factor, "ds_removed_vertices": ds_removed}
             ori_meta = {**ds_meta, "orientation": orientation, "fix_orientation": fix_orientation}
             ml_meta = {**base_meta}
-            for li, s in enumerate(surfaces):
-                put(comb[s], comb_faces, comb_meta, s, "combined")
-                put(ds[s], ds_faces, ds_meta, s, "ds")
-                if s != "inflated":
-                    put(ds[s], ds_faces, ori_meta, s, "ds", None, orientation, fix_orientation,
-                        ori[li])
-                    ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"]
-                    ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"]
-                    ml_meta[f"{s}_ds_removed_vertices"] = ds_removed
+
+            def write_late():
+                for li, s in enumerate(surfaces):
+                    put(comb[s], comb_faces, comb_meta, s, "combined")
+                    put(ds[s], ds_faces, ds_meta, s, "ds")
+                    if s != "inflated":
+                        put(ds[s], ds_faces, ori_meta, s, "ds", None, orientation, fix_orientation,
+                            ori[li])
+                n_ds = len(ds_kept)
+                ml_v = np.concatenate([ds[n] for n in names])
+                ml_f = np.concatenate([ds_faces + i * n_ds for i in range(self.n_layers)])
+                put(ml_v, ml_f, ml_meta, f"multilayer.{self.n_layers}", "ds", None, orientation,
+                    fix_orientation, ori.reshape(-1, 3))
+
+            for s in names:
+                ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"]
+                ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"]
+                ml_meta[f"{s}_ds_removed_vertices"] = ds_removed
             ml_meta.update({"ds_factor": ds_factor, "orientation": orientation,
                             "fix_orientation": fix_orientation, "n_layers": self.n_layers,
                             "layer_model": layer_model})
-            n_ds = len(ds_kept)
-            ml_v = np.concatenate([ds[n] for n in names])
-            ml_f = np.concatenate([ds_faces + i * n_ds for i in range(self.n_layers)])
-            put(ml_v, ml_f, ml_meta, f"multilayer.{self.n_layers}", "ds", None, orientation,
-                fix_orientation, ori.reshape(-1, 3))
-            # orig.nii for SPM (written atomically next to orig.mgz)
+            pending.append(writer.submit(write_late))
+            # orig.nii for SPM (written atomically next to orig.mgz), meanwhile
             img = nib.load(orig_mgz)
             nii = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
             with atomic_path(self.mri_file, suffix=".nii") as tmp_nii:
                 nib.save(nii, str(tmp_nii))
+            for job in pending:
+                job.result()  # re-raises a failed write: nothing is switched over
             # the content was checked in memory (same vertex counts and faces in every layer
             # by construction); re-reading every file as validate() does would double the I/O
             switch_over(tmp, self.laminar_surf_dir)
+            next(steps, None)
         finally:
+            writer.shutdown(wait=True)  # no thread may still write into tmp
             shutil.rmtree(tmp, ignore_errors=True)
-        next(steps, None)
 
     def downsample(self, ds_factor, spm_instance=None) -> None:
         """Re-decimate the existing ``combined`` layers (rewrites the ``ds`` stage).
