@@ -98,16 +98,20 @@ _W = np.where(_IU == _JU, 1.0, 2.0)
 
 def _ring_min(adj_self: sp.csr_matrix, key: np.ndarray) -> np.ndarray:
     """Minimum of ``key`` over each vertex's closed one-ring (adjacency incl. the diagonal)."""
-    vals = key[adj_self.indices]
-    out = np.full(len(key), np.inf)
-    nz = np.diff(adj_self.indptr) > 0
-    out[nz] = np.minimum.reduceat(vals, adj_self.indptr[:-1][nz])
-    return out
+    # every row holds at least its diagonal entry, so no segment of reduceat is empty
+    return np.minimum.reduceat(key[adj_self.indices], adj_self.indptr[:-1])
 
 
-def _quality(p0, p1, p2):
-    a2 = np.linalg.norm(np.cross(p1 - p0, p2 - p0), axis=1)
-    l2 = ((p1 - p0) ** 2).sum(1) + ((p2 - p1) ** 2).sum(1) + ((p0 - p2) ** 2).sum(1)
+def _sq_norm(d: np.ndarray) -> np.ndarray:
+    """``(d ** 2).sum(1)`` of an (m, 3) array, summed in the same order, without the slow
+    reduction over a length-3 axis."""
+    s = d * d
+    return (s[:, 0] + s[:, 1]) + s[:, 2]
+
+
+def _quality(p0, p1, p2, a2):
+    """Shape quality of triangles (p0, p1, p2) of doubled area ``a2`` (1 = equilateral)."""
+    l2 = _sq_norm(p1 - p0) + _sq_norm(p2 - p1) + _sq_norm(p0 - p2)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.nan_to_num(2.0 * np.sqrt(3.0) * a2 / l2)
 
@@ -125,6 +129,9 @@ class _Part:
         self.v, self.f, self.fid, self.q, self.mono, self.ref_n = v, f, fid, q, mono, ref_n
         self.orig = orig
         self.frozen = np.zeros(len(v), bool)
+        # per-vertex quadric coefficients, and the collapse costs of the previous round with
+        # the vertices whose row of costs is unchanged since then (``clean``)
+        self.qc = self.self_cost = self.prev_start = self.prev_cost = self.clean = None
         self.cos_max, self.min_quality, self.max_degree, self.preserve_boundary = opts
         self._cu = self._cv = self._adj = None
 
@@ -138,7 +145,8 @@ class _Part:
         original index of the removed vertex.
         """
         none = np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        self._cu = self._cv = self._adj = None
+        self._cu = self._cv = np.zeros(0, np.int64)
+        self._adj = None
         if len(self.f) == 0:
             return (False, False) + none
         f, n = self.f, len(self.v)
@@ -152,6 +160,9 @@ class _Part:
             self.f = f = remap[f]
             self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig = (
                 a[live] for a in (self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig))
+            if self.qc is not None:
+                self.qc, self.self_cost, self.prev_start, self.clean = (
+                    a[live] for a in (self.qc, self.self_cost, self.prev_start, self.clean))
             n = len(live)
         v, q, frozen, deg_max = self.v, self.q, self.frozen, self.max_degree
         n_faces = len(f)
@@ -176,11 +187,26 @@ class _Part:
         if self.preserve_boundary:
             ok &= ~bnd[u_all]
         ok &= ~(bnd[u_all] & ~is_bedge)       # boundary vertices move along the boundary only
-        # h_v' (Q_u + Q_v) h_v with Q as its 10 unique coefficients and h_v as monomials
-        qc = q[:, _IU, _JU] * _W
-        self_cost = np.einsum("ij,ij->i", self.mono, qc)
-        cost = np.einsum("ij,ij->i", self.mono[v_all], qc[u_all]) + self_cost[v_all]
-        cost = np.where(ok, cost, np.inf)
+        # h_v' (Q_u + Q_v) h_v with Q as its 10 unique coefficients and h_v as monomials;
+        # only the rows near the last round's collapses are recomputed (the same
+        # row-wise arithmetic, so the costs are exactly those of a full recomputation)
+        if self.qc is None:
+            self.qc = q[:, _IU, _JU] * _W
+            self.self_cost = np.einsum("ij,ij->i", self.mono, self.qc)
+        starts = cnt_m.indptr[:-1]
+        if self.clean is None:
+            raw = self._edge_cost(u_all, v_all)
+        else:
+            clean_e = self.clean[u_all]
+            raw = np.empty(len(u_all))
+            src = np.repeat(self.prev_start - starts, deg)
+            src += np.arange(len(u_all))
+            raw[clean_e] = self.prev_cost[src[clean_e]]
+            dirty_e = ~clean_e
+            raw[dirty_e] = self._edge_cost(u_all[dirty_e], v_all[dirty_e])
+        self.prev_start, self.prev_cost = starts, raw
+        self.clean = np.ones(n, bool)             # unless collapses are committed
+        cost = np.where(ok, raw, np.inf)
         best = np.full(n, np.inf)
         nz = deg > 0
         best[nz] = np.minimum.reduceat(cost, cnt_m.indptr[:-1][nz])
@@ -216,17 +242,24 @@ class _Part:
         eu, ev = u_all[e_idx], v_all[e_idx]
         e_bnd = is_bedge[e_idx]
         e_cost = cost[e_idx]
-        # vertex -> face incidence
+        # vertex -> face incidence; the faces of the selected vertices (disjoint one-rings)
         fid = np.repeat(np.arange(n_faces), 3)
         vf = sp.csr_matrix((np.ones(fid.size, bool), (f.ravel(), fid)), shape=(n, n_faces))
         nf = np.diff(vf.indptr)[sel]
         f_start = vf.indptr[sel]
+        s_base = np.cumsum(nf) - nf
+        s_face = vf.indices[np.arange(nf.sum()) - np.repeat(s_base - f_start, nf)]
+        # their shape before the collapse (once per face rather than once per edge)
+        old = v[f[s_face]]
+        n_old_s = np.cross(old[:, 1] - old[:, 0], old[:, 2] - old[:, 0])
+        l_old_s = np.linalg.norm(n_old_s, axis=1)
+        q_old_s = _quality(old[:, 0], old[:, 1], old[:, 2], l_old_s)
         # pairs: for each edge of u, every face of u
         npair_e = nf[e_owner]
         p_edge = np.repeat(np.arange(len(eu)), npair_e)
         p_local = np.arange(npair_e.sum()) - np.repeat(np.cumsum(npair_e) - npair_e, npair_e)
-        p_face = vf.indices[f_start[e_owner[p_edge]] + p_local]
-        pf = f[p_face]
+        p_slot = s_base[e_owner[p_edge]] + p_local
+        pf = f[s_face[p_slot]]
         pu, pv = eu[p_edge], ev[p_edge]
         has_v = (pf == pv[:, None]).any(axis=1)
         # faces on the edge: count and apex degree
@@ -236,16 +269,14 @@ class _Part:
         # surviving faces: replace u by v and test orientation and shape
         surv = ~has_v
         sf = pf[surv]
-        old = v[sf]
+        s_surv = p_slot[surv]
+        n_old, l_old, q_old = n_old_s[s_surv], l_old_s[s_surv], q_old_s[s_surv]
         newf = np.where(sf == pu[surv, None], pv[surv, None], sf)
         new = v[newf]
-        n_old = np.cross(old[:, 1] - old[:, 0], old[:, 2] - old[:, 0])
         n_new = np.cross(new[:, 1] - new[:, 0], new[:, 2] - new[:, 0])
-        l_old = np.linalg.norm(n_old, axis=1)
         l_new = np.linalg.norm(n_new, axis=1)
         dot = np.einsum("ij,ij->i", n_old, n_new)
-        q_old = _quality(old[:, 0], old[:, 1], old[:, 2])
-        q_new = _quality(new[:, 0], new[:, 1], new[:, 2])
+        q_new = _quality(new[:, 0], new[:, 1], new[:, 2], l_new)
         geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) \
             | (dot <= self.cos_max * l_old * l_new) \
             | (q_new < np.minimum(self.min_quality, q_old)) \
@@ -262,12 +293,12 @@ class _Part:
         e_bad |= (n_edge_faces == 2) & (deg[eu] + deg[ev] - 4 < 3)
         e_bad |= deg[eu] + deg[ev] - 2 - n_edge_faces > deg_max
         e_bad |= (n_edge_faces < 1) | ~np.isfinite(e_cost)
-        # cheapest valid edge of every selected vertex
+        # cheapest valid edge of every selected vertex (the first one among equal costs)
         c = np.where(e_bad, np.inf, e_cost)
-        o = np.lexsort((c, e_owner))
-        first = np.ones(len(o), bool)
-        first[1:] = e_owner[o][1:] != e_owner[o][:-1]
-        pick = o[first]
+        hit = np.flatnonzero(c == np.minimum.reduceat(c, np.cumsum(ne) - ne)[e_owner])
+        first = np.ones(len(hit), bool)
+        first[1:] = e_owner[hit][1:] != e_owner[hit][:-1]
+        pick = hit[first]
         pick = pick[np.isfinite(c[pick])]
         failed = np.setdiff1d(sel, eu[pick])
         frozen[failed] = True
@@ -275,6 +306,10 @@ class _Part:
         self._cu, self._cv, self._adj = eu[pick], ev[pick], adj_self
         return (True, more, c[pick], n_edge_faces[pick].astype(np.int64),
                 self.orig[eu[pick]])
+
+    def _edge_cost(self, u, w):
+        """Quadric error of collapsing ``u`` into ``w`` (both index arrays)."""
+        return np.einsum("ij,ij->i", self.mono[w], self.qc[u]) + self.self_cost[w]
 
     def commit(self, keep):
         """Apply the proposed collapses selected by the boolean mask ``keep``."""
@@ -286,9 +321,16 @@ class _Part:
         good = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
         self.f, self.fid = f[good], self.fid[good]
         self.q[cv] += self.q[cu]
-        # neighbourhoods changed: let frozen vertices near the collapses try again
         if len(cv):
+            self.qc[cv] = self.q[cv][:, _IU, _JU] * _W
+            self.self_cost[cv] = np.einsum("ij,ij->i", self.mono[cv], self.qc[cv])
             adj_self = self._adj
+            # costs change on the rows of the one-rings of u and v (neighbours or quadrics)
+            ends = np.zeros(n, np.int32)
+            ends[cu] = 1
+            ends[cv] = 1
+            self.clean = (adj_self @ ends) == 0
+            # neighbourhoods changed: let frozen vertices near the collapses try again
             touched = np.zeros(n, np.int8)
             touched[cv] = 1
             touched = (adj_self @ (adj_self @ touched)) > 0
