@@ -237,6 +237,11 @@ def test_decimation_n_jobs_validation():
     for bad in (0, -2, 1.5, "2"):
         with pytest.raises(LamegValueError, match="n_jobs"):
             decimate_vertex_subset(v, f, 0.5, n_jobs=bad)
+    # a non-manifold edge is found inside a group of components as well
+    v2, f2 = _bumpy_sphere(2, 1.0, 0, (5.0, 0, 0))
+    nm = np.r_[f, [[f[0, 0], f[0, 1], len(v) - 1]], f2 + len(v)]
+    with pytest.raises(LamegDataError, match="1 non-manifold"):
+        decimate_vertex_subset(np.r_[v, v2], nm, 0.5, n_jobs=2)
 
 
 def test_decimation_open_surface_keeps_boundary_manifold():

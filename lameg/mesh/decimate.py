@@ -47,6 +47,7 @@ from .._utils import logger
 from .._validate import check_int
 from ..exceptions import LamegDataError, LamegValueError
 from .adjacency import directed_edges, edge_keys
+from .normals import vertex_normals
 
 __all__ = ["decimate_vertex_subset"]
 
@@ -142,15 +143,33 @@ class _Part:
     :meth:`commit` of the collapses the caller kept.
     """
 
-    def __init__(self, v, f, fid, q, mono, ref_n, orig, opts):
-        self.v, self.f, self.fid, self.q, self.mono, self.ref_n = v, f, fid, q, mono, ref_n
-        self.orig = orig
+    def __init__(self, v, f, fid, orig, opts):
+        self.v, self.f, self.fid, self.orig = v, f, fid, orig
+        self.q = self.mono = self.ref_n = None
         self.frozen = np.zeros(len(v), bool)
         # per-vertex quadric coefficients, and the collapse costs of the previous round with
         # the vertices whose row of costs is unchanged since then (``clean``)
         self.qc = self.self_cost = self.prev_start = self.prev_cost = self.clean = None
         self.cos_max, self.min_quality, self.max_degree, self.preserve_boundary = opts
         self._cu = self._cv = self._adj = None
+
+    def prepare(self) -> int:
+        """Quadrics, monomials and reference normals of the vertices; returns the number of
+        non-manifold edges (nothing else is done when there are some)."""
+        v, f, n = self.v, self.f, len(self.v)
+        e = directed_edges(f)
+        key, _ = edge_keys(np.sort(e, axis=1))
+        _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        n_bad = int((cnt > 2).sum())
+        if n_bad:
+            return n_bad
+        self.q = _face_quadrics(v, f, n, e, cnt[inv.ravel()] == 1)
+        vh = np.c_[v, np.ones(n)]
+        self.mono = vh[:, _IU] * vh[:, _JU]
+        # original vertex normals: a new face must agree with the original surface at its
+        # corners
+        self.ref_n = vertex_normals(v, f, weighting="area")
+        return 0
 
     def propose(self):
         """Proposed collapses of this round.
@@ -465,20 +484,7 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
             raise LamegValueError(f"ds_factor must be in (0, 1], got {ds_factor}")
         target_faces = int(round(ds_factor * len(f)))
     target_faces = max(int(target_faces), 1)
-    e = directed_edges(f)
-    key, _ = edge_keys(np.sort(e, axis=1))
-    _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    if (cnt > 2).any():
-        raise LamegDataError(f"mesh has {(cnt > 2).sum()} non-manifold edges; repair it first "
-                             "(lameg.mesh.repair.fix_non_manifold_edges)")
     opts = (np.cos(np.deg2rad(max_normal_angle)), min_quality, max_degree, preserve_boundary)
-    q = _face_quadrics(v, f, n, e, cnt[inv.ravel()] == 1)
-    vh = np.c_[v, np.ones(n)]
-    mono = vh[:, _IU] * vh[:, _JU]
-    # original vertex normals: a new face must agree with the original surface at its corners
-    from .normals import vertex_normals
-    ref_n = vertex_normals(v, f, weighting="area")
-
     cores = os.cpu_count() or 1
     n_groups = 1 if n_jobs == 1 else cores if n_jobs in (None, -1) else n_jobs
     if n_jobs is None and len(f) < 2 * PARALLEL_MIN_FACES:
@@ -486,15 +492,20 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
     groups = _split_parts(f, n, n_groups) if n_groups > 1 else []
     sizes = sorted((len(fi) for _, fi in groups), reverse=True)
     if len(groups) < 2 or (n_jobs is None and sizes[1] < PARALLEL_MIN_FACES):
-        parts = [_Part(v, f, np.arange(len(f)), q, mono, ref_n, np.arange(n), opts)]
+        parts = [_Part(v, f, np.arange(len(f)), np.arange(n), opts)]
     else:
         remap = np.full(n, -1, np.int64)
         for vi, _ in groups:
             remap[vi] = np.arange(len(vi))
-        parts = [_Part(v[vi], remap[f[fi]], fi, q[vi], mono[vi], ref_n[vi], vi, opts)
-                 for vi, fi in groups]
+        parts = [_Part(v[vi], remap[f[fi]], fi, vi, opts) for vi, fi in groups]
     pool = ThreadPoolExecutor(len(parts)) if len(parts) > 1 else None
     try:
+        # every per-vertex quantity only sums over the vertex's own faces, in face order,
+        # so it is the same whether computed on the whole mesh or on its part
+        n_bad = sum(pool.map(_Part.prepare, parts) if pool else [parts[0].prepare()])
+        if n_bad:
+            raise LamegDataError(f"mesh has {n_bad} non-manifold edges; repair it first "
+                                 "(lameg.mesh.repair.fix_non_manifold_edges)")
         _run_rounds(parts, pool, target_faces, max_rounds)
     finally:
         if pool is not None:
