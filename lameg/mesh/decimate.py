@@ -123,6 +123,27 @@ def _ring_min(adj_self: sp.csr_matrix, key: np.ndarray) -> np.ndarray:
     return np.minimum.reduceat(key[adj_self.indices], adj_self.indptr[:-1])
 
 
+def _row_entries(adj: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the given rows of ``adj`` (concatenated) and where each row starts."""
+    start = adj.indptr[rows]
+    cnt = adj.indptr[rows + 1] - start
+    off = np.cumsum(cnt) - cnt
+    return adj.indices[np.arange(cnt.sum()) - np.repeat(off - start, cnt)], off
+
+
+def _two_ring_min_at(adj_self: sp.csr_matrix, key: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``_ring_min(adj_self, _ring_min(adj_self, key))[rows]``, visiting only the one-rings
+    of ``rows`` and of their neighbours (for a few rows of a large mesh)."""
+    nb, off = _row_entries(adj_self, rows)
+    near = np.zeros(len(key), bool)
+    near[nb] = True
+    near = np.flatnonzero(near)
+    nb1, off1 = _row_entries(adj_self, near)
+    m1 = np.full(len(key), np.inf)
+    m1[near] = np.minimum.reduceat(key[nb1], off1)
+    return np.minimum.reduceat(m1[nb], off)
+
+
 def _sq_norm(d: np.ndarray) -> np.ndarray:
     """``(d ** 2).sum(1)`` of an (m, 3) array, summed in the same order, without the slow
     reduction over a length-3 axis."""
@@ -253,17 +274,21 @@ class _Part:
         if not cand.any():
             return (False, bool((~frozen & alive).any())) + none
         # --- independent set (graph distance >= 3) by increasing cost
-        order = np.lexsort((np.arange(n), best))
-        rank = np.empty(n)
-        rank[order] = np.arange(n, dtype=float)
-        key = np.where(cand, rank, np.inf)
+        # rank of every candidate by cost, ties by index (only the order is ever compared)
+        ci = np.flatnonzero(cand)
+        key = np.full(n, np.inf)
+        key[ci[np.argsort(best[ci], kind="stable")]] = np.arange(len(ci), dtype=float)
         adj_self = (cnt_m.astype(bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
         selected = np.zeros(n, bool)
         pool = cand.copy()
         for _ in range(4):
             k = np.where(pool, key, np.inf)
-            m2 = _ring_min(adj_self, _ring_min(adj_self, k))
-            new = pool & (k == m2)
+            at = np.flatnonzero(pool)
+            if 3 * len(at) > n:
+                new = pool & (k == _ring_min(adj_self, _ring_min(adj_self, k)))
+            else:                                 # later passes: a small pool
+                new = np.zeros(n, bool)
+                new[at[k[at] == _two_ring_min_at(adj_self, k, at)]] = True
             if not new.any():
                 break
             selected |= new
@@ -316,10 +341,12 @@ class _Part:
         l_new = np.linalg.norm(n_new, axis=1)
         dot = np.einsum("ij,ij->i", n_old, n_new)
         q_new = _quality(new[:, 0], new[:, 1], new[:, 2], l_new)
+        rn = self.ref_n                 # the sum over the corners, in the order of .sum(axis=1)
+        ref_sum = (rn[newf[:, 0]] + rn[newf[:, 1]]) + rn[newf[:, 2]]
         geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) \
             | (dot <= self.cos_max * l_old * l_new) \
             | (q_new < np.minimum(self.min_quality, q_old)) \
-            | (np.einsum("ij,ij->i", n_new, self.ref_n[newf].sum(axis=1)) <= 0)
+            | (np.einsum("ij,ij->i", n_new, ref_sum) <= 0)
         bad_pair = np.zeros(len(p_edge), bool)
         bad_pair[surv] = geo_bad
         bad_pair |= apex_bad
