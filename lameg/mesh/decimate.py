@@ -171,8 +171,8 @@ class _Part:
         self.v, self.f, self.fid, self.orig = v, f, fid, orig
         self.q = self.mono = self.ref_n = None
         self.frozen = np.zeros(len(v), bool)
-        # per-vertex quadric coefficients, and the collapse costs of the previous round with
-        # the vertices whose row of costs is unchanged since then (``clean``)
+        # per-vertex quadric coefficients (row-major), and the collapse costs of the previous
+        # round with the vertices whose row of costs is unchanged since then (``clean``)
         self.qc = self.self_cost = self.prev_start = self.prev_cost = self.clean = None
         self.cos_max, self.min_quality, self.max_degree, self.preserve_boundary = opts
         self._cu = self._cv = self._adj = None
@@ -189,7 +189,8 @@ class _Part:
             return n_bad
         self.q = _face_quadrics(v, f, n, e, cnt[inv.ravel()] == 1)
         vh = np.c_[v, np.ones(n)]
-        self.mono = vh[:, _IU] * vh[:, _JU]
+        # row-major, so that rows are gathered fast (the values do not depend on the layout)
+        self.mono = np.ascontiguousarray(vh[:, _IU] * vh[:, _JU])
         # original vertex normals: a new face must agree with the original surface at its
         # corners
         self.ref_n = vertex_normals(v, f, weighting="area")
@@ -221,8 +222,8 @@ class _Part:
             self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig = (
                 a[live] for a in (self.v, self.q, self.mono, self.ref_n, self.frozen, self.orig))
             if self.qc is not None:
-                self.qc, self.self_cost, self.prev_start, self.clean = (
-                    a[live] for a in (self.qc, self.self_cost, self.prev_start, self.clean))
+                self.qc, self.prev_start, self.clean = (
+                    a[live] for a in (self.qc, self.prev_start, self.clean))
             n = len(live)
         v, q, frozen, deg_max = self.v, self.q, self.frozen, self.max_degree
         n_faces = len(f)
@@ -250,9 +251,12 @@ class _Part:
         # h_v' (Q_u + Q_v) h_v with Q as its 10 unique coefficients and h_v as monomials;
         # only the rows near the last round's collapses are recomputed (the same
         # row-wise arithmetic, so the costs are exactly those of a full recomputation)
+        # (the self costs are recomputed as a whole from a column-major qc: einsum sums in a
+        # layout-dependent order, and this is the order of every other round and part)
+        qc = q[:, _IU, _JU] * _W
+        self.self_cost = np.einsum("ij,ij->i", self.mono, qc)
         if self.qc is None:
-            self.qc = q[:, _IU, _JU] * _W
-            self.self_cost = np.einsum("ij,ij->i", self.mono, self.qc)
+            self.qc = np.ascontiguousarray(qc)   # row-major copy for gathering rows
         starts = cnt_m.indptr[:-1]
         if self.clean is None:
             raw = self._edge_cost(u_all, v_all)
@@ -385,8 +389,8 @@ class _Part:
         for s in range(0, len(u), _COST_BLOCK):
             uu, ww = u[s:s + _COST_BLOCK], w[s:s + _COST_BLOCK]
             k = len(uu)
-            np.take(self.mono, ww, axis=0, out=bm[:k])
-            np.take(self.qc, uu, axis=0, out=bq[:k])
+            np.take(self.mono, ww, axis=0, out=bm[:k], mode="clip")  # valid indices
+            np.take(self.qc, uu, axis=0, out=bq[:k], mode="clip")
             np.einsum("ij,ij->i", bm[:k], bq[:k], out=out[s:s + k])
             out[s:s + k] += self.self_cost[ww]
         return out
@@ -403,7 +407,6 @@ class _Part:
         self.q[cv] += self.q[cu]
         if len(cv):
             self.qc[cv] = self.q[cv][:, _IU, _JU] * _W
-            self.self_cost[cv] = np.einsum("ij,ij->i", self.mono[cv], self.qc[cv])
             adj_self = self._adj
             # costs change on the rows of the one-rings of u and v (neighbours or quadrics)
             ends = np.zeros(n, np.int32)
