@@ -137,6 +137,42 @@ def test_points_outside_surface():
     assert not out[:200].any() and out[200:].all()
 
 
+def test_points_outside_surface_carried_along_a_mesh():
+    """With the points' own triangles, verdicts travel along edges that cannot cross the
+    surface: same verdicts as testing every point, exact distances for the points outside,
+    NaN only for points that inherited an inside verdict."""
+    from scipy.spatial import ConvexHull
+
+    rng = np.random.default_rng(4)
+
+    def hull_mesh(p):
+        t = ConvexHull(p).simplices.copy()
+        a, b, c = p[t[:, 0]], p[t[:, 1]], p[t[:, 2]]
+        flip = np.einsum("ij,ij->i", np.cross(b - a, c - a), a - p.mean(0)) < 0
+        t[flip] = t[flip][:, ::-1]
+        return t
+
+    skull = _sphere_points(800, 80.0, rng)
+    tri = hull_mesh(skull)
+    # a "cortex": two nested closed meshes, the outer one poking through the skull at +x
+    layer = _sphere_points(1500, 1.0, rng)
+    lf = hull_mesh(layer)
+    inner = layer * 50.0
+    outer = layer * 60.0 + [35.0, 0.0, 0.0]
+    pts = np.vstack([inner, outer])
+    pf = np.vstack([lf, lf + len(layer)])
+    ref_out, ref_d = points_outside_surface(pts, skull, tri)
+    out, d = points_outside_surface(pts, skull, tri, point_faces=pf)
+    assert 0 < ref_out.sum() < len(layer)  # some of the outer mesh is outside
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_allclose(d[out], ref_d[out], rtol=1e-12)
+    carried = np.isnan(d)
+    assert carried.sum() > len(layer)  # most points were not tested one by one
+    assert not out[carried].any()
+    with pytest.raises(LamegValueError):
+        points_outside_surface(pts, skull, tri, point_faces=pf + len(pts))
+
+
 # --------------------------------------------------------------------------- façade vs SPM
 
 

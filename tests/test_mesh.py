@@ -22,7 +22,12 @@ from lameg.mesh import (
     split_connected_components,
     vertex_normals,
 )
-from lameg.mesh.distance import closest_point_on_triangles, point_to_mesh, radiality_to_surface
+from lameg.mesh.distance import (
+    closest_point_on_triangles,
+    distance_lower_bound,
+    point_to_mesh,
+    radiality_to_surface,
+)
 from lameg.mesh.repair import fix_non_manifold_edges
 
 
@@ -333,6 +338,24 @@ def test_point_to_mesh_deep_inside_closed_surface():
         np.testing.assert_allclose(np.einsum("ij,ijk->ik", bary, v[f[face]]), cp, atol=1e-9)
         np.testing.assert_allclose(np.linalg.norm(cp - pts, axis=1), d, atol=1e-9)
         assert (bary >= -1e-12).all() and np.allclose(bary.sum(1), 1)
+
+
+def test_distance_lower_bound():
+    """Never above the exact distance (it is a proof that a ball is surface-free), and not
+    vacuous: far from the surface the bound is a sizeable part of the distance (it loses the
+    factor 1.5 of the approximate nearest-site query and the piece radius)."""
+    rng = np.random.default_rng(5)
+    v, f = icosphere(3, radius=1.0)
+    v = v * [85.0, 115.0, 100.0]
+    v[:40] *= 1.6  # a few outsized faces: subdivided into sites
+    pts = rng.uniform(-140, 140, (400, 3))
+    exact = point_to_mesh(pts, v, f)[0]
+    lower = distance_lower_bound(pts, v, f)
+    assert (lower <= exact + 1e-9).all()
+    deep = exact > 30
+    assert deep.sum() > 50 and np.median(lower[deep] / exact[deep]) > 0.4
+    with pytest.raises(LamegValueError):
+        distance_lower_bound(pts, v, np.zeros((0, 3), int))
 
 
 def test_point_to_mesh_large_and_degenerate_faces():

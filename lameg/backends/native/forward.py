@@ -264,7 +264,7 @@ orientations, inversion_idx, fid_labels, oskull_fname, useheadshape, cache_dir, 
     cortex_head = apply_transform(ctx_v, from_mni_m)
     model, vol = _head_model(forward_model_type, iskull_head, scalp_head, sensors)
     if iskull is not None:
-        outside, dist = points_outside_surface(ctx_v, iskull[0], iskull[1])
+        outside, dist = points_outside_surface(ctx_v, iskull[0], iskull[1], point_faces=ctx_f)
         n_out = int(outside.sum())
         if n_out > 0.5 * len(ctx_v):
             raise LamegDataError(
