@@ -280,8 +280,13 @@ class _Part:
         # --- independent set (graph distance >= 3) by increasing cost
         # rank of every candidate by cost, ties by index (only the order is ever compared)
         ci = np.flatnonzero(cand)
+        bc = best[ci]
+        o = np.argsort(bc)                        # any sort is stable when no costs tie
+        bo = bc[o]
+        if (bo[1:] == bo[:-1]).any():
+            o = np.argsort(bc, kind="stable")
         key = np.full(n, np.inf)
-        key[ci[np.argsort(best[ci], kind="stable")]] = np.arange(len(ci), dtype=float)
+        key[ci[o]] = np.arange(len(ci), dtype=float)
         adj_self = (cnt_m.astype(bool) + sp.identity(n, dtype=bool, format="csr")).tocsr()
         selected = np.zeros(n, bool)
         pool = cand.copy()
