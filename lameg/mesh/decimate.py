@@ -113,6 +113,9 @@ PARALLEL_MIN_FACES = 50_000
 
 # collapse costs are evaluated in blocks of this many edges (cache-sized temporaries)
 _COST_BLOCK = 16384
+# each selected vertex tests its cheapest, then next cheapest... edge for validity, and after
+# this many all its remaining edges at once
+_LAZY_EDGES = 2
 
 _IU, _JU = np.triu_indices(4)
 _W = np.where(_IU == _JU, 1.0, 2.0)
@@ -328,59 +331,91 @@ class _Part:
         n_old_s = _cross(old[:, 1] - old[:, 0], old[:, 2] - old[:, 0])
         l_old_s = np.linalg.norm(n_old_s, axis=1)
         q_old_s = _quality(old[:, 0], old[:, 1], old[:, 2], l_old_s)
-        # pairs: for each edge of u, every face of u
-        npair_e = nf[e_owner]
-        p_edge = np.repeat(np.arange(len(eu)), npair_e)
-        p_local = np.arange(npair_e.sum()) - np.repeat(np.cumsum(npair_e) - npair_e, npair_e)
-        p_slot = s_base[e_owner[p_edge]] + p_local
-        pf = f[s_face[p_slot]]
-        pu, pv = eu[p_edge], ev[p_edge]
-        has_v = (pf == pv[:, None]).any(axis=1)
-        # faces on the edge: count and apex degree
-        n_edge_faces = np.bincount(p_edge, weights=has_v, minlength=len(eu))
-        apex = np.where(has_v, pf.sum(axis=1) - pu - pv, 0)
-        apex_bad = has_v & ((deg[apex] <= 3) | (e_bnd[p_edge] & bnd[apex]))
-        # surviving faces: replace u by v and test orientation and shape
-        surv = ~has_v
-        sf = pf[surv]
-        s_surv = p_slot[surv]
-        n_old, l_old, q_old = n_old_s[s_surv], l_old_s[s_surv], q_old_s[s_surv]
-        newf = np.where(sf == pu[surv, None], pv[surv, None], sf)
-        new = v[newf]
-        n_new = _cross(new[:, 1] - new[:, 0], new[:, 2] - new[:, 0])
-        l_new = np.linalg.norm(n_new, axis=1)
-        dot = np.einsum("ij,ij->i", n_old, n_new)
-        q_new = _quality(new[:, 0], new[:, 1], new[:, 2], l_new)
-        rn = self.ref_n                 # the sum over the corners, in the order of .sum(axis=1)
-        ref_sum = (rn[newf[:, 0]] + rn[newf[:, 1]]) + rn[newf[:, 2]]
-        geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) \
-            | (dot <= self.cos_max * l_old * l_new) \
-            | (q_new < np.minimum(self.min_quality, q_old)) \
-            | (np.einsum("ij,ij->i", n_new, ref_sum) <= 0)
-        bad_pair = np.zeros(len(p_edge), bool)
-        bad_pair[surv] = geo_bad
-        bad_pair |= apex_bad
-        e_bad = np.bincount(p_edge, weights=bad_pair, minlength=len(eu)) > 0
-        # link condition: common neighbours of u and v == faces on the edge
-        au = cnt_m[eu].astype(bool)
-        av = cnt_m[ev].astype(bool)
-        common = np.asarray(au.multiply(av).sum(axis=1)).ravel()
-        e_bad |= common != n_edge_faces
-        e_bad |= (n_edge_faces == 2) & (deg[eu] + deg[ev] - 4 < 3)
-        e_bad |= deg[eu] + deg[ev] - 2 - n_edge_faces > deg_max
-        e_bad |= (n_edge_faces < 1) | ~np.isfinite(e_cost)
-        # cheapest valid edge of every selected vertex (the first one among equal costs)
-        c = np.where(e_bad, np.inf, e_cost)
-        hit = np.flatnonzero(c == np.minimum.reduceat(c, np.cumsum(ne) - ne)[e_owner])
-        first = np.ones(len(hit), bool)
-        first[1:] = e_owner[hit][1:] != e_owner[hit][:-1]
-        pick = hit[first]
-        pick = pick[np.isfinite(c[pick])]
+
+        def edge_bad(idx):
+            """Which of the collapses ``idx`` (edge indices) are invalid, and the number of
+            faces on each edge (every test is row-wise, so any subset gives the same answer)."""
+            own = e_owner[idx]
+            iu, iv, ib = eu[idx], ev[idx], e_bnd[idx]
+            # pairs: for each edge of u, every face of u
+            npair_e = nf[own]
+            p_edge = np.repeat(np.arange(len(idx)), npair_e)
+            p_local = np.arange(npair_e.sum()) - np.repeat(np.cumsum(npair_e) - npair_e, npair_e)
+            p_slot = s_base[own][p_edge] + p_local
+            pf = f[s_face[p_slot]]
+            pu, pv = iu[p_edge], iv[p_edge]
+            has_v = (pf == pv[:, None]).any(axis=1)
+            # faces on the edge: count and apex degree
+            n_edge_faces = np.bincount(p_edge, weights=has_v, minlength=len(idx))
+            apex = np.where(has_v, pf.sum(axis=1) - pu - pv, 0)
+            apex_bad = has_v & ((deg[apex] <= 3) | (ib[p_edge] & bnd[apex]))
+            # surviving faces: replace u by v and test orientation and shape
+            surv = ~has_v
+            sf = pf[surv]
+            s_surv = p_slot[surv]
+            n_old, l_old, q_old = n_old_s[s_surv], l_old_s[s_surv], q_old_s[s_surv]
+            newf = np.where(sf == pu[surv, None], pv[surv, None], sf)
+            new = v[newf]
+            n_new = _cross(new[:, 1] - new[:, 0], new[:, 2] - new[:, 0])
+            l_new = np.linalg.norm(n_new, axis=1)
+            dot = np.einsum("ij,ij->i", n_old, n_new)
+            q_new = _quality(new[:, 0], new[:, 1], new[:, 2], l_new)
+            rn = self.ref_n             # the sum over the corners, in the order of .sum(axis=1)
+            ref_sum = (rn[newf[:, 0]] + rn[newf[:, 1]]) + rn[newf[:, 2]]
+            geo_bad = (l_new <= 1e-12 * np.maximum(l_old, 1e-300)) \
+                | (dot <= self.cos_max * l_old * l_new) \
+                | (q_new < np.minimum(self.min_quality, q_old)) \
+                | (np.einsum("ij,ij->i", n_new, ref_sum) <= 0)
+            bad_pair = np.zeros(len(p_edge), bool)
+            bad_pair[surv] = geo_bad
+            bad_pair |= apex_bad
+            bad = np.bincount(p_edge, weights=bad_pair, minlength=len(idx)) > 0
+            # link condition: common neighbours of u and v == faces on the edge
+            au = cnt_m[iu].astype(bool)
+            av = cnt_m[iv].astype(bool)
+            common = np.asarray(au.multiply(av).sum(axis=1)).ravel()
+            bad |= common != n_edge_faces
+            bad |= (n_edge_faces == 2) & (deg[iu] + deg[iv] - 4 < 3)
+            bad |= deg[iu] + deg[iv] - 2 - n_edge_faces > deg_max
+            bad |= (n_edge_faces < 1) | ~np.isfinite(e_cost[idx])
+            return bad, n_edge_faces
+
+        # cheapest valid edge of every selected vertex (the first one among equal costs):
+        # each vertex tries its edges in that order, and the cheapest is almost always valid
+        e_first = np.cumsum(ne) - ne
+        by_cost = np.lexsort((e_cost, e_owner))
+        pick_of = np.full(len(sel), -1)
+        faces_of = np.zeros(len(sel))
+        pending = np.ones(len(sel), bool)
+        for r in range(_LAZY_EDGES + 1):
+            own = np.flatnonzero(pending & (ne > r))
+            if not len(own):
+                break
+            # the r-th cheapest edge of each pending vertex; at the end all its other ones
+            n_try = ne[own] - r if r == _LAZY_EDGES else np.ones(len(own), np.int64)
+            at = np.repeat(e_first[own] + r - (np.cumsum(n_try) - n_try), n_try)
+            idx = by_cost[at + np.arange(len(at))]
+            own = np.repeat(own, n_try)
+            fin = np.isfinite(e_cost[idx])
+            valid = np.zeros(len(idx), bool)
+            nef = np.zeros(len(idx))
+            if fin.any():
+                bad, nef[fin] = edge_bad(idx[fin])
+                valid[fin] = ~bad
+            ok = np.flatnonzero(valid)
+            if len(ok):                           # the first valid edge of each vertex
+                ok = ok[np.r_[True, own[ok][1:] != own[ok][:-1]]]
+            pick_of[own[ok]] = idx[ok]
+            faces_of[own[ok]] = nef[ok]
+            pending[own[ok]] = False
+            pending[own[~fin]] = False            # no finite edge left
+        picked = np.flatnonzero(pick_of >= 0)
+        pick = pick_of[picked]
         failed = np.setdiff1d(sel, eu[pick])
         frozen[failed] = True
         more = bool((cand & ~selected).any() or (~frozen & alive).any())
         self._cu, self._cv, self._adj = eu[pick], ev[pick], adj_self
-        return (True, more, c[pick], n_edge_faces[pick].astype(np.int64),
+        return (True, more, e_cost[pick], faces_of[picked].astype(np.int64),
                 self.orig[eu[pick]])
 
     def _edge_cost(self, u, w):
