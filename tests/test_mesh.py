@@ -226,6 +226,20 @@ def test_decimation_threads_over_components_bit_identical(kw, caplog):
     assert abs(len(serial[1]) - kw.get("target_faces", round(0.1 * len(f)))) <= 1
 
 
+def test_decimation_shortcuts_change_nothing(monkeypatch):
+    """Carrying unchanged collapse costs over between rounds and validating each vertex's
+    edges cheapest first give exactly the result of recomputing every cost and validating
+    every edge (the plain rounds)."""
+    from lameg.mesh import decimate
+
+    v, f = _bumpy_sphere(4, 50.0, 5)
+    v2, f2, _, _ = remove_vertices(v, f, np.flatnonzero(v[:, 0] > 30))   # with a boundary
+    fast = decimate_vertex_subset(v2, f2, 0.1)
+    monkeypatch.setattr(decimate, "_REUSE_COSTS", False)
+    monkeypatch.setattr(decimate, "_LAZY_EDGES", 0)
+    _same_decimation(fast, decimate_vertex_subset(v2, f2, 0.1))
+
+
 def test_decimation_threads_single_component_bit_identical():
     """One component plus a vertex of no face: the threaded path drops the isolated vertex up
     front and still matches the whole-mesh rounds exactly."""

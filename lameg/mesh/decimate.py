@@ -113,6 +113,9 @@ PARALLEL_MIN_FACES = 50_000
 
 # collapse costs are evaluated in blocks of this many edges (cache-sized temporaries)
 _COST_BLOCK = 16384
+# collapse costs of the rows untouched by the last round are carried over (False: all
+# recomputed; the same values)
+_REUSE_COSTS = True
 # each selected vertex tests its cheapest, then next cheapest... edge for validity, and after
 # this many all its remaining edges at once
 _LAZY_EDGES = 2
@@ -177,7 +180,8 @@ class _Part:
         self.frozen = np.zeros(len(v), bool)
         # per-vertex quadric coefficients (row-major), and the collapse costs of the previous
         # round with the vertices whose row of costs is unchanged since then (``clean``)
-        self.qc = self.self_cost = self.prev_start = self.prev_cost = self.clean = None
+        self.qc = self.qc_f = self.self_cost = None
+        self.prev_start = self.prev_cost = self.clean = None
         self.cos_max, self.min_quality, self.max_degree, self.preserve_boundary = opts
         self._cu = self._cv = self._adj = None
 
@@ -228,6 +232,7 @@ class _Part:
             if self.qc is not None:
                 self.qc, self.prev_start, self.clean = (
                     a[live] for a in (self.qc, self.prev_start, self.clean))
+                self.qc_f = np.asfortranarray(self.qc_f[live])
             n = len(live)
         v, q, frozen, deg_max = self.v, self.q, self.frozen, self.max_degree
         n_faces = len(f)
@@ -257,12 +262,12 @@ class _Part:
         # row-wise arithmetic, so the costs are exactly those of a full recomputation)
         # (the self costs are recomputed as a whole from a column-major qc: einsum sums in a
         # layout-dependent order, and this is the order of every other round and part)
-        qc = q[:, _IU, _JU] * _W
-        self.self_cost = np.einsum("ij,ij->i", self.mono, qc)
         if self.qc is None:
-            self.qc = np.ascontiguousarray(qc)   # row-major copy for gathering rows
+            self.qc_f = np.asfortranarray(q[:, _IU, _JU] * _W)
+            self.qc = np.ascontiguousarray(self.qc_f)   # row-major copy for gathering rows
+        self.self_cost = np.einsum("ij,ij->i", self.mono, self.qc_f)
         starts = cnt_m.indptr[:-1]
-        if self.clean is None:
+        if self.clean is None or not _REUSE_COSTS:
             raw = self._edge_cost(u_all, v_all)
         else:
             clean_e = self.clean[u_all]
@@ -383,19 +388,27 @@ class _Part:
         # cheapest valid edge of every selected vertex (the first one among equal costs):
         # each vertex tries its edges in that order, and the cheapest is almost always valid
         e_first = np.cumsum(ne) - ne
-        by_cost = np.lexsort((e_cost, e_owner))
+        tried = np.zeros(len(eu), bool)
         pick_of = np.full(len(sel), -1)
         faces_of = np.zeros(len(sel))
         pending = np.ones(len(sel), bool)
         for r in range(_LAZY_EDGES + 1):
-            own = np.flatnonzero(pending & (ne > r))
-            if not len(own):
+            if r < _LAZY_EDGES:                   # the cheapest untried edge of each vertex
+                c_try = np.where(tried, np.inf, e_cost)
+                low = np.fmin.reduceat(c_try, e_first)
+                pending &= np.isfinite(low)       # else no finite edge is left
+                if not pending.any():
+                    break
+                hit = np.flatnonzero(c_try == low[e_owner])
+                idx = hit[np.r_[True, e_owner[hit][1:] != e_owner[hit][:-1]]]
+                idx = idx[pending[e_owner[idx]]]
+            elif not pending.any():
                 break
-            # the r-th cheapest edge of each pending vertex; at the end all its other ones
-            n_try = ne[own] - r if r == _LAZY_EDGES else np.ones(len(own), np.int64)
-            at = np.repeat(e_first[own] + r - (np.cumsum(n_try) - n_try), n_try)
-            idx = by_cost[at + np.arange(len(at))]
-            own = np.repeat(own, n_try)
+            else:                                 # then all the others, in order of cost
+                idx = np.flatnonzero(pending[e_owner] & ~tried)
+                idx = idx[np.lexsort((e_cost[idx], e_owner[idx]))]
+            tried[idx] = True
+            own = e_owner[idx]
             fin = np.isfinite(e_cost[idx])
             valid = np.zeros(len(idx), bool)
             nef = np.zeros(len(idx))
@@ -447,7 +460,7 @@ class _Part:
         self.f, self.fid = f[good], self.fid[good]
         self.q[cv] += self.q[cu]
         if len(cv):
-            self.qc[cv] = self.q[cv][:, _IU, _JU] * _W
+            self.qc[cv] = self.qc_f[cv] = self.q[cv][:, _IU, _JU] * _W
             adj_self = self._adj
             # costs change on the rows of the one-rings of u and v (neighbours or quadrics)
             ends = np.zeros(n, np.int32)
