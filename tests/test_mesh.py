@@ -251,6 +251,18 @@ def test_decimation_threads_single_component_bit_identical():
     _same_decimation(serial, decimate_vertex_subset(v, f, 0.2, n_jobs=2))
 
 
+def test_decimation_threads_with_a_degenerate_face():
+    """A face with a repeated vertex (still edge-manifold) keeps the mesh in one piece: the
+    result is the whole-mesh one."""
+    v, f = _bumpy_sphere(4, 50.0, 0)
+    far = int(np.argmax(np.linalg.norm(v - v[7], axis=1)))
+    f = np.r_[f[:1000], [[7, 7, far]], f[1000:]]
+    v2, f2 = _bumpy_sphere(4, 40.0, 1, (200.0, 0, 0))
+    v, f = np.r_[v, v2], np.r_[f, f2 + len(v)]
+    _same_decimation(decimate_vertex_subset(v, f, 0.1, n_jobs=1),
+                     decimate_vertex_subset(v, f, 0.1, n_jobs=2))
+
+
 def test_decimation_n_jobs_validation():
     v, f = icosphere(2)
     for bad in (0, -2, 1.5, "2"):

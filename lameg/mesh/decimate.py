@@ -457,6 +457,7 @@ class _Part:
         remap[cu] = cv
         f = remap[self.f]
         good = (f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])
+        gone = f[~good].ravel()
         self.f, self.fid = f[good], self.fid[good]
         self.q[cv] += self.q[cu]
         if len(cv):
@@ -473,6 +474,8 @@ class _Part:
             touched = (adj_self @ (adj_self @ touched)) > 0
             self.frozen &= ~touched
             self.frozen[cu] = False
+        if len(gone) and self.clean is not None:
+            self.clean[gone] = False              # degenerate input faces dropped
         self._cu = self._cv = self._adj = None
 
 
@@ -551,7 +554,8 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
         depend on it. 1 decimates the whole mesh in one piece, -1 uses every core (at most one
         thread per component). None (default): every core when at least two groups of
         components have :data:`PARALLEL_MIN_FACES` faces or more (the two hemispheres of a
-        cortical mesh), else 1 (threads do not pay on small meshes).
+        cortical mesh), else 1 (threads do not pay on small meshes). Meshes with degenerate
+        faces (a repeated vertex) are decimated in one piece.
 
     Returns
     -------
@@ -590,6 +594,8 @@ def decimate_vertex_subset(vertices: np.ndarray, faces: np.ndarray, ds_factor: f
     n_groups = 1 if n_jobs == 1 else cores if n_jobs in (None, -1) else n_jobs
     if n_jobs is None and len(f) < 2 * PARALLEL_MIN_FACES:
         n_groups = 1
+    if n_groups > 1 and ((f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])).any():
+        n_groups = 1    # faces with a repeated vertex: their first round looks beyond the part
     groups = _split_parts(f, n, n_groups) if n_groups > 1 else []
     sizes = sorted((len(fi) for _, fi in groups), reverse=True)
     if len(groups) < 2 or (n_jobs is None and sizes[1] < PARALLEL_MIN_FACES):
