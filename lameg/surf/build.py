@@ -26,7 +26,7 @@ from ..mesh.normals import orient_outward, vertex_areas
 from ..mesh.repair import fix_non_manifold_edges
 from .commit import staging_folder, surface_lock, switch_over
 from .files import ORIENTATIONS, _layer_name, _write_json
-from .head import _ensure_scalp
+from .head import _ensure_scalp, _has_scalp, scalp_from_mri
 from .orientations import _orientations
 
 
@@ -161,12 +161,22 @@ class BuildMixin:
         hemis = ("lh", "rh")
         self._check_inputs(hemis)
         self._check_writable(scalp)
-        with surface_lock(self.surf_dir):
-            self._recover()
-            self._build(hemis, ds_factor, orientation, fix_orientation, layer_model, verbose)
+        # the scalp depends only on orig.mgz: it is extracted in a thread meanwhile (ndimage
+        # and VTK overlap with the NumPy work of the build)
+        pool = ThreadPoolExecutor(1) if scalp and not _has_scalp(self) else None
+        job = None if pool is None else pool.submit(
+            scalp_from_mri, os.path.join(self.subj_dir, "mri", "orig.mgz"), **scalp_kwargs)
+        try:
+            with surface_lock(self.surf_dir):
+                self._recover()
+                self._build(hemis, ds_factor, orientation, fix_orientation, layer_model,
+                            verbose)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True)
         if scalp:
             try:
-                _ensure_scalp(self, **scalp_kwargs)
+                _ensure_scalp(self, None if job is None else job.result(), **scalp_kwargs)
             except (LamegDataError, LamegFileNotFoundError, LamegFormatError) as exc:
                 logger.warning("no scalp surface could be built (%s); distance/radiality to the "
                                "scalp need bem/outer_skin.surf or a head MRI", exc)

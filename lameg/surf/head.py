@@ -57,15 +57,24 @@ def _find_head_mesh(surf_set, mesh_type):
            else ""))
 
 
-def _ensure_scalp(surf_set, **kwargs):
-    """Build ``bem/outer_skin.{raw,converted}.gii`` from orig.mgz if no scalp exists."""
+def _has_scalp(surf_set) -> bool:
+    """Whether ``bem/`` already holds a scalp surface (then none is built)."""
     bem = Path(surf_set.subj_dir) / "bem"
-    for name in ("outer_skin.converted.gii", "outer_skin.surf",
-                 f"{surf_set.subj_id}-head-dense.fif", f"{surf_set.subj_id}-head.fif"):
-        if (bem / name).exists():
-            return None
+    return any((bem / name).exists() for name in (
+        "outer_skin.converted.gii", "outer_skin.surf",
+        f"{surf_set.subj_id}-head-dense.fif", f"{surf_set.subj_id}-head.fif"))
+
+
+def _ensure_scalp(surf_set, computed=None, **kwargs):
+    """Build ``bem/outer_skin.{raw,converted}.gii`` from orig.mgz if no scalp exists.
+
+    ``computed``: the ``(vertices, faces)`` of :func:`scalp_from_mri` when already computed.
+    """
+    if _has_scalp(surf_set):
+        return None
+    bem = Path(surf_set.subj_dir) / "bem"
     mgz = Path(surf_set.subj_dir) / "mri" / "orig.mgz"
-    v, f = scalp_from_mri(mgz, **kwargs)
+    v, f = computed if computed is not None else scalp_from_mri(mgz, **kwargs)
     affine = fsio.tkras_to_scanner(mgz)[0]
     raw = fsio.apply_affine(v, np.linalg.inv(affine))
     bem.mkdir(parents=True, exist_ok=True)
