@@ -98,3 +98,31 @@ def test_apply_affine_shapes():
     np.testing.assert_allclose(fsio.apply_affine(p, a), ref, atol=1e-12)
     np.testing.assert_allclose(fsio.apply_affine(p[0], a), ref[0], atol=1e-12)
     assert fsio.apply_affine(np.zeros((0, 3)), a).shape == (0, 3)
+
+
+def test_gifti_n_vertices_from_the_header(tmp_path):
+    """The POINTSET's Dim0 from the header equals the decoded count, for lameg's and
+    nibabel's encodings; a file without a readable header falls back to a full read."""
+    import nibabel as nib
+
+    from lameg.io.gifti import create_surf_gifti, gifti_n_vertices, read_surf_gifti, save_gifti
+
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((1234, 3))
+    f = rng.integers(0, 1234, (2000, 3))
+    save_gifti(create_surf_gifti(v, f), tmp_path / "a.gii")
+    assert gifti_n_vertices(tmp_path / "a.gii") == 1234
+    img = nib.gifti.GiftiImage(darrays=[
+        nib.gifti.GiftiDataArray(f.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE",
+                                 encoding="GIFTI_ENCODING_B64GZ"),
+        nib.gifti.GiftiDataArray(v.astype(np.float32), intent="NIFTI_INTENT_POINTSET",
+                                 encoding="GIFTI_ENCODING_B64GZ")])
+    nib.save(img, str(tmp_path / "b.gii"))  # triangles first, compressed
+    assert gifti_n_vertices(tmp_path / "b.gii") == len(read_surf_gifti(tmp_path / "b.gii")[0])
+    # a header that does not fit the first 64 kB (huge metadata): read whole
+    meta = nib.gifti.GiftiMetaData({"note": "x" * 70000})
+    img = nib.gifti.GiftiImage(meta=meta, darrays=[
+        nib.gifti.GiftiDataArray(v.astype(np.float32), intent="NIFTI_INTENT_POINTSET"),
+        nib.gifti.GiftiDataArray(f.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE")])
+    nib.save(img, str(tmp_path / "c.gii"))
+    assert gifti_n_vertices(tmp_path / "c.gii") == 1234

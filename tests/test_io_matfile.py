@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import mmap
+
 import h5py
 import numpy as np
 import pytest
@@ -187,3 +189,90 @@ def test_errors(tmp_path):
     assert load_mat(tmp_path / "keep.mat") == {"a": 1.0}  # the old file is intact
     with pytest.raises(LamegFormatError, match="no variable"):
         load_mat(tmp_path / "keep.mat", variables=["b"])
+
+
+def _same(x, y, path=""):
+    """Recursive equality of two loaded MAT values (types, shapes, values)."""
+    assert type(x) is type(y) or (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)), path
+    if isinstance(x, dict):
+        assert list(x) == list(y), path
+        for k in x:
+            _same(x[k], y[k], f"{path}.{k}")
+    elif isinstance(x, list):
+        assert len(x) == len(y) and getattr(x, "shape", None) == getattr(y, "shape", None), path
+        for i, (u, v) in enumerate(zip(x, y)):
+            _same(u, v, f"{path}[{i}]")
+    elif isinstance(x, np.ndarray):
+        assert x.shape == y.shape and x.dtype == y.dtype, path
+        np.testing.assert_array_equal(x, y)
+    elif sp.issparse(x):
+        assert (x != y).nnz == 0, path
+    else:
+        assert x == y, (path, x, y)
+
+
+def test_large_arrays_are_memory_mapped(tmp_path, monkeypatch):
+    """Uncompressed MAT-5, ``map_under``: large real double arrays inside the named fields, at
+    any depth (struct fields, cells, struct arrays, objects), come back as copy-on-write maps
+    of the file, equal to SciPy's full read; everything else is unchanged; writing to a map
+    never touches the file; nothing is mapped by default."""
+    import lameg.io.matfile as mf
+    from lameg.io.mat5map import prune_large_arrays
+
+    rng = np.random.default_rng(0)
+    big = {k: rng.standard_normal(s) for k, s in
+           (("M", (3000, 78)), ("L", (78, 3000)), ("v", (5000,)), ("c", (40, 30, 25)))}
+    data = _sample()
+    inverse = {"M": big["M"], "L": big["L"], "tiny": 1.0, "cplx": big["M"][:50] * 1j,
+               "sarr": StructArray([{"x": big["v"]}, {"x": 2.0}], (1, 2)),
+               "cell": MatCell([big["c"], "s"], (2, 1)),
+               "obj": MatObject({"dat": big["v"] + 1}, classname="file_array")}
+    data["D"] = {"other": {"inv": [{"inverse": inverse, "mesh": {"vert": big["M"] + 1}}]}}
+    fn = save_mat(tmp_path / "big.mat", data, version="6")  # uncompressed
+    before = fn.read_bytes()
+    pruned, found = prune_large_arrays(fn, min_bytes=10_000, under=("inverse",))
+    assert len(pruned) < 0.4 * len(before)  # what is left: mostly the mesh (not mapped)
+    assert [f[0] for f in found] == ["D"] * 5  # M, L, x, the cell's array, the object's
+    assert len(prune_large_arrays(fn, min_bytes=10_000)[1]) == 6  # anywhere: the mesh too
+    monkeypatch.setattr(mf, "LAZY_MIN_BYTES", 0)
+    monkeypatch.setattr(mf, "prune_large_arrays",
+                        lambda p, under: prune_large_arrays(p, min_bytes=10_000, under=under))
+    lazy = load_mat(fn, map_under=("inverse",))
+    full = load_mat(fn)
+    _same(lazy, full)
+    _check(data, lazy, "6")
+
+    def is_mapped(a):  # a view (vectors are squeezed to 1-D views) of a memory map
+        while a is not None and not isinstance(a, (np.memmap, mmap.mmap)):
+            a = getattr(a, "base", None)
+        return a is not None
+
+    inv = lazy["D"]["other"]["inv"][0]["inverse"]
+    mapped = [inv["M"], inv["L"], inv["sarr"][0]["x"], inv["cell"][0], inv["obj"]["dat"]]
+    assert all(is_mapped(a) for a in mapped)
+    assert not is_mapped(inv["cplx"])  # complex: read as usual
+    assert not is_mapped(lazy["D"]["other"]["inv"][0]["mesh"]["vert"])  # not under 'inverse'
+    assert not any(is_mapped(a) for a in (full["D"]["other"]["inv"][0]["inverse"]["M"],))
+    inv["M"][:] = 0.0  # copy-on-write: the file keeps its values
+    assert fn.read_bytes() == before
+    np.testing.assert_array_equal(
+        load_mat(fn, map_under=("inverse",))["D"]["other"]["inv"][0]["inverse"]["M"], big["M"])
+
+
+def test_memory_mapping_falls_back_to_a_full_read(tmp_path, monkeypatch):
+    """Compressed, truncated or big-endian files are read by SciPy as before."""
+    import lameg.io.matfile as mf
+    from lameg.io.mat5map import prune_large_arrays
+
+    big = {"M": np.arange(40000.0).reshape(200, 200)}
+    zipped = save_mat(tmp_path / "z.mat", big, version="7")
+    assert prune_large_arrays(zipped, min_bytes=1000) is None
+    plain = save_mat(tmp_path / "p.mat", big, version="6")
+    assert prune_large_arrays(plain, min_bytes=10**9) is None  # nothing large
+    cut = tmp_path / "cut.mat"
+    cut.write_bytes(plain.read_bytes()[:-5000])
+    assert prune_large_arrays(cut, min_bytes=1000) is None
+    monkeypatch.setattr(mf, "LAZY_MIN_BYTES", 0)
+    with pytest.raises(LamegFormatError):
+        load_mat(cut, map_under=("M",))
+    np.testing.assert_array_equal(load_mat(zipped)["M"], big["M"])

@@ -151,6 +151,39 @@ def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     return gifti_arrays(img, str(path))
 
 
+def gifti_n_vertices(path: PathLike) -> int:
+    """Number of vertices of a GIfTI surface, from its header when possible.
+
+    The ``Dim0`` attribute of the POINTSET array is read from the start of the file (no data
+    decoded: a full-resolution multilayer mesh takes a fifth of a second to decode); a file
+    whose header is not found there is read whole.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.gii`` file.
+
+    Returns
+    -------
+    int
+        Number of vertices.
+    """
+    import re
+
+    path = Path(path)
+    if not path.is_file():
+        raise LamegFileNotFoundError(f"GIfTI surface not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    for tag in re.finditer(rb"<DataArray\b([^>]*)>", head):
+        if b"NIFTI_INTENT_POINTSET" in tag.group(1):
+            dim0 = re.search(rb'\bDim0\s*=\s*"(\d+)"', tag.group(1))
+            if dim0:
+                return int(dim0.group(1))
+            break
+    return len(read_surf_gifti(path)[0])
+
+
 def save_gifti(img: nib.gifti.GiftiImage, path: PathLike) -> None:
     """Write a GIfTI image atomically.
 

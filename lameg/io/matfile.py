@@ -32,6 +32,7 @@ new-style (classdef) objects cannot be decoded and are read as ``None`` with a w
 from __future__ import annotations
 
 import datetime
+import io
 import os
 import struct
 import warnings
@@ -45,6 +46,7 @@ import scipy.sparse as sp
 
 from .._utils import atomic_path, logger
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
+from .mat5map import prune_large_arrays, restore_mapped
 
 __all__ = [
     "MatCell",
@@ -227,7 +229,8 @@ def mat_version(fname: str | os.PathLike) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_mat(fname: str | os.PathLike, variables: list[str] | None = None) -> dict[str, Any]:
+def load_mat(fname: str | os.PathLike, variables: list[str] | None = None,
+             map_under: tuple[str, ...] = ()) -> dict[str, Any]:
     """Load a MAT-file (v4, v5/v6/v7 or v7.3) into plain Python objects.
 
     Parameters
@@ -236,6 +239,12 @@ def load_mat(fname: str | os.PathLike, variables: list[str] | None = None) -> di
         The ``.mat`` file.
     variables : list of str, optional
         Load only these top-level variables (all by default).
+    map_under : tuple of str
+        In an uncompressed MAT-5 file of at least :data:`LAZY_MIN_BYTES`, the large real double
+        arrays inside struct fields of these names are copy-on-write memory maps of the file
+        (:mod:`lameg.io.mat5map`): read only where used. For readers that rarely touch them
+        (e.g. ``('inverse',)`` for a head model); a program rewriting the file in place while
+        a map is in use would change what the map shows, so nothing is mapped by default.
 
     Returns
     -------
@@ -255,7 +264,7 @@ def load_mat(fname: str | os.PathLike, variables: list[str] | None = None) -> di
         if version == "7.3":
             out = _load_h5(path, variables)
         else:
-            out = _load_v5(path, variables)
+            out = _load_v5(path, variables, map_under)
     except (LamegFormatError, LamegFileNotFoundError):
         raise
     except MemoryError as err:
@@ -276,15 +285,19 @@ def load_mat(fname: str | os.PathLike, variables: list[str] | None = None) -> di
     return out
 
 
-def _load_v5(path: Path, variables) -> dict[str, Any]:
+def _load_v5(path: Path, variables, map_under=()) -> dict[str, Any]:
     import scipy.io as sio
     from scipy.io.matlab import MatlabFunction, MatlabObject, MatlabOpaque
 
+    # large uncompressed files: their big double arrays are memory-mapped, not read
+    pruned = prune_large_arrays(path, under=map_under) \
+        if map_under and path.stat().st_size >= LAZY_MIN_BYTES else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = sio.loadmat(
-            str(path), squeeze_me=False, struct_as_record=True, chars_as_strings=True,
-            mat_dtype=False, variable_names=variables, verify_compressed_data_integrity=True,
+            io.BytesIO(pruned[0]) if pruned else str(path), squeeze_me=False,
+            struct_as_record=True, chars_as_strings=True, mat_dtype=False,
+            variable_names=variables, verify_compressed_data_integrity=True,
         )
 
     def conv(x):
@@ -319,7 +332,10 @@ def _load_v5(path: Path, variables) -> dict[str, Any]:
             return np.ascontiguousarray(x.reshape(-1))
         return _squeeze_numeric(x)
 
-    return {k: conv(v) for k, v in raw.items() if not k.startswith("__")}
+    out = {k: conv(v) for k, v in raw.items() if not k.startswith("__")}
+    if pruned:
+        restore_mapped(out, path, [f for f in pruned[1] if f[0] in out], _squeeze_numeric)
+    return out
 
 
 def _mshape(shape) -> tuple[int, ...]:
@@ -585,6 +601,10 @@ def _as_str(x) -> str | None:
 def _is_list(x) -> bool:
     return isinstance(x, (list, tuple)) and not isinstance(x, StructArray)
 
+
+# MAT-5 files of at least this size have their large double arrays memory-mapped on reading
+# (copy-on-write: the values are read where used; see :mod:`lameg.io.mat5map`).
+LAZY_MIN_BYTES = 64 * 2**20
 
 # Above this many bytes of numeric content a '7' file is written uncompressed: zlib costs about
 # a second per 50 MB while double-precision lead fields and operators shrink by under 10 %. An

@@ -103,7 +103,7 @@ def _labels(x) -> list[str]:
     return [_str(v) if not isinstance(v, str) else v for v in np.ravel(np.asarray(x, dtype=object))]
 
 
-def _load(dataset):
+def _load(dataset, lazy_inverse: bool = False):
     from .spm_meeg import MEEG, load_meeg
 
     if isinstance(dataset, MEEG):
@@ -111,7 +111,7 @@ def _load(dataset):
     path = Path(dataset)
     if not path.is_file():
         raise LamegFileNotFoundError(f"MEG dataset not found: {path}")
-    return load_meeg(path)
+    return load_meeg(path, lazy_inverse=lazy_inverse)
 
 
 def _entry(meeg, inversion_idx: int) -> dict:
@@ -518,7 +518,7 @@ def n_inversions(dataset) -> int:
     -------
     int
     """
-    return len(_load(dataset).inv)
+    return len(_load(dataset, lazy_inverse=True).inv)
 
 
 def read_head_model(dataset, inversion_idx: int | None = 0) -> HeadModel:
@@ -542,7 +542,7 @@ def read_head_model(dataset, inversion_idx: int | None = 0) -> HeadModel:
     """
     from .._validate import check_int
 
-    meeg = _load(dataset)
+    meeg = _load(dataset, lazy_inverse=True)  # inversion arrays mapped, not read
     if inversion_idx is None:
         val = meeg.val
         n = len(meeg.inv)

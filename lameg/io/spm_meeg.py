@@ -714,13 +714,18 @@ class MEEG:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_meeg(fname: str | os.PathLike) -> MEEG:
+def load_meeg(fname: str | os.PathLike, lazy_inverse: bool = False) -> MEEG:
     """Open an SPM M/EEG dataset.
 
     Parameters
     ----------
     fname : str or path-like
         The header ``.mat`` (MAT v5/v6/v7 or v7.3); a ``.dat`` name is accepted too.
+    lazy_inverse : bool
+        Memory-map (copy-on-write) the large arrays of the stored inversions (``inverse.M``,
+        ``inverse.L``, ... : hundreds of MB at full resolution) instead of reading them, when
+        the header is a large uncompressed MAT-5 file (see :func:`lameg.io.matfile.load_mat`):
+        for readers of the head model.
 
     Returns
     -------
@@ -741,7 +746,7 @@ def load_meeg(fname: str | os.PathLike) -> MEEG:
         raise LamegFileNotFoundError(f"SPM M/EEG header not found: {path}")
     version = mat_version(path)
     try:
-        m = load_mat(path, variables=["D"])
+        m = load_mat(path, variables=["D"], map_under=("inverse",) if lazy_inverse else ())
     except LamegFormatError as err:
         if "has no variable" in str(err):
             raise LamegFormatError(

@@ -16,7 +16,7 @@ from ..exceptions import (
     LamegFileNotFoundError,
     LamegValueError,
 )
-from ..io.gifti import gifti_arrays, save_gifti
+from ..io.gifti import gifti_arrays, gifti_n_vertices, save_gifti
 from .build import BuildMixin
 from .commit import RETIRED_PREFIX, STAGING_PREFIX, recover, surface_lock
 from .files import HEMI_STAGES, ORIENTATIONS, STAGES, _layer_name, _read_build_id, _write_json
@@ -334,8 +334,10 @@ class LayerSurfaceSet(StageMapsMixin, PredictorsMixin, BuildMixin):
         int
             ``n_vertices(multilayer) / n_layers``.
         """
-        v, _, _ = self._mesh(None, "ds", None, orientation, fixed)
-        return int(len(v) // self.n_layers)
+        path = self.get_mesh_path(None, "ds", None, orientation, fixed)
+        if not os.path.exists(path):
+            self.load(None, "ds", None, orientation, fixed)  # raises the explanatory error
+        return int(gifti_n_vertices(path) // self.n_layers)
 
     def _layer_index(self, layer) -> int:
         names = self.get_layer_names()
