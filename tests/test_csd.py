@@ -303,7 +303,8 @@ def test_roi_power_comparison_reads_dataset_once(tmp_path, monkeypatch):
                                               perc_thresh=60)
     loads = []
     real_load = spm_meeg.load_meeg
-    monkeypatch.setattr(spm_meeg, "load_meeg", lambda f: loads.append(f) or real_load(f))
+    monkeypatch.setattr(spm_meeg, "load_meeg",
+                        lambda f, **kw: loads.append(f) or real_load(f, **kw))
     n_loads = {}
     for chunk in (1, 3, 100):
         loads.clear()
