@@ -20,6 +20,7 @@ imaginary) data (numeric).
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from pathlib import Path
@@ -63,7 +64,7 @@ def _matrix(buf, pos: int, end: int, path: tuple, min_bytes: int, out: list, map
         raise _Unsupported("unexpected dimensions")
     dims = struct.unpack_from(f"<{n // 4}i", buf, d)
     _, _, _, name_end = _tag(buf, dims_end)
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 0
+    count = math.prod(dims) if dims else 0
     if min(dims, default=0) < 0:
         raise _Unsupported("negative dimensions")
     if cls == _MX_DOUBLE and not is_complex:
