@@ -19,23 +19,10 @@ def _grid(n, spacing=1.0):
 
 
 def _icosphere(radius, n_sub):
-    t = (1 + 5 ** 0.5) / 2
-    v = np.array([[-1, t, 0], [1, t, 0], [-1, -t, 0], [1, -t, 0], [0, -1, t], [0, 1, t],
-                  [0, -1, -t], [0, 1, -t], [t, 0, -1], [t, 0, 1], [-t, 0, -1], [-t, 0, 1]],
-                 float)
-    f = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9],
-                  [5, 11, 4], [11, 10, 2], [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2],
-                  [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5], [2, 4, 11], [6, 2, 10],
-                  [8, 6, 7], [9, 8, 1]])
-    for _ in range(n_sub):
-        e = np.sort(np.r_[f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]], axis=1)
-        ue, inv = np.unique(e, axis=0, return_inverse=True)
-        mid = len(v) + inv.reshape(3, -1).T
-        v = np.r_[v, (v[ue[:, 0]] + v[ue[:, 1]]) / 2]
-        a, b, c = f.T
-        ab, bc, ca = mid.T
-        f = np.r_[np.c_[a, ab, ca], np.c_[b, bc, ab], np.c_[c, ca, bc], np.c_[ab, bc, ca]]
-    return radius * v / np.linalg.norm(v, axis=1, keepdims=True), f
+    import pyvista as pv
+
+    s = pv.Icosphere(radius=radius, nsub=n_sub)
+    return np.asarray(s.points, float), np.asarray(s.faces).reshape(-1, 4)[:, 1:].astype(np.int64)
 
 
 def _as_dict(s, t, d):
