@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["prune_large_arrays", "restore_mapped"]
+__all__ = ["locate_double_matrix", "prune_large_arrays", "restore_mapped"]
 
 _MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
 _MX_CELL, _MX_STRUCT, _MX_OBJECT, _MX_DOUBLE = 1, 2, 3, 6
@@ -50,28 +50,86 @@ def _tag(buf, pos: int) -> tuple[int, int, int, int]:
     return word, nbytes, pos + 8, end
 
 
-def _matrix(buf, pos: int, end: int, path: tuple, min_bytes: int, out: list, maps: list,
-            under: frozenset) -> int:
-    """Append the pieces of the ``miMATRIX`` content ``buf[pos:end]`` with its large arrays
-    emptied to ``out`` (one list for the whole file: joined once); returns their length."""
+def _header(buf, pos: int):
+    """Class, complex flag, dimensions, name and the ends of the flags, dimensions and name
+    elements of the ``miMATRIX`` content starting at ``pos``."""
     t, n, d, flags_end = _tag(buf, pos)
     if t != _MI_UINT32 or n != 8:
         raise _Unsupported("unexpected array flags")
     flags = struct.unpack_from("<I", buf, d)[0]
-    cls, is_complex = flags & 0xFF, bool(flags & 0x0800)
     t, n, d, dims_end = _tag(buf, flags_end)
     if t != _MI_INT32:
         raise _Unsupported("unexpected dimensions")
     dims = struct.unpack_from(f"<{n // 4}i", buf, d)
-    _, _, _, name_end = _tag(buf, dims_end)
-    count = math.prod(dims) if dims else 0
     if min(dims, default=0) < 0:
         raise _Unsupported("negative dimensions")
+    _, n, d, name_end = _tag(buf, dims_end)
+    name = bytes(buf[d:d + n]).decode("latin-1")
+    return flags & 0xFF, bool(flags & 0x0800), dims, name, flags_end, dims_end, name_end
+
+
+def _real_double_data(buf, pos: int, end: int, count: int) -> int | None:
+    """Offset of the real data of a double matrix of ``count`` values stored as ``miDOUBLE``
+    from ``pos`` to ``end`` (None when stored otherwise, e.g. as smaller integers)."""
+    t, n, d, data_end = _tag(buf, pos)
+    return d if t == _MI_DOUBLE and n == 8 * count and data_end == end else None
+
+
+def locate_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, ...]] | None:
+    """Byte offset and dimensions of the top-level real double matrix ``name``.
+
+    Parameters
+    ----------
+    path : Path
+        An uncompressed little-endian MAT-5 file.
+    name : str
+        The variable.
+
+    Returns
+    -------
+    (int, tuple of int) or None
+        Where its values start (column-major float64) and its MATLAB dimensions; None when the
+        file or the variable cannot be mapped (compressed, complex, sparse, not double,
+        absent...): read it whole.
+    """
+    with open(path, "rb") as fh:
+        try:
+            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # empty file
+            return None
+    view = memoryview(buf)
+    found = None
+    try:
+        pos = 128 if len(view) >= 136 and bytes(view[126:128]) == b"IM" else len(view)
+        while pos < len(view):
+            t, n, d, nxt = _tag(view, pos)
+            if t == _MI_MATRIX:
+                cls, cplx, dims, var, _, _, name_end = _header(view, d)
+                if var == name:
+                    if cls == _MX_DOUBLE and not cplx:
+                        data = _real_double_data(view, name_end, d + n, math.prod(dims))
+                        found = None if data is None else (data, tuple(dims))
+                    break
+            pos = nxt
+    except (_Unsupported, struct.error, UnicodeDecodeError, ValueError, IndexError,
+            OverflowError):
+        found = None
+    view.release()
+    buf.close()
+    return found
+
+
+def _matrix(buf, pos: int, end: int, path: tuple, min_bytes: int, out: list, maps: list,
+            under: frozenset) -> int:
+    """Append the pieces of the ``miMATRIX`` content ``buf[pos:end]`` with its large arrays
+    emptied to ``out`` (one list for the whole file: joined once); returns their length."""
+    cls, is_complex, dims, _, flags_end, dims_end, name_end = _header(buf, pos)
+    count = math.prod(dims) if dims else 0
     if cls == _MX_DOUBLE and not is_complex:
-        t, n, d, data_end = _tag(buf, name_end)
+        data = _real_double_data(buf, name_end, end, count)
         inside = not under or any(st[0] == "field" and st[1] in under for st in path)
-        if t == _MI_DOUBLE and n >= min_bytes and n == 8 * count and data_end == end and inside:
-            maps.append((path, d, tuple(dims)))
+        if data is not None and 8 * count >= min_bytes and inside:
+            maps.append((path, data, tuple(dims)))
             pieces = [buf[pos:flags_end],                        # the array flags
                       struct.pack("<IIii", _MI_INT32, 8, 0, 0),  # 0 x 0
                       buf[dims_end:name_end],                    # the name
@@ -163,9 +221,7 @@ def _prune(view: memoryview, min_bytes: int, under: frozenset):
         t, n, d, nxt = _tag(view, pos)
         if t != _MI_MATRIX:
             return None  # miCOMPRESSED (or unknown): SciPy reads it
-        dims_at = _tag(view, d)[3]
-        _, nn, name_at, _ = _tag(view, _tag(view, dims_at)[3])
-        name = bytes(view[name_at:name_at + nn]).decode("latin-1")
+        name = _header(view, d)[3]
         maps: list = []
         slot = len(out)
         out.append(b"")

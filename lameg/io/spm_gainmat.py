@@ -14,6 +14,7 @@ import numpy as np
 
 from .._utils import logger
 from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatError, LamegValueError
+from .mat5map import locate_double_matrix
 from .matfile import MatCell, load_mat, save_mat
 
 __all__ = ["read_gainmat", "read_gain_columns", "read_gain_labels", "write_gainmat"]
@@ -32,50 +33,6 @@ def _as_str(x) -> str:
 
 
 _V7_LIMIT = 2 ** 31 - 1024
-_MI_INT8, _MI_UINT32, _MI_INT32, _MI_DOUBLE, _MI_MATRIX = 1, 6, 5, 9, 14
-_MX_DOUBLE = 6
-
-
-def _mat5_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, int]] | None:
-    """Byte offset and shape of an uncompressed real double matrix ``name`` in a MAT-5 file.
-
-    Returns None when the file is not MAT-5, the variable is compressed, sparse, complex, not
-    double or absent: the caller then reads the file whole.
-    """
-    with open(path, "rb") as fh:
-        head = fh.read(128)
-        if len(head) < 128 or head[126:128] != b"IM":  # little-endian MAT-5 only
-            return None
-        size = path.stat().st_size
-        pos = 128
-        while pos + 8 <= size:
-            fh.seek(pos)
-            typ, nbytes = np.frombuffer(fh.read(8), dtype="<u4")
-            if typ != _MI_MATRIX:  # miCOMPRESSED or anything else: not mappable
-                pos += 8 + int(nbytes) + (-int(nbytes)) % 8
-                continue
-            body = pos + 8
-            fh.seek(body)
-            flags = np.frombuffer(fh.read(16), dtype="<u4")
-            cls, complex_ = int(flags[2] & 0xFF), bool(flags[2] & 0x0800)
-            dtyp, dlen = np.frombuffer(fh.read(8), dtype="<u4")
-            dims = np.frombuffer(fh.read(int(dlen) + (-int(dlen)) % 8), dtype="<i4")[:dlen // 4]
-            ntag = np.frombuffer(fh.read(4), dtype="<u4")[0]
-            if ntag >> 16:  # small data element: name in the tag's second half
-                nlen = int(ntag >> 16)
-                vname = fh.read(4)[:nlen].decode("latin-1")
-            else:
-                nlen = int(np.frombuffer(fh.read(4), dtype="<u4")[0])
-                vname = fh.read(nlen + (-nlen) % 8)[:nlen].decode("latin-1")
-            if vname == name:
-                if cls != _MX_DOUBLE or complex_ or dims.size != 2:
-                    return None
-                rtyp, rlen = np.frombuffer(fh.read(8), dtype="<u4")
-                if rtyp != _MI_DOUBLE or rlen != 8 * int(dims[0]) * int(dims[1]):
-                    return None
-                return fh.tell(), (int(dims[0]), int(dims[1]))
-            pos = body + int(nbytes) + (-int(nbytes)) % 8
-    return None
 
 
 def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = None,
@@ -118,8 +75,8 @@ def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = Non
                 raise LamegValueError(f"gain columns must be in 0..{ds.shape[0] - 1}")
             uniq, inv = np.unique(columns, return_inverse=True)
             return np.asarray(ds[uniq, :], dtype=np.float64)[inv].T, int(ds.shape[0])
-    found = _mat5_double_matrix(path, "G")
-    if found is None:
+    found = locate_double_matrix(path, "G")
+    if found is None or len(found[1]) != 2:
         return None
     offset, shape = found
     mm = np.memmap(path, dtype="<f8", mode="r", offset=offset, shape=shape, order="F")
