@@ -15,10 +15,10 @@
 Geodesic back ends (same distances up to rounding, ~1e-13 mm):
 
 * ``'native'`` (default): :func:`lameg.mesh.geodesic.local_geodesic_distances`, all sources
-  of a layer at once as NumPy arrays, ~40 us per vertex (28,609-vertex layer: 1.1 s).
-* ``'pygeodesic'``: Kirsanov's exact algorithm, sources propagated in groups whose members are
-  more than ``2 FWHM`` apart, so that one multi-source propagation gives all of that group's
-  patches at once (~120 us per vertex).
+  of a layer at once as NumPy arrays, ~30-40 us per vertex (28,609-vertex layer: ~1 s).
+* ``'pygeodesic'`` (optional package): Kirsanov's exact algorithm, sources propagated in
+  groups whose members are more than ``2 FWHM`` apart, so that one multi-source propagation
+  gives all of that group's patches at once (~120 us per vertex).
 * ``'gdist'``: ``tvb-gdist``'s ``local_gdist_matrix``, which resets and scans the whole mesh
   for every source vertex (O(n^2): ~4 s for 10k vertices, ~16 s for 20k).
 
@@ -203,6 +203,13 @@ def _layer_kernel(vertices, faces, fwhm, backend):
 def _geodesic_backend(requested: str) -> str:
     if requested not in ("auto", "native", "pygeodesic", "gdist"):
         raise LamegValueError("backend must be 'auto', 'native', 'pygeodesic' or 'gdist'")
+    if requested == "pygeodesic":
+        try:
+            import pygeodesic.geodesic  # noqa: F401
+        except ImportError as exc:
+            raise LamegValueError("backend='pygeodesic' needs the optional pygeodesic package "
+                                  "(pip install pygeodesic); the default back end needs "
+                                  "nothing") from exc
     return "native" if requested == "auto" else requested
 
 
