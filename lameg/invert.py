@@ -116,7 +116,7 @@ def _check_mesh_matches(d: dict) -> None:
     surf_set = d.get("surf_set")
     if surf_set is None or not hasattr(surf_set, "get_mesh_path"):
         return
-    import nibabel as nib
+    from .io.gifti import gifti_n_vertices
 
     path = Path(surf_set.get_mesh_path(d.get("layer_name"), stage=d.get("stage", "ds"),
                                        orientation=d.get("orientation", "link_vector"),
@@ -125,7 +125,7 @@ def _check_mesh_matches(d: dict) -> None:
         raise LamegFileNotFoundError(
             f"mesh {path.name} of the surface set does not exist; run surf_set.create() or check "
             "layer_name, stage, orientation and fixed")
-    n_mesh = len(nib.load(str(path)).darrays[0].data)
+    n_mesh = gifti_n_vertices(path)  # from the header: nothing decoded
     hm = read_head_model(d["data_fname"], d["inversion_idx"])
     if n_mesh != hm.n_sources:
         raise LamegDataError(

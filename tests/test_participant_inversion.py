@@ -64,3 +64,16 @@ def test_free_energy_prefers_the_generating_layer(participant, name, best):
     print(f"{name}: F(pial) - F(white) = {f_vals[0] - f_vals[1]:.1f}")
     assert f_vals.shape == (2,)
     assert int(np.argmax(f_vals)) == best, f"F per layer (pial, white): {f_vals}"
+
+
+def test_a_mesh_other_than_the_head_model_is_refused(participant):
+    """The surface set's mesh (here the 2-layer multilayer mesh, counted from its GIfTI header)
+    must be the head model's (the pial layer): a clear error before any computation."""
+    from lameg.exceptions import LamegDataError
+
+    p, surf_set = participant
+    data = p.dataset("sim_ctf_white")
+    coregister(p.fid_coords, data, surf_set, layer_name="pial", viz=False)
+    n = surf_set.get_vertices_per_layer()
+    with pytest.raises(LamegDataError, match=f"has {n} sources but .* has {2 * n} vertices"):
+        invert_ebb(data, surf_set, n_temp_modes=4, viz=False)

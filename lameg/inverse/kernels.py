@@ -85,7 +85,9 @@ def _green_kernel(faces, n_vertices: int, s: float) -> sp.csc_matrix:
 
 
 def _mean_vertex_spacing(vertices, faces) -> float:
-    return float(np.mean(np.sqrt(face_areas(vertices, faces))))
+    # a units check (x0.01..x100): an even sample of 20,000 faces is plenty
+    step = max(1, len(faces) // 20_000)
+    return float(np.mean(np.sqrt(face_areas(vertices, faces[::step]))))
 
 
 
