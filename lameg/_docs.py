@@ -137,6 +137,12 @@ docdict["vertices"] = """
 vertices : array-like, shape (n_vertices, 3)
     Vertex positions of the triangle mesh, in any length unit (lameg's cortical meshes: mm);
     lengths, areas and volumes derived from them are in that unit."""
+docdict["query_points"] = """
+points : array_like, shape (n_points, 3)
+    Query points, in the mesh's unit."""
+docdict["gii_path"] = """
+path : str or path-like
+    The ``.gii`` file."""
 docdict["faces"] = """
 faces : array-like of int, shape (n_faces, 3)
     0-based vertex indices of each triangle."""

@@ -91,6 +91,18 @@ def test_path_through_a_pinch_vertex():
     assert got[(1, 3)] == got[(3, 1)]
 
 
+def test_paths_through_coincident_vertices():
+    """Two vertices at the same place (a zero-area sliver joins them): paths pass through the
+    zero-length edge, as in tvb-gdist (pairs at distance 0 are not returned)."""
+    gdist = pytest.importorskip("gdist")
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [1, 0, 0]], float)
+    f = np.array([[0, 1, 2], [1, 3, 2]])
+    got = _as_dict(*local_geodesic_distances(v, f, 3.0))
+    ref = gdist.compute_gdist(v, f.astype(np.int32), np.array([0], np.int32), None, 3.0)
+    assert got[(0, 3)] == pytest.approx(ref[3], abs=1e-12) and got[(0, 3)] == pytest.approx(1.0)
+    assert (1, 3) not in got and (3, 1) not in got
+
+
 def test_validation():
     v, f = _grid(4)
     with pytest.raises(LamegValueError):
@@ -100,6 +112,8 @@ def test_validation():
     bad = np.r_[f, [[0, 1, 5]]]  # a third face on edge (0, 1)... and (1, 5)
     with pytest.raises(LamegDataError, match="more than two faces"):
         local_geodesic_distances(v, bad, 2.0)
+    with pytest.raises(LamegDataError, match="repeat a vertex"):
+        local_geodesic_distances(v, np.r_[f, [[0, 0, 5]]], 2.0)
 
 
 @pytest.mark.parametrize("surface", ["pial", "white"])

@@ -18,6 +18,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from .._docs import fill_doc
 from .._utils import atomic_path
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
 
@@ -122,13 +123,13 @@ def gifti_arrays(img: nib.gifti.GiftiImage, source: str = "GIfTI image"
     return vertices, faces, normals
 
 
+@fill_doc
 def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Read a GIfTI surface file.
 
     Parameters
     ----------
-    path : str or path-like
-        The ``.gii`` file.
+    %(gii_path)s
 
     Returns
     -------
@@ -151,6 +152,7 @@ def read_surf_gifti(path: PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray 
     return gifti_arrays(img, str(path))
 
 
+@fill_doc
 def gifti_n_vertices(path: PathLike) -> int:
     """Number of vertices of a GIfTI surface, from its header when possible.
 
@@ -160,8 +162,7 @@ def gifti_n_vertices(path: PathLike) -> int:
 
     Parameters
     ----------
-    path : str or path-like
-        The ``.gii`` file.
+    %(gii_path)s
 
     Returns
     -------

@@ -29,12 +29,35 @@ import numpy as np
 
 __all__ = ["locate_double_matrix", "prune_large_arrays", "restore_mapped"]
 
-_MI_INT8, _MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX, _MI_COMPRESSED = 1, 5, 6, 9, 14, 15
+_MI_INT32, _MI_UINT32, _MI_DOUBLE, _MI_MATRIX = 5, 6, 9, 14
 _MX_CELL, _MX_STRUCT, _MX_OBJECT, _MX_DOUBLE = 1, 2, 3, 6
 
 
 class _Unsupported(Exception):
     """The file uses a feature this walker does not map (the caller reads it whole)."""
+
+
+# whatever the walker cannot follow: the caller reads the file with SciPy (which may reject it)
+_WALK_ERRORS = (_Unsupported, struct.error, UnicodeDecodeError, ValueError, IndexError,
+                OverflowError)
+
+
+def _walk(path: Path, fn):
+    """``fn(view)`` on a read-only map of a little-endian MAT-5 file (elements from byte
+    128); None for other files or when the walk fails."""
+    with open(path, "rb") as fh:
+        try:
+            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # empty file
+            return None
+    view = memoryview(buf)
+    try:
+        result = fn(view) if len(view) >= 136 and bytes(view[126:128]) == b"IM" else None
+    except _WALK_ERRORS:
+        result = None
+    view.release()
+    buf.close()
+    return result
 
 
 def _tag(buf, pos: int) -> tuple[int, int, int, int]:
@@ -92,31 +115,20 @@ def locate_double_matrix(path: Path, name: str) -> tuple[int, tuple[int, ...]] |
         file or the variable cannot be mapped (compressed, complex, sparse, not double,
         absent...): read it whole.
     """
-    with open(path, "rb") as fh:
-        try:
-            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # empty file
-            return None
-    view = memoryview(buf)
-    found = None
-    try:
-        pos = 128 if len(view) >= 136 and bytes(view[126:128]) == b"IM" else len(view)
+    def find(view):
+        pos = 128
         while pos < len(view):
             t, n, d, nxt = _tag(view, pos)
             if t == _MI_MATRIX:
                 cls, cplx, dims, var, _, _, name_end = _header(view, d)
                 if var == name:
-                    if cls == _MX_DOUBLE and not cplx:
-                        data = _real_double_data(view, name_end, d + n, math.prod(dims))
-                        found = None if data is None else (data, tuple(dims))
-                    break
+                    data = _real_double_data(view, name_end, d + n, math.prod(dims)) \
+                        if cls == _MX_DOUBLE and not cplx else None
+                    return None if data is None else (data, tuple(dims))
             pos = nxt
-    except (_Unsupported, struct.error, UnicodeDecodeError, ValueError, IndexError,
-            OverflowError):
-        found = None
-    view.release()
-    buf.close()
-    return found
+        return None
+
+    return _walk(path, find)
 
 
 def _matrix(buf, pos: int, end: int, path: tuple, min_bytes: int, out: list, maps: list,
@@ -195,25 +207,10 @@ def prune_large_arrays(path: Path, min_bytes: int = 2**20, under: tuple[str, ...
         None when nothing would be left out or the file cannot be walked (compressed, big-endian,
         or unexpected content): read it whole.
     """
-    with open(path, "rb") as fh:
-        try:
-            buf = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # empty file
-            return None
-    view = memoryview(buf)
-    try:
-        result = _prune(view, min_bytes, frozenset(under))
-    except (_Unsupported, struct.error, UnicodeDecodeError, ValueError, IndexError,
-            OverflowError):  # whatever the walker cannot follow, SciPy reads (or rejects)
-        result = None
-    view.release()
-    buf.close()
-    return result
+    return _walk(path, lambda view: _prune(view, min_bytes, frozenset(under)))
 
 
 def _prune(view: memoryview, min_bytes: int, under: frozenset):
-    if len(view) < 136 or bytes(view[126:128]) != b"IM":
-        return None
     out: list = [bytes(view[:128])]
     found: list = []
     pos = 128
@@ -224,9 +221,9 @@ def _prune(view: memoryview, min_bytes: int, under: frozenset):
         name = _header(view, d)[3]
         maps: list = []
         slot = len(out)
-        out.append(b"")
-        out[slot] = struct.pack("<II", _MI_MATRIX, _matrix(view, d, d + n, (), min_bytes, out,
-                                                          maps, under))
+        out.append(b"")  # the variable's tag, once its pruned length is known
+        out[slot] = struct.pack("<II", _MI_MATRIX,
+                                _matrix(view, d, d + n, (), min_bytes, out, maps, under))
         found += [(name, steps, off, dims) for steps, off, dims in maps]
         pos = nxt
     if not found:

@@ -217,8 +217,7 @@ def distance_lower_bound(points: np.ndarray, vertices: np.ndarray, faces: np.nda
 
     Parameters
     ----------
-    points : array_like, shape (n_points, 3)
-        Query points, in the mesh's unit.
+    %(query_points)s
     %(vertices)s
     %(faces)s
 
@@ -266,8 +265,7 @@ def point_to_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray, k
 
     Parameters
     ----------
-    points : array_like, shape (n_points, 3)
-        Query points, in the mesh's unit.
+    %(query_points)s
     %(vertices)s
     %(faces)s
     k : int

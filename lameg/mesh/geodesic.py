@@ -233,11 +233,16 @@ def local_geodesic_distances(vertices, faces, max_distance: float
     n = len(v)
     if max(n, 3 * len(f)) >= 2**31:
         raise LamegValueError("meshes of 2^31 vertices or 7e8 faces or more are not supported")
+    repeated = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
+    if repeated.any():
+        raise LamegDataError(f"{int(repeated.sum())} triangles repeat a vertex; remove them "
+                             "first (lameg.mesh.repair.remove_degenerate_faces)")
     topo = _Topology(v, f)
     parts = [_direct(v, topo, np.arange(s0, min(s0 + _SOURCE_CHUNK, n)), r)
              for s0 in range(0, n, _SOURCE_CHUNK)]
     s, t, d = (np.concatenate(x) for x in zip(*parts))
-    ok = (s != t) & (d > 0) & (d <= r)
+    # pairs at distance 0 (coincident vertices) stay until the end: paths bend through them
+    ok = (s != t) & (d <= r)
     keys, vals = _min_pairs(s[ok] * n + t[ok], d[ok])  # one value per (source, target)
     # bends at saddle and boundary vertices, relaxed until nothing changes; each round joins
     # only the pairs that changed in the previous one (semi-naive evaluation)
@@ -270,4 +275,5 @@ def local_geodesic_distances(vertices, faces, max_distance: float
         vals[pos[better][upd]] = dv[upd]
         if (~upd).any():
             keys, vals = _min_pairs(np.r_[keys, dk[~upd]], np.r_[vals, dv[~upd]])
+    keys, vals = keys[vals > 0], vals[vals > 0]
     return keys // n, keys % n, vals

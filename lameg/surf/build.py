@@ -243,7 +243,8 @@ class BuildMixin:
         next(steps, None)
         # every file goes into a staging folder that then replaces surf/laminar in one step;
         # one writer thread (file order and the JSON memo stay serial) writes the raw,
-        # converted and nodeep stages while the main thread decimates (NumPy releases the GIL)
+        # converted and nodeep stages while the main thread decimates (NumPy releases the GIL),
+        # and the later stages while it writes orig.nii
         tmp = staging_folder(self.surf_dir)
         writer = ThreadPoolExecutor(1)
         try:
@@ -256,15 +257,16 @@ class BuildMixin:
                 meta["modified_at"] = datetime.now().isoformat()
                 _write_json(path[:-4] + ".json", meta, memo)
 
-            def write_early():
-                for h in hemis:
-                    for s in surfaces:
-                        put(raw[h][s], faces[h], {"build_id": build_id}, s, "raw", h)
-                        put(conv[h][s], faces[h], base_meta, s, "converted", h)
-                        put(conv[h][s][kept[h]], nodeep_faces[h],
-                            {**base_meta, "deep_vertices_removed": removed[h]}, s, "nodeep", h)
-
-            pending = [writer.submit(write_early)]
+            pending = []  # one writer thread: files are written in submission order
+            for h in hemis:
+                for s in surfaces:
+                    pending += [
+                        writer.submit(put, raw[h][s], faces[h], {"build_id": build_id}, s,
+                                      "raw", h),
+                        writer.submit(put, conv[h][s], faces[h], base_meta, s, "converted", h),
+                        writer.submit(put, conv[h][s][kept[h]], nodeep_faces[h],
+                                      {**base_meta, "deep_vertices_removed": removed[h]}, s,
+                                      "nodeep", h)]
 
             # --- combined, consistently outward faces, manifold repair
             n_lh = len(kept["lh"])
@@ -302,27 +304,13 @@ class BuildMixin:
                                 {n: (comb[n], comb_faces) for n in names}, ds_kept)
             next(steps, None)
 
-            # --- the remaining stages, in the writer thread (after the early ones)
+            # --- the remaining stages, queued after the early ones
             comb_meta = {**base_meta, "lh_deep_vertices_removed": removed["lh"],
                          "rh_deep_vertices_removed": removed["rh"],
                          "layer_model": layer_model}
             ds_meta = {**comb_meta, "ds_factor": ds_factor, "ds_removed_vertices": ds_removed}
             ori_meta = {**ds_meta, "orientation": orientation, "fix_orientation": fix_orientation}
             ml_meta = {**base_meta}
-
-            def write_late():
-                for li, s in enumerate(surfaces):
-                    put(comb[s], comb_faces, comb_meta, s, "combined")
-                    put(ds[s], ds_faces, ds_meta, s, "ds")
-                    if s != "inflated":
-                        put(ds[s], ds_faces, ori_meta, s, "ds", None, orientation, fix_orientation,
-                            ori[li])
-                n_ds = len(ds_kept)
-                ml_v = np.concatenate([ds[n] for n in names])
-                ml_f = np.concatenate([ds_faces + i * n_ds for i in range(self.n_layers)])
-                put(ml_v, ml_f, ml_meta, f"multilayer.{self.n_layers}", "ds", None, orientation,
-                    fix_orientation, ori.reshape(-1, 3))
-
             for s in names:
                 ml_meta[f"lh_{s}_deep_vertices_removed"] = removed["lh"]
                 ml_meta[f"rh_{s}_deep_vertices_removed"] = removed["rh"]
@@ -330,7 +318,18 @@ class BuildMixin:
             ml_meta.update({"ds_factor": ds_factor, "orientation": orientation,
                             "fix_orientation": fix_orientation, "n_layers": self.n_layers,
                             "layer_model": layer_model})
-            pending.append(writer.submit(write_late))
+            for li, s in enumerate(surfaces):
+                pending.append(writer.submit(put, comb[s], comb_faces, comb_meta, s, "combined"))
+                pending.append(writer.submit(put, ds[s], ds_faces, ds_meta, s, "ds"))
+                if s != "inflated":
+                    pending.append(writer.submit(put, ds[s], ds_faces, ori_meta, s, "ds", None,
+                                                 orientation, fix_orientation, ori[li]))
+            n_ds = len(ds_kept)
+            ml_v = np.concatenate([ds[n] for n in names])
+            ml_f = np.concatenate([ds_faces + i * n_ds for i in range(self.n_layers)])
+            pending.append(writer.submit(put, ml_v, ml_f, ml_meta, f"multilayer.{self.n_layers}",
+                                         "ds", None, orientation, fix_orientation,
+                                         ori.reshape(-1, 3)))
             # orig.nii for SPM (written atomically next to orig.mgz), meanwhile
             img = nib.load(orig_mgz)
             nii = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
@@ -343,7 +342,8 @@ class BuildMixin:
             switch_over(tmp, self.laminar_surf_dir)
             next(steps, None)
         finally:
-            writer.shutdown(wait=True)  # no thread may still write into tmp
+            # no thread may still write into tmp; after a failure the queued writes are dropped
+            writer.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(tmp, ignore_errors=True)
 
     def downsample(self, ds_factor, spm_instance=None) -> None:
