@@ -112,6 +112,36 @@ def test_single_shell_reduces_to_sphere_for_spherical_boundary():
     assert np.linalg.norm(L_shell - L_sph) / np.linalg.norm(L_sph) < 1e-3
 
 
+@pytest.mark.parametrize("balanced", [False, True])
+def test_channel_lead_fields_equal_combined_coil_lead_fields(balanced):
+    # the channel path sums coil terms before the cross product with the dipole and applies
+    # channel-combined correction coefficients; it must equal tra applied to the coil lead
+    # fields, for one coil per channel entry (sparse weights) and for a balanced tra in which
+    # every channel sees every reference coil (dense weights)
+    centre = np.array([0.004, -0.002, 0.045])
+    bnd, tri = _icosphere(0.085, centre, 3)
+    bnd = centre + (bnd - centre) * np.array([1.0, 1.15, 0.9])  # not a sphere: corrections
+    rng = np.random.default_rng(5)
+    d = rng.normal(size=(24, 3))
+    d[:, 2] = np.abs(d[:, 2]) + 0.3
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    sens = SensorArray.axial_gradiometers(d * 0.115 + centre, d)
+    if balanced:
+        tra = sens.tra.copy()
+        tra[:, :16] += rng.normal(scale=0.05, size=(len(tra), 16))
+        sens = SensorArray(coilpos=sens.coilpos, coilori=sens.coilori, tra=tra,
+                           labels=sens.labels, chanunit=sens.chanunit)
+    src = rng.normal(size=(37, 3)) * 0.025 + centre
+    shell = SingleShellModel(bnd, tri)
+    weights = shell.channel_weights(sens)
+    assert hasattr(weights.moments, "tocsr") != balanced
+    got = compute_leadfield(src, sens, shell, block_size=10)
+    want = np.einsum("skp,cp->skc", shell.coil_leadfield(src, sens), sens.tra)
+    # two summation orders of the same terms: rounding only
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-12 * np.abs(want).max())
+    assert np.abs(shell.prepare(sens).coeffs).max() > 0  # the correction is exercised
+
+
 @pytest.mark.slow
 def test_single_shell_close_to_mne_bem(spm_reference):
     mne = pytest.importorskip("mne")

@@ -157,6 +157,11 @@ def test_rank_reduction_matches_svd():
         s[2] = 0
         want = (u * s) @ vt @ n[i]
         np.testing.assert_allclose(got[:, i], want, rtol=1e-10, atol=1e-12)
+    # lead fields laid out (3, n_chan, n_src), as the single-shell model returns them
+    lt = np.ascontiguousarray(lf.transpose(1, 2, 0)).transpose(2, 0, 1)
+    np.testing.assert_allclose(reduce_rank_project(lt, n), got, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(reduce_rank_project(lt, n, None), reduce_rank_project(lf, n, None),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_gain_units_and_planar_gradiometers():

@@ -149,15 +149,35 @@ def reduce_rank_project(lf: np.ndarray, orientations: np.ndarray, reducerank: in
         Fixed-orientation lead fields, in the units of ``lf``.
     """
     n = np.asarray(orientations, dtype=float)
-    if reducerank in (None, 3):
-        return np.einsum("skc,sk->cs", lf, n)
-    if reducerank != 2:
+    if reducerank not in (None, 2, 3):
         raise LamegValueError("reducerank must be 2, 3 or None")
-    gram = lf @ lf.transpose(0, 2, 1)  # (n_src, 3, 3)
+    lt = lf.transpose(1, 2, 0)
+    if not lt.flags.c_contiguous:
+        lt = None
+    if reducerank in (None, 3):
+        return _project(lf, lt, n)
+    # Gram matrices of the sources' three lead-field rows, shape (n_src, 3, 3)
+    if lt is None:
+        gram = lf @ lf.transpose(0, 2, 1)
+    else:  # laid out (3, n_chan, n_src): channel sums of whole rows
+        gram = np.empty((lf.shape[0], 3, 3))
+        for j in range(3):
+            for k in range(j, 3):
+                gram[:, j, k] = gram[:, k, j] = np.einsum("cs,cs->s", lt[j], lt[k])
     _, vecs = np.linalg.eigh(gram)
     v3 = vecs[:, :, 0]
     n_eff = n - v3 * np.einsum("sk,sk->s", v3, n)[:, None]
-    return np.einsum("skc,sk->cs", lf, n_eff)
+    return _project(lf, lt, n_eff)
+
+
+def _project(lf: np.ndarray, lt: np.ndarray | None, n: np.ndarray) -> np.ndarray:
+    """``sum_k lf[s, k, c] n[s, k]``, shape (n_chan, n_src); ``lt``: ``lf`` as (3, n_chan, n_src)."""
+    if lt is None:
+        return np.einsum("skc,sk->cs", lf, n)
+    out = lt[0] * n[:, 0]
+    for k in (1, 2):
+        out += lt[k] * n[:, k]
+    return out
 
 
 class _ChannelMap:
@@ -198,8 +218,8 @@ def single_threaded_blas():
 
 
 def _channel_lf(headmodel, pos: np.ndarray, sensors: SensorArray, chan: _ChannelMap):
-    if hasattr(headmodel, "channel_leadfield"):
-        return headmodel.channel_leadfield(pos, sensors, chan)
+    if hasattr(headmodel, "channel_leadfield"):  # the model combines its coils itself
+        return headmodel.channel_leadfield(pos, sensors)
     return chan(headmodel.coil_leadfield(pos, sensors))
 
 
@@ -323,7 +343,8 @@ def compute_gain(
 
     def _sub(s0: int, s1: int) -> None:
         lf = _channel_lf(headmodel, pos[s0:s1], sensors, chan)
-        G[:, s0:s1] = reduce_rank_project(lf, ori[s0:s1], reducerank) * row_scale[:, None]
+        np.multiply(reduce_rank_project(lf, ori[s0:s1], reducerank), row_scale[:, None],
+                    out=G[:, s0:s1])
 
     def _fill(sl: slice) -> None:
         if hasattr(headmodel, "prepare"):

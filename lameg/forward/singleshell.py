@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from math import factorial
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._docs import fill_doc
 from .._utils import hash_arrays
@@ -35,6 +36,7 @@ __all__ = [
     "leadsphere",
     "SingleShellModel",
     "NolteForward",
+    "ChannelWeights",
     "prepare_nolte",
 ]
 
@@ -144,44 +146,53 @@ def nolte_gradient_basis(x: np.ndarray, order: int, scale: float = _HARMONIC_SCA
     return out
 
 
-def _leadsphere_scalars(x: np.ndarray, r: np.ndarray, o: np.ndarray):
-    """The two scalar factors of the Sarvas lead vector, shape (n_dip, n_coils) each.
+def _leadsphere_scalars(x: np.ndarray, r: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """The two scalar factors of the Sarvas lead vector, ``[s1, s2]``, shape (2, n_coils, n_dip).
 
     ``l = 1e-7 [ (x x o) s1 - (x x r) s2 ]`` (FieldTrip's ``A1`` and ``A2 A4``), with
     ``a = r - x``, ``F = |a| (|r| |a| + a.r)``, ``s1 = 1e-7 / F`` and
     ``s2 = 1e-7 (grad F . o) / F^2``, where ``grad F . o = (a.r / |a| + |a| + 2 |r|) (a.o)
-    + (|a|^2 / |r| + |a|) (r.o)``. Every (n_dip, n_coils) pass is done in place in three
-    buffers: this is most of the cost of a single-shell gain.
+    + (|a|^2 / |r| + |a|) (r.o)``. Coils are the rows (a coil's terms are contiguous, so that
+    the channel sums of :class:`ChannelWeights` read whole rows), and every pass is done in
+    place: this is most of the cost of a single-shell gain.
     """
-    # dot products through BLAS; |r - x|^2 = |r|^2 - 2 x.r + |x|^2 loses at most
-    # log10(|r|^2 / |r - x|^2) ~ 2-3 digits for sources >= 5 mm from a coil
-    rr = np.einsum("jk,jk->j", r, r)[None, :]
-    r2 = np.sqrt(rr)
-    ro = np.einsum("jk,jk->j", r, o)[None, :]
-    a2 = x @ r.T                       # x.r
-    adotr = np.subtract(rr, a2)        # a.r
-    a2 *= -2.0
-    a2 += rr
-    a2 += np.einsum("ik,ik->i", x, x)[:, None]   # |a|^2
+    # |a|^2, a.r and a.o as products of augmented matrices (one BLAS call each, no passes);
+    # |r - x|^2 = |r|^2 - 2 x.r + |x|^2 loses at most log10(|r|^2 / |r - x|^2) ~ 2-3 digits
+    # for sources >= 5 mm from a coil
+    nd, nc = len(x), len(r)
+    rr = np.einsum("jk,jk->j", r, r)
+    ro = np.einsum("jk,jk->j", r, o)
+    xa = np.empty((nd, 5))
+    xa[:, :3] = x
+    xa[:, :3] *= -2.0
+    xa[:, 3] = 1.0
+    xa[:, 4] = np.einsum("ik,ik->i", x, x)
+    ra = np.empty((nc, 5))
+    ra[:, :3], ra[:, 3], ra[:, 4] = r, rr, 1.0
+    a2 = ra @ xa.T                       # |a|^2
+    xa[:, :3] = -x
+    adotr = ra[:, :4] @ xa[:, :4].T      # a.r
+    out = np.empty((2, nc, nd))
+    ra[:, :3], ra[:, 3] = o, ro
+    u = np.matmul(ra[:, :4], xa[:, :4].T, out=out[0])    # a.o
+    r2 = np.sqrt(rr)[:, None]
     a = np.sqrt(a2)
-    g = np.divide(adotr, a)
+    g = np.divide(adotr, a, out=out[1])
     g += a
     g += 2.0 * r2
-    u = x @ o.T
-    np.subtract(ro, u, out=u)          # a.o
     g *= u
-    a2 /= r2
+    a2 *= 1.0 / r2
     a2 += a
-    a2 *= ro
-    g += a2                            # grad F . o
+    a2 *= ro[:, None]
+    g += a2                              # grad F . o
     np.multiply(a, r2, out=u)
     u += adotr
-    u *= a                             # F
+    u *= a                               # F
     np.divide(1.0, u, out=u)
     g *= u
-    u *= 1e-7                          # s1
-    g *= u                             # s2
-    return u, g
+    u *= 1e-7                            # s1
+    g *= u                               # s2
+    return out
 
 
 def leadsphere(x: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray) -> np.ndarray:
@@ -206,18 +217,20 @@ def leadsphere(x: np.ndarray, coil_pos: np.ndarray, coil_ori: np.ndarray) -> np.
     r = np.asarray(coil_pos, dtype=float)
     o = np.asarray(coil_ori, dtype=float)
     s1, s2 = _leadsphere_scalars(x, r, o)
-    n = len(x)
-    # rows k = (e_k x x), so that (x x o)_k = (e_k x x) . o: one product for the three axes
-    ex = np.zeros((n, 3, 3))
-    ex[:, 0, 1], ex[:, 0, 2] = -x[:, 2], x[:, 1]
-    ex[:, 1, 0], ex[:, 1, 2] = x[:, 2], -x[:, 0]
-    ex[:, 2, 0], ex[:, 2, 1] = -x[:, 1], x[:, 0]
-    ex = ex.reshape(n * 3, 3)
-    out = (ex @ o.T).reshape(n, 3, -1)
-    out *= s1[:, None, :]
-    tmp = (ex @ r.T).reshape(n, 3, -1)
-    tmp *= s2[:, None, :]
-    out -= tmp
+    # lead vector of coil p: (e_k x x) . v_p = (x x v_p)_k with v_p = o_p s1 - r_p s2
+    v = o[:, :, None] * s1[:, None, :]
+    v -= r[:, :, None] * s2[:, None, :]        # (n_coils, 3, n_dip)
+    return _cross_rows(x, v.transpose(1, 0, 2)).transpose(2, 0, 1)
+
+
+def _cross_rows(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``x x v`` for ``v`` of shape (3, m, n_dip) and ``x`` (n_dip, 3): shape (3, m, n_dip)."""
+    xt = x.T[:, None, :]
+    out = np.empty(v.shape)
+    for k in range(3):
+        i, j = (k + 1) % 3, (k + 2) % 3
+        np.multiply(xt[i], v[j], out=out[k])
+        out[k] -= xt[j] * v[i]
     return out
 
 
@@ -246,7 +259,34 @@ def leadsphere_along(x: np.ndarray, q: np.ndarray, coil_pos: np.ndarray,
     o = np.asarray(coil_ori, dtype=float)
     s1, s2 = _leadsphere_scalars(x, r, o)
     qx = np.cross(np.asarray(q, dtype=float), x)  # q . (x x v) = (q x x) . v
-    return (qx @ o.T) * s1 - (qx @ r.T) * s2
+    out = o @ qx.T
+    out *= s1
+    s2 *= r @ qx.T
+    out -= s2
+    return out.T
+
+
+@dataclass(frozen=True)
+class ChannelWeights:
+    """A coil set's Nolte model combined into channels by ``tra`` (scaled to T/(A m)).
+
+    Parameters
+    ----------
+    moments : ndarray or scipy.sparse.csr_matrix, shape (3 * n_chan, 2 * n_coils)
+        Row ``d * n_chan + c`` maps the sphere scalars ``[s1; s2]`` of every coil to component
+        ``d`` of ``V_c = sum_p tra[c, p] (o_p s1_p - r_p s2_p)``; the channel's lead vector is
+        ``x x V_c`` (sparse when ``tra`` is).
+    coeffs_t : ndarray, shape (n_chan, (order + 1)**2 - 1)
+        Channel-combined correction coefficients, ``tra @ coeffs.T``.
+    """
+
+    moments: object
+    coeffs_t: np.ndarray
+
+    @property
+    def n_chan(self) -> int:
+        """Number of channels."""
+        return self.coeffs_t.shape[0]
 
 
 @dataclass
@@ -295,33 +335,59 @@ class NolteForward:
         corr = gb @ self.coeffs  # (nd, 3, nc)
         return (sph - corr) * self.scale**2
 
-    def channel_leadfield(self, dip_pos_m: np.ndarray, chanmap, coeffs_chan: np.ndarray
-                          ) -> np.ndarray:
-        """Channel lead fields, shape (n_dip, 3, n_chan): ``tra (sphere - basis coeffs)``.
+    def channel_weights(self, tra) -> ChannelWeights:
+        """Combine this coil set's model into channels (the input of :meth:`channel_leadfield`).
 
-        The correction is applied with the channel-combined coefficients ``coeffs @ tra.T``
-        (linear, so identical up to rounding; fewer operations when coils outnumber channels).
+        Parameters
+        ----------
+        tra : ndarray or scipy.sparse matrix, shape (n_chan, n_coils)
+            Coil-to-channel weights (``SensorArray.tra``).
+
+        Returns
+        -------
+        ChannelWeights
+            Sparse when fewer than 20%% of ``tra`` is non-zero (one coil per channel entry, as
+            every MEG system without software gradient balancing).
+        """
+        tra = sp.csr_matrix(tra, dtype=float)
+        r = self.coilpos_cm - self.center_cm
+        s2 = self.scale**2
+        # both parts carry the cm -> m factor, so that the channel lead fields need no pass
+        blocks = [[tra @ sp.diags(s2 * self.coilori[:, d]), tra @ sp.diags(-s2 * r[:, d])]
+                  for d in range(3)]
+        moments = sp.bmat(blocks, format="csr")
+        if tra.nnz >= 0.2 * np.prod(tra.shape):
+            moments = moments.toarray()
+        coeffs_t = np.ascontiguousarray((tra @ self.coeffs.T) * s2)
+        return ChannelWeights(moments=moments, coeffs_t=coeffs_t)
+
+    def channel_leadfield(self, dip_pos_m: np.ndarray, weights: ChannelWeights) -> np.ndarray:
+        """Channel lead fields of unit x/y/z dipoles: ``tra (sphere - basis coeffs)``.
+
+        The coil terms are summed into channels before the cross product with the dipole
+        position and the correction is applied with channel-combined coefficients (both linear,
+        so equal to combining the coil lead fields up to rounding, with far fewer operations).
 
         Parameters
         ----------
         dip_pos_m : array-like, shape (n_dipoles, 3)
             Dipole positions, m, head frame.
-        chanmap : callable
-            Maps coil lead fields (n, 3, n_coils) to channel lead fields (n, 3, n_chan)
-            (applies ``tra``).
-        coeffs_chan : ndarray, shape ((order + 1)**2 - 1, n_chan)
-            Channel-combined correction coefficients, ``(tra @ coeffs.T).T``.
+        weights : ChannelWeights
+            This coil set combined into channels (:meth:`channel_weights`).
 
         Returns
         -------
         ndarray, shape (n_dipoles, 3, n_chan)
-            Channel lead fields of unit x/y/z dipoles, channel unit (T or T/m) per A m.
+            Channel lead fields of unit x/y/z dipoles, channel unit (T or T/m) per A m; a view
+            of an array laid out (3, n_chan, n_dipoles).
         """
         x = np.atleast_2d(np.asarray(dip_pos_m, dtype=float)) * self.scale - self.center_cm
-        sph = chanmap(leadsphere(x, self.coilpos_cm - self.center_cm, self.coilori))
-        sph -= nolte_gradient_basis(x, self.order) @ coeffs_chan
-        sph *= self.scale**2
-        return sph
+        nc, nd = len(self.coilpos_cm), len(x)
+        s = _leadsphere_scalars(x, self.coilpos_cm - self.center_cm, self.coilori)
+        v = weights.moments @ s.reshape(2 * nc, nd)
+        lf = _cross_rows(x, v.reshape(3, weights.n_chan, nd))
+        lf -= np.matmul(weights.coeffs_t, nolte_gradient_basis(x, self.order).transpose(1, 2, 0))
+        return lf.transpose(2, 0, 1)
 
 
 def prepare_nolte(
@@ -438,35 +504,49 @@ class SingleShellModel(ConductorModel):
         """
         key = getattr(sensors, "coil_key", None) or hash_arrays(sensors.coilpos, sensors.coilori)
         if key not in self._prepared:
-            self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
-                                                 sensors.coilori, self.order)}
-            if hasattr(sensors, "tra"):  # channel coefficients, before any worker thread
-                self._prepared[("chan", sensors.tra_key)] = np.ascontiguousarray(
-                    (sensors.tra @ self._prepared[key].coeffs.T).T)
+            nf = prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos, sensors.coilori,
+                               self.order)
+            self._prepared = {key: nf}
+            if hasattr(sensors, "tra"):  # channel weights, before any worker thread needs them
+                self._prepared[("chan", sensors.tra_key)] = nf.channel_weights(sensors.tra)
         return self._prepared[key]
 
     def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         return self.prepare(sensors).coil_leadfield(dip_pos)
 
     @fill_doc
-    def channel_leadfield(self, dip_pos: np.ndarray, sensors, chanmap) -> np.ndarray:
+    def channel_weights(self, sensors) -> ChannelWeights:
+        """The model of ``sensors``' coils combined into its channels (cached with the coils).
+
+        Parameters
+        ----------
+        %(sensors)s
+
+        Returns
+        -------
+        ChannelWeights
+            See :meth:`NolteForward.channel_weights`.
+        """
+        nf = self.prepare(sensors)
+        key = ("chan", sensors.tra_key)
+        if key not in self._prepared:
+            self._prepared[key] = nf.channel_weights(sensors.tra)
+        return self._prepared[key]
+
+    @fill_doc
+    def channel_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:
         """Channel lead fields of unit x/y/z dipoles.
 
         Parameters
         ----------
         %(dip_pos)s
         %(sensors)s
-        chanmap : callable
-            Maps coil lead fields (n, 3, n_coils) to channel lead fields (n, 3, n_chan)
-            (applies ``sensors.tra``).
 
         Returns
         -------
         ndarray, shape (n_dipoles, 3, n_chan)
-            Channel lead fields, channel unit (T or T/m) per A m.
+            Channel lead fields, channel unit (T or T/m) per A m (a view of an array laid out
+            (3, n_chan, n_dipoles)).
         """
-        nf = self.prepare(sensors)
-        key = ("chan", sensors.tra_key)
-        if key not in self._prepared:
-            self._prepared[key] = np.ascontiguousarray((sensors.tra @ nf.coeffs.T).T)
-        return nf.channel_leadfield(dip_pos, chanmap, self._prepared[key])
+        weights = self.channel_weights(sensors)
+        return self.prepare(sensors).channel_leadfield(dip_pos, weights)
