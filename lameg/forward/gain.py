@@ -306,7 +306,8 @@ def compute_gain(
     Returns
     -------
     ndarray, shape (n_channels, n_src), float64
-        Gain in e.g. fT/(nA m).
+        Gain in e.g. fT/(nA m), column-major (Fortran order: one source's channels are
+        contiguous, as in MATLAB and SPM's gain files).
     """
     pos = _check_positions(positions)
     ori = np.atleast_2d(np.asarray(orientations, dtype=float))
@@ -325,7 +326,7 @@ def compute_gain(
     bs = block_size or getattr(headmodel, "preferred_block", None) or _auto_block(
         sensors.n_coils, sensors.n_channels)
     chan = _ChannelMap(sensors.tra)
-    G = np.empty((sensors.n_channels, len(pos)))
+    G = np.empty((sensors.n_channels, len(pos)), order="F")  # column-major, as MATLAB
 
     cache_dir = None
     limit_mb = _gain_cache_limit_mb()

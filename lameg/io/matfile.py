@@ -612,6 +612,32 @@ LAZY_MIN_BYTES = 64 * 2**20
 COMPRESS_LIMIT_BYTES = 16 * 2**20
 
 
+class _WriteThrough(np.ndarray):
+    """A large column-major array whose bytes reach a MAT-5 file without an intermediate copy.
+
+    SciPy's MAT-5 writer takes an array's data as ``arr.tobytes(order='F')``, a copy of every
+    matrix (seconds for the gigabyte lead fields and operators of a full-resolution mesh); a
+    column-major array already holds those bytes, so they are handed over as a memory view.
+    Any other request is NumPy's own ``tobytes``.
+    """
+
+    MIN_BYTES = 2**20
+
+    @classmethod
+    def wrap(cls, a: np.ndarray) -> np.ndarray:
+        """``a`` as this type when it is large and column-major, else ``a`` itself."""
+        if a.nbytes >= cls.MIN_BYTES and a.flags.f_contiguous and a.dtype.isnative:
+            return a.view(cls)
+        return a
+
+    def tobytes(self, order="C"):
+        """The data bytes; a memory view of the array's buffer for ``order='F'``."""
+        a = self.view(np.ndarray)
+        if order == "F" and a.flags.f_contiguous:
+            return memoryview(a.T).cast("B")
+        return a.tobytes(order)
+
+
 def _save_v5(path: Path, variables, compress: bool) -> None:
     import scipy.io as sio
     from scipy.io.matlab import MatlabObject
@@ -640,7 +666,7 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
             return x
         a = _prep_scalar_array(x)
         if a is not None:
-            return a
+            return _WriteThrough.wrap(a)
         if isinstance(x, np.ndarray) and x.dtype.kind in "US":
             if x.size == 0:
                 return np.zeros((0, 0), dtype="U1")

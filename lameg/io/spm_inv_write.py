@@ -112,7 +112,8 @@ def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str],
     from .spm_meeg import write_gainmat
 
     key = content_hasher()
-    key.update(np.ascontiguousarray(G).view(np.uint8))
+    # the column-major bytes (as stored in the file): no copy of a Fortran-ordered gain
+    key.update(np.ascontiguousarray(G.T).view(np.uint8))
     key.update("\n".join(labels).encode())
     name = gain_file_name(meeg, inversion_idx, key.hexdigest())
     path = meeg.path / name
