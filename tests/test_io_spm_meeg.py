@@ -219,6 +219,32 @@ def test_gainmat_round_trip(tmp_path, version):
         write_gainmat(tmp_path / "g.mat", G, labels[:-1])
 
 
+def test_gain_file_written_in_place_is_the_saved_file(tmp_path):
+    from lameg.io.spm_gainmat import GainFileMap, read_gain_columns
+
+    rng = np.random.default_rng(2)
+    G = rng.standard_normal((9, 41))
+    labels = [f"MEG{i:04d}" for i in range(8)] + ["a longer label"]
+    m = GainFileMap(tmp_path / "a.mat", labels, 41)
+    assert np.all(m.G == 0) and m.G.flags.f_contiguous
+    m.G[:, 3:] = G[:, 3:]
+    m.G[:, :3] = G[:, :3]
+    m.flush()
+    del m
+    write_gainmat(tmp_path / "b.mat", G, labels, version="6")
+    a, b = (tmp_path / "a.mat").read_bytes(), (tmp_path / "b.mat").read_bytes()
+    assert a[116:] == b[116:]  # byte for byte what SciPy writes, after the dated text
+    G2, l2 = read_gainmat(tmp_path / "a.mat")
+    np.testing.assert_array_equal(G2, G)
+    assert l2 == labels
+    np.testing.assert_array_equal(read_gain_columns(tmp_path / "a.mat", np.array([40, 0]))[0],
+                                  G[:, [40, 0]])
+    assert not GainFileMap.fits(306, 900_000)  # 2.2 GB: MAT v7.3
+    with pytest.raises(LamegValueError, match="7.3"):
+        GainFileMap(tmp_path / "c.mat", labels, 2**28)
+    assert not (tmp_path / "c.mat").exists()
+
+
 def test_dtype_codes_scaling_offset(tmp_path):
     """Non-float32 .dat files: int16 big endian with per-channel slope, an offset, float64."""
     D, _ = _small_dataset(tmp_path, n_trials=2)

@@ -12,6 +12,7 @@ import pytest
 from lameg.exceptions import InversionNotFoundError, LamegDataError
 from lameg.io.spm_inv import (
     apply_inverse,
+    head_model_writer,
     read_head_model,
     read_inverse,
     write_head_model,
@@ -129,6 +130,45 @@ def test_gain_is_verified_against_the_header(dataset):
     hm.gain_path.write_bytes(bytes(raw[:-10]))
     with pytest.raises(LamegDataError, match="bytes"):
         read_head_model(new, 0).gain()
+
+
+def test_a_gain_written_in_place_commits_as_one_transaction(dataset):
+    new = _rescaled_copy(dataset, 1.0)
+    old = read_head_model(new, 0)
+    old_path = old.gain_path
+    G, labels = read_gainmat(old_path)
+    before = {p.name: p.read_bytes() for p in new.parent.iterdir() if p.is_file()}
+
+    def debris():
+        return sorted(p.name for p in new.parent.glob(".SPMgainmatrix_*.tmp"))
+
+    # a block left by an error: the partly written gain file is removed, nothing else changes
+    with pytest.raises(RuntimeError, match="stop"):
+        with head_model_writer(new, labels, G.shape[1]) as pending:
+            assert pending.gain.flags.f_contiguous and len(debris()) == 1
+            pending.gain[:, :100] = G[:, :100]
+            raise RuntimeError("stop")
+    assert debris() == []
+    assert {p.name: p.read_bytes() for p in new.parent.iterdir() if p.is_file()} == before
+    # an interrupted process leaves its temporary: the next writer removes it
+    crashed = new.parent / ".SPMgainmatrix_sim_base_crashed.tmp"
+    crashed.write_bytes(b"partial")
+    with head_model_writer(new, labels, G.shape[1]) as pending:
+        pending.gain[...] = 3 * G
+        hm = pending.commit(0, old.entry)
+    assert debris() == [] and not old_path.exists()
+    np.testing.assert_array_equal(read_head_model(new, 0).gain(), hm.gain())
+    np.testing.assert_array_equal(read_gainmat(hm.gain_path)[0], 3 * G)
+    # the same values through write_head_model (copied into the file): the same content name
+    write_head_model(new, 0, old.entry, 3 * G, labels)
+    assert read_head_model(new, 0).gain_name == hm.gain_name
+    # non-finite values are refused before anything is committed
+    with pytest.raises(LamegDataError, match="NaN or Inf"):
+        with head_model_writer(new, labels, G.shape[1]) as pending:
+            pending.gain[...] = G
+            pending.gain[0, 5] = np.nan
+            pending.commit(0, old.entry)
+    assert debris() == [] and read_head_model(new, 0).gain_name == hm.gain_name
 
 
 @pytest.mark.spmref

@@ -270,6 +270,7 @@ def compute_gain(
     cache_block: int = 16384,
     n_jobs: int | None = None,
     verbose: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fixed-orientation gain matrix in data units per nA m (SPM's ``G``).
 
@@ -302,11 +303,14 @@ def compute_gain(
         Worker threads for the source blocks (None: the number of CPUs, at most 8).
     verbose : bool
         Progress bar.
+    out : ndarray, shape (n_channels, n_src), float64, optional
+        Where to write the gain (e.g. the map of its file from
+        :func:`lameg.io.spm_inv.head_model_writer`); column-major is fastest.
 
     Returns
     -------
     ndarray, shape (n_channels, n_src), float64
-        Gain in e.g. fT/(nA m), column-major (Fortran order: one source's channels are
+        Gain (``out`` when given) in e.g. fT/(nA m), column-major (Fortran order: one source's channels are
         contiguous, as in MATLAB and SPM's gain files).
     """
     pos = _check_positions(positions)
@@ -326,7 +330,14 @@ def compute_gain(
     bs = block_size or getattr(headmodel, "preferred_block", None) or _auto_block(
         sensors.n_coils, sensors.n_channels)
     chan = _ChannelMap(sensors.tra)
-    G = np.empty((sensors.n_channels, len(pos)), order="F")  # column-major, as MATLAB
+    if out is None:
+        G = np.empty((sensors.n_channels, len(pos)), order="F")  # column-major, as MATLAB
+    else:
+        G = out
+        if not (isinstance(G, np.ndarray) and G.dtype == np.float64
+                and G.shape == (sensors.n_channels, len(pos))):
+            raise LamegValueError(f"out must be a float64 array of shape "
+                                  f"{(sensors.n_channels, len(pos))}")
 
     cache_dir = None
     limit_mb = _gain_cache_limit_mb()
@@ -375,7 +386,8 @@ def compute_gain(
     return G
 
 
-def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, float]:
+def spm_cond_units(G: np.ndarray, siunits: bool = True, out: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, float]:
     """SPM's conditioning of the gain units (``spm_cond_units`` as used by ``spm_eeg_lgainmat``).
 
     ``scale = 10^-round(log10(max|G| / 8))``; ``G`` is rescaled only when ``siunits`` and
@@ -388,11 +400,13 @@ def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, flo
     siunits : bool
         Whether the data are in SI-derived units (SPM's ``forward.siunits``); rescaling is
         applied only then.
+    out : ndarray, shape (n_channels, n_sources), optional
+        Where to put a rescaled gain (may be ``G`` itself: in place); default a new array.
 
     Returns
     -------
     G : ndarray, shape (n_channels, n_sources)
-        Possibly rescaled gain (the input array when unchanged).
+        Possibly rescaled gain (the input array when unchanged, ``out`` when rescaled into it).
     scale : float
         Factor applied to ``G`` (1.0 when unchanged; SPM's ``forward.scale``).
     """
@@ -403,5 +417,5 @@ def spm_cond_units(G: np.ndarray, siunits: bool = True) -> tuple[np.ndarray, flo
     scale = 10.0 ** (-np.round(np.log10(mx / 8)))
     if siunits and abs(np.log10(scale)) > 2:
         logger.warning("gain matrix rescaled by %g for numerical conditioning (as SPM)", scale)
-        return G * scale, float(scale)
+        return np.multiply(G, scale, out=out), float(scale)
     return G, 1.0

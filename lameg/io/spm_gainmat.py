@@ -6,7 +6,9 @@ Which gain file belongs to which head model, and how ``forward.scale`` is undone
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from ..exceptions import LamegDataError, LamegFileNotFoundError, LamegFormatErro
 from .mat5map import locate_double_matrix
 from .matfile import MatCell, load_mat, save_mat
 
-__all__ = ["read_gainmat", "read_gain_columns", "read_gain_labels", "write_gainmat"]
+__all__ = ["read_gainmat", "read_gain_columns", "read_gain_labels", "write_gainmat",
+           "GainFileMap"]
 
 
 def _as_list(x) -> list:
@@ -203,3 +206,84 @@ def write_gainmat(fname: str | os.PathLike, G: np.ndarray, labels: Sequence[str]
         raise LamegValueError(f"G is {G.nbytes / 2**30:.1f} GB; MAT v{version} cannot hold more "
                               "than 2 GB per variable: use version='7.3'")
     return save_mat(fname, {"G": G, "label": MatCell.column(labels)}, version=str(version))
+
+
+class GainFileMap:
+    """A gain-matrix file written in place: ``G`` is a writable memory map of its matrix.
+
+    The file (uncompressed MAT-5, what :func:`write_gainmat` writes below 2 GB) is created with
+    every byte but the values of ``G``; whatever is written into ``G`` goes straight to the
+    file's pages, with no gain-sized array in memory and no copy when it is saved. The caller
+    owns the file: it renames it into place once ``G`` is complete, or removes it.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to create (replaced if it exists).
+    labels : sequence of str
+        Channel labels (rows of ``G``).
+    n_sources : int
+        Number of columns of ``G``.
+
+    Attributes
+    ----------
+    G : numpy.memmap, shape (n_channels, n_sources)
+        The matrix, column-major (as MATLAB stores it), initially zero.
+    """
+
+    def __init__(self, path: str | os.PathLike, labels: Sequence[str], n_sources: int) -> None:
+        from scipy.io import savemat
+
+        labels = [str(v) for v in labels]
+        shape = (len(labels), int(n_sources))
+        nbytes = 8 * shape[0] * shape[1]
+        if not self.fits(*shape):
+            raise LamegValueError(f"a gain of {nbytes / 2**30:.1f} GB does not fit a MAT-5 file "
+                                  "(2 GB per variable); write it with write_gainmat "
+                                  "(version '7.3')")
+        # file header and the label cell as SciPy writes them; the matrix element by hand:
+        # array flags (double), dimensions, the one-letter name and the real part's tag
+        cell = np.empty((len(labels), 1), dtype=object)
+        cell[:, 0] = [np.array(v) for v in labels]
+        buf = io.BytesIO()
+        savemat(buf, {"label": cell}, format="5", oned_as="row")
+        raw = buf.getvalue()
+        name = struct.pack("<I", (1 << 16) | 1) + b"G\0\0\0"
+        body = (struct.pack("<4I", 6, 8, 6, 0) + struct.pack("<2I2i", 5, 8, *shape) + name
+                + struct.pack("<2I", 9, nbytes))
+        head = raw[:128] + struct.pack("<2I", 14, len(body) + nbytes) + body
+        self.path = Path(path)
+        with open(self.path, "wb") as fh:
+            fh.write(head)
+            fh.seek(len(head) + nbytes)  # the values: a hole, filled through the map
+            fh.write(raw[128:])
+        self.G = np.memmap(self.path, dtype="<f8", mode="r+", offset=len(head), shape=shape,
+                           order="F")
+
+    @staticmethod
+    def fits(n_channels: int, n_sources: int) -> bool:
+        """Whether a (n_channels, n_sources) gain fits an uncompressed MAT-5 file.
+
+        Parameters
+        ----------
+        n_channels, n_sources : int
+            Shape of the gain.
+
+        Returns
+        -------
+        bool
+            False beyond MAT-5's 2 GB per variable (MAT v7.3 then).
+        """
+        return 8 * int(n_channels) * int(n_sources) <= _V7_LIMIT
+
+    def flush(self) -> None:
+        """Check the values are finite and hand the written pages to the file.
+
+        Raises
+        ------
+        LamegDataError
+            If ``G`` holds NaN or Inf values.
+        """
+        if not np.isfinite(self.G.sum()) and not np.all(np.isfinite(self.G)):
+            raise LamegDataError("G contains NaN or Inf values")
+        self.G.flush()

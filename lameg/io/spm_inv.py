@@ -47,6 +47,7 @@ __all__ = [
     "StoredInverse",
     "read_head_model",
     "write_head_model",
+    "head_model_writer",
     "read_inverse",
     "write_inverse",
     "apply_inverse",
@@ -816,6 +817,7 @@ def apply_inverse(inverse: StoredInverse, data: np.ndarray, time_s: np.ndarray,
 from .spm_inv_write import (  # noqa: E402  (re-exported)
     adopt_gain_files,
     dataset_lock,
+    head_model_writer,
     write_head_model,
     write_inverse,
 )

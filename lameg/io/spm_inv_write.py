@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from .spm_inv import (
     read_inverse,
 )
 
-__all__ = ["dataset_lock", "write_head_model", "write_inverse", "adopt_gain_files",
+__all__ = ["dataset_lock", "write_head_model", "head_model_writer", "PendingHeadModel",
+           "write_inverse", "adopt_gain_files",
            "write_window_operator_files"]
 
 
@@ -72,10 +74,11 @@ def dataset_lock(fname: str | os.PathLike, timeout: float | None = None) -> Iter
         lock.release()
 
 
-def _cleanup(meeg) -> None:
+def _cleanup(meeg, keep: Path | None = None) -> None:
     """Remove gain and laMEG window files no entry references, and interrupted writes' temporaries.
 
-    Called with the dataset lock held, so no other lameg writer of this dataset is mid-write.
+    Called with the dataset lock held, so no other lameg writer of this dataset is mid-write;
+    ``keep`` is this writer's own gain file in progress.
     """
     folder = meeg.path
     stem = meeg.fname.stem
@@ -97,41 +100,170 @@ def _cleanup(meeg) -> None:
             p.unlink(missing_ok=True)
     for name in (meeg.fname.name, f"SPMgainmatrix_{stem}_", f"{stem}_inv"):
         for p in folder.glob(f".{name}*.tmp"):
-            p.unlink(missing_ok=True)
+            if keep is None or p.name != keep.name:
+                p.unlink(missing_ok=True)
 
 
-def _store_gain(meeg, inversion_idx: int, G: np.ndarray, labels: Sequence[str],
-                current: Mapping | None) -> tuple[str, int, str, int]:
-    """Write the gain under a content-addressed name; (name, size, digest, mtime in ns).
+class PendingHeadModel:
+    """A head model being written (see :func:`head_model_writer`): fill ``gain``, then commit.
 
-    A file of that name is the committed gain of the same content (unreferenced ones were
-    removed by :func:`_cleanup`): when it verifies against the header it is kept as it is --
-    rewriting it would change its bytes (MAT headers carry a time stamp) under a header that
-    still records the old ones, and a crash in between would leave a mismatch.
+    Attributes
+    ----------
+    gain : ndarray, shape (n_channels, n_sources)
+        Column-major and initially zero: a writable map of the new gain file when the gain fits
+        a MAT-5 file (below 2 GB), else an array in memory written at :meth:`commit`.
     """
-    from .spm_meeg import write_gainmat
 
-    key = content_hasher()
-    # the column-major bytes (as stored in the file): no copy of a Fortran-ordered gain
-    key.update(np.ascontiguousarray(G.T).view(np.uint8))
-    key.update("\n".join(labels).encode())
-    name = gain_file_name(meeg, inversion_idx, key.hexdigest())
-    path = meeg.path / name
-    if current and _str(current.get("gainmat")) == name and path.is_file():
+    def __init__(self, meeg, channels: Sequence[str], n_sources: int) -> None:
+        from .spm_gainmat import GainFileMap
+
+        self._meeg = meeg
+        self.channels = [str(c) for c in channels]
+        self._map = None
+        self._committed = False
+        if GainFileMap.fits(len(self.channels), n_sources):
+            # named as the debris of an interrupted write, so a crash leaves nothing behind
+            # that the next writer's cleanup does not remove
+            fd, tmp = tempfile.mkstemp(prefix=f".SPMgainmatrix_{meeg.fname.stem}_",
+                                       suffix=".tmp", dir=meeg.path)
+            os.close(fd)
+            try:
+                self._map = GainFileMap(tmp, self.channels, n_sources)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            self.gain = self._map.G
+        else:  # MAT v7.3 (HDF5) beyond MAT-5's 2 GB
+            self.gain = np.zeros((len(self.channels), int(n_sources)), order="F")
+
+    def commit(self, inversion_idx: int, entry: Mapping) -> HeadModel:
+        """Store the head model as ``D.other.inv{inversion_idx + 1}`` (see :func:`write_head_model`).
+
+        Parameters
+        ----------
+        inversion_idx : int
+            0-based index, at most the current number of entries (then the entry is appended).
+        entry : dict
+            ``mesh``, ``datareg``, ``forward``, ... in SPM's layout (``gainmat`` is filled here).
+
+        Returns
+        -------
+        HeadModel
+            The stored head model.
+        """
+        from .spm_meeg import load_meeg
+
+        if self._committed:
+            raise LamegValueError("this head model was already committed")
+        meeg = load_meeg(self._meeg.fname)  # re-read under the lock: another writer may have run
+        invs = [dict(v) for v in meeg.inv]
+        k = int(inversion_idx)
+        if not 0 <= k <= len(invs):
+            raise LamegValueError(
+                f"inversion_idx={k}: {meeg.fname.name} has {len(invs)} head model(s); use an "
+                f"index between 0 and {len(invs)}")
+        own = self._map.path if self._map is not None else None
+        _cleanup(meeg, keep=own)
+        name, size, digest, mtime = self._store_gain(meeg, k, invs[k] if k < len(invs) else None)
+        new = dict(entry)
+        new.pop("inverse", None)
+        new["gainmat"] = name
+        new["gainmat_bytes"] = float(size)
+        new["gainmat_hash"] = digest
+        new["gainmat_mtime_ns"] = str(mtime)  # text: a double cannot hold ns since 1970 exactly
+        fwd = dict(_first(new.get("forward")) or {})
+        fwd["gainmat"] = name
+        new["forward"] = fwd
+        if k == len(invs):
+            invs.append(new)
+        else:
+            invs[k] = new
+        meeg.save_inv(invs, val=k + 1)  # the commit point
+        self._committed = True
+        _cleanup(meeg)
+        return HeadModel(meeg.fname, k, new)
+
+    def _store_gain(self, meeg, inversion_idx: int, current: Mapping | None
+                    ) -> tuple[str, int, str, int]:
+        """Put the gain file in place under a content-addressed name; (name, size, digest, mtime).
+
+        A file of that name is the committed gain of the same content (unreferenced ones were
+        removed by :func:`_cleanup`): when it verifies against the header it is kept as it is --
+        rewriting it would change its bytes (MAT headers carry a time stamp) under a header that
+        still records the old ones, and a crash in between would leave a mismatch.
+        """
+        from .spm_meeg import write_gainmat
+
+        G = self.gain
+        if self._map is not None:
+            self._map.flush()  # checks the values are finite
+        key = content_hasher()
+        # the column-major bytes (as stored in the file): no copy of a Fortran-ordered gain
+        key.update(np.ascontiguousarray(G.T).view(np.uint8))
+        key.update("\n".join(self.channels).encode())
+        name = gain_file_name(meeg, inversion_idx, key.hexdigest())
+        path = meeg.path / name
+        if current and _str(current.get("gainmat")) == name and path.is_file():
+            try:
+                HeadModel(meeg.fname, inversion_idx, dict(current))._verify_gain(path)
+                return (name, int(_float(current.get("gainmat_bytes"), -1)),
+                        _str(current.get("gainmat_hash")),
+                        int(_str(current.get("gainmat_mtime_ns")) or 0))
+            except (LamegDataError, ValueError, OSError):
+                pass  # damaged: replaced below
+        if self._map is not None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self._map.path, 0o666 & ~umask)  # mkstemp's files are private
+            os.replace(self._map.path, path)
+        else:  # HDF5-based v7.3 beyond MAT-5's 2 GB limit
+            write_gainmat(path, G, self.channels, version="7.3")
+        st = path.stat()
+        digest = digest_file(path)
+        _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
+        return name, int(st.st_size), digest, int(st.st_mtime_ns)
+
+    def _discard(self) -> None:
+        if self._map is not None:
+            self._map.path.unlink(missing_ok=True)  # no-op once renamed into place
+
+
+@contextlib.contextmanager
+def head_model_writer(dataset, channels: Sequence[str], n_sources: int
+                      ) -> Iterator[PendingHeadModel]:
+    """Write a head model whose gain is computed in place, as one transaction.
+
+    Under the dataset lock, a new gain file is created and its matrix handed out
+    (``pending.gain``) to be filled -- e.g. as ``out`` of :func:`lameg.forward.compute_gain`, so
+    that a full-resolution gain is never copied; ``pending.commit(inversion_idx, entry)`` then
+    names the file by its content, renames it into place and stores the header (the commit
+    point). Leaving the block without committing removes the file; an interrupted process leaves
+    a temporary that the next writer of the dataset removes.
+
+    Parameters
+    ----------
+    dataset : path-like or MEEG
+        The dataset header; its ``.dat`` is never touched.
+    channels : sequence of str
+        Row labels of the gain.
+    n_sources : int
+        Number of sources (columns of the gain).
+
+    Yields
+    ------
+    PendingHeadModel
+        ``gain`` to fill (SPM's conditioned units, i.e. physical units x ``forward.scale``) and
+        ``commit``.
+    """
+    meeg = _load(dataset)
+    if int(n_sources) < 0:
+        raise LamegValueError(f"n_sources must be >= 0, got {n_sources}")
+    with dataset_lock(meeg.fname):
+        pending = PendingHeadModel(meeg, channels, int(n_sources))
         try:
-            HeadModel(meeg.fname, inversion_idx, dict(current))._verify_gain(path)
-            return (name, int(_float(current.get("gainmat_bytes"), -1)),
-                    _str(current.get("gainmat_hash")), int(_str(current.get("gainmat_mtime_ns"))
-                                                           or 0))
-        except (LamegDataError, ValueError, OSError):
-            pass  # damaged: written again below
-    # uncompressed MAT-5 (zlib spends seconds per 100 MB on incompressible doubles); HDF5-based
-    # v7.3 beyond MAT-5's 2 GB limit
-    write_gainmat(path, G, labels, version="7.3" if G.nbytes > 2**31 - 2**20 else "6")
-    st = path.stat()
-    digest = digest_file(path)
-    _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
-    return name, int(st.st_size), digest, int(st.st_mtime_ns)
+            yield pending
+        finally:
+            pending._discard()
 
 
 def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarray,
@@ -141,7 +273,8 @@ def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarr
     One transaction: the gain file is written first (content-addressed name), the header
     recording its name, size and hash is renamed into place last, then unreferenced gain files
     and debris of interrupted writes are removed; all under the dataset lock. Any inversion
-    previously stored at that index is replaced (it belonged to the old head model).
+    previously stored at that index is replaced (it belonged to the old head model). To compute
+    a gain straight into its file, use :func:`head_model_writer`.
 
     Parameters
     ----------
@@ -161,37 +294,13 @@ def write_head_model(dataset, inversion_idx: int, entry: Mapping, gain: np.ndarr
     HeadModel
         The stored head model.
     """
-    from .spm_meeg import load_meeg
-
-    meeg0 = _load(dataset)
-    with dataset_lock(meeg0.fname):
-        meeg = load_meeg(meeg0.fname)  # re-read under the lock: another writer may have run
-        invs = [dict(v) for v in meeg.inv]
-        k = int(inversion_idx)
-        if not 0 <= k <= len(invs):
-            raise LamegValueError(
-                f"inversion_idx={k}: {meeg.fname.name} has {len(invs)} head model(s); use an "
-                f"index between 0 and {len(invs)}")
-        _cleanup(meeg)
-        name, size, digest, mtime = _store_gain(meeg, k, np.asarray(gain, dtype=float),
-                                                [str(c) for c in channels],
-                                                invs[k] if k < len(invs) else None)
-        new = dict(entry)
-        new.pop("inverse", None)
-        new["gainmat"] = name
-        new["gainmat_bytes"] = float(size)
-        new["gainmat_hash"] = digest
-        new["gainmat_mtime_ns"] = str(mtime)  # text: a double cannot hold ns since 1970 exactly
-        fwd = dict(_first(new.get("forward")) or {})
-        fwd["gainmat"] = name
-        new["forward"] = fwd
-        if k == len(invs):
-            invs.append(new)
-        else:
-            invs[k] = new
-        meeg.save_inv(invs, val=k + 1)  # the commit point
-        _cleanup(meeg)
-        return HeadModel(meeg.fname, k, new)
+    gain = np.asarray(gain, dtype=float)
+    if gain.ndim != 2 or gain.shape[0] != len(channels):
+        raise LamegValueError(f"gain must be (n_channels, n_sources) with one row per channel; "
+                              f"got {gain.shape} and {len(channels)} channels")
+    with head_model_writer(dataset, channels, gain.shape[1]) as pending:
+        pending.gain[...] = gain
+        return pending.commit(inversion_idx, entry)
 
 
 def adopt_gain_files(dataset, source_dir: str | os.PathLike | None = None) -> None:

@@ -49,7 +49,7 @@ from ...forward.sensors import SensorArray, length_scale
 from ...forward.singleshell import SingleShellModel
 from ...forward.sphere import SphereModel, fit_local_spheres, fit_sphere
 from ...io.matfile import MatCell
-from ...io.spm_inv import n_inversions, write_head_model
+from ...io.spm_inv import head_model_writer, n_inversions
 from .._shared import head_model_index, mri_fiducials
 
 __all__ = ["coregister_mesh", "FORWARD_MODEL_TYPES"]
@@ -299,61 +299,64 @@ orientations, inversion_idx, fid_labels, oskull_fname, useheadshape, cache_dir, 
         cache = True
     else:
         cache = Path(cache_dir)
-    G = compute_gain(cortex_head, ori_head, sensors, model, chanunits=data_units, cache=cache,
-                     verbose=verbose)
-    G, scale = spm_cond_units(G, siunits=True)
+    # the gain is computed straight into its new file (no gain-sized copy); the header, written
+    # at the end of the block, commits it
+    with head_model_writer(meeg, labels, len(cortex_head)) as pending:
+        G = compute_gain(cortex_head, ori_head, sensors, model, chanunits=data_units,
+                         cache=cache, verbose=verbose, out=pending.gain)
+        G, scale = spm_cond_units(G, siunits=True, out=G)
 
-    # ---- D.other.inv{k} (SPM layout) -------------------------------------------------------
-    scalp_mm = scalp[0] if scalp is not None else np.zeros((0, 3))
-    scalp_tri = (scalp[1] + 1).astype(float) if scalp is not None else np.zeros((0, 3))
-    fid_mri_pnt = reg.fid_mri
-    inv_m1 = np.linalg.inv(m1)
-    mesh = {
-        "template": 0.0,
-        "Affine": np.eye(4),
-        "sMRI": "",
-        "Msize": 2.0,
-        "tess_ctx": ctx_name,
-        "tess_mni": {"vert": ctx_v, "face": (ctx_f + 1).astype(np.uint32)},
-        "tess_scalp": scalp[3] if scalp is not None else "",
-        "tess_oskull": oskull_name,
-        "tess_iskull": iskull[3] if iskull is not None else "",
-        "fid": {"pnt": scalp_mm, "tri": scalp_tri, "unit": "mm",
-                "fid": {"pnt": fid_mri_pnt, "label": MatCell.column(fid_labels)}},
-    }
-    datareg = {
-        "sensors": grad,
-        "fid_eeg": {"fid": {"pnt": reg.fid_meg, "label": MatCell.column(fid_labels)},
-                    "pnt": headshape, "unit": "mm"},
-        "fid_mri": {"pnt": apply_transform(scalp_mm, inv_m1) if len(scalp_mm) else scalp_mm,
-                    "fid": {"pnt": apply_transform(fid_mri_pnt, inv_m1),
-                            "label": MatCell.column(fid_labels)}},
-        "toMNI": m1,
-        "fromMNI": inv_m1,
-        "modality": "MEG",
-        "useheadshape": float(bool(useheadshape)),
-        "fid_residuals_mm": reg.residuals_mm,
-    }
-    forward = {
-        "voltype": forward_model_type,
-        "vol": vol,
-        "mesh": {"vert": cortex_head, "face": (ctx_f + 1).astype(np.uint32)},
-        "mesh_correction": None,
-        "modality": "MEG",
-        "siunits": 1.0,
-        "sensors": _grad_struct(sensors, str(grad.get("type", "meg"))),
-        "toMNI": m1 @ np.diag([1e3, 1e3, 1e3, 1.0]),
-        "fromMNI": from_mni_m,
-        "channels": MatCell.column(labels),
-        "scale": float(scale),
-        "orientations": ori_head,
-    }
-    entry = {
-        "mesh": mesh,
-        "date": datetime.datetime.now().strftime("%d-%b-%Y %H:%M:%S"),
-        "comment": f"lameg native head model ({forward_model_type})",
-        "datareg": datareg,
-        "forward": forward,
-        "method": "Imaging",
-    }
-    write_head_model(meeg, k, entry, G, labels)
+        # ---- D.other.inv{k} (SPM layout) ---------------------------------------------------
+        scalp_mm = scalp[0] if scalp is not None else np.zeros((0, 3))
+        scalp_tri = (scalp[1] + 1).astype(float) if scalp is not None else np.zeros((0, 3))
+        fid_mri_pnt = reg.fid_mri
+        inv_m1 = np.linalg.inv(m1)
+        mesh = {
+            "template": 0.0,
+            "Affine": np.eye(4),
+            "sMRI": "",
+            "Msize": 2.0,
+            "tess_ctx": ctx_name,
+            "tess_mni": {"vert": ctx_v, "face": (ctx_f + 1).astype(np.uint32)},
+            "tess_scalp": scalp[3] if scalp is not None else "",
+            "tess_oskull": oskull_name,
+            "tess_iskull": iskull[3] if iskull is not None else "",
+            "fid": {"pnt": scalp_mm, "tri": scalp_tri, "unit": "mm",
+                    "fid": {"pnt": fid_mri_pnt, "label": MatCell.column(fid_labels)}},
+        }
+        datareg = {
+            "sensors": grad,
+            "fid_eeg": {"fid": {"pnt": reg.fid_meg, "label": MatCell.column(fid_labels)},
+                        "pnt": headshape, "unit": "mm"},
+            "fid_mri": {"pnt": apply_transform(scalp_mm, inv_m1) if len(scalp_mm) else scalp_mm,
+                        "fid": {"pnt": apply_transform(fid_mri_pnt, inv_m1),
+                                "label": MatCell.column(fid_labels)}},
+            "toMNI": m1,
+            "fromMNI": inv_m1,
+            "modality": "MEG",
+            "useheadshape": float(bool(useheadshape)),
+            "fid_residuals_mm": reg.residuals_mm,
+        }
+        forward = {
+            "voltype": forward_model_type,
+            "vol": vol,
+            "mesh": {"vert": cortex_head, "face": (ctx_f + 1).astype(np.uint32)},
+            "mesh_correction": None,
+            "modality": "MEG",
+            "siunits": 1.0,
+            "sensors": _grad_struct(sensors, str(grad.get("type", "meg"))),
+            "toMNI": m1 @ np.diag([1e3, 1e3, 1e3, 1.0]),
+            "fromMNI": from_mni_m,
+            "channels": MatCell.column(labels),
+            "scale": float(scale),
+            "orientations": ori_head,
+        }
+        entry = {
+            "mesh": mesh,
+            "date": datetime.datetime.now().strftime("%d-%b-%Y %H:%M:%S"),
+            "comment": f"lameg native head model ({forward_model_type})",
+            "datareg": datareg,
+            "forward": forward,
+            "method": "Imaging",
+        }
+        pending.commit(k, entry)
