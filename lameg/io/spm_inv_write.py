@@ -107,6 +107,15 @@ def _cleanup(meeg, keep: Path | None = None) -> None:
 class PendingHeadModel:
     """A head model being written (see :func:`head_model_writer`): fill ``gain``, then commit.
 
+    Parameters
+    ----------
+    meeg : lameg.io.spm_meeg.MEEG
+        The dataset (its lock held by the caller).
+    channels : sequence of str
+        Row labels of the gain.
+    n_sources : int
+        Number of sources (columns of the gain).
+
     Attributes
     ----------
     gain : ndarray, shape (n_channels, n_sources)
