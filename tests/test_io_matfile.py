@@ -303,3 +303,21 @@ def test_column_major_arrays_are_written_without_a_copy(tmp_path, version):
     np.testing.assert_array_equal(got["G"], big_f)
     np.testing.assert_array_equal(got["s"]["M"], big_f[:, :200])
     np.testing.assert_array_equal(got["s"]["C"], big_c)
+
+
+def test_mapped_writer_grows_and_is_cut_to_size(tmp_path):
+    from lameg.io.matfile import _MappedWriter
+
+    chunks = [bytes([i]) * n for i, n in enumerate([10, 70_000, 3, 200_000])]
+    with open(tmp_path / "m.bin", "w+b") as fh:
+        w = _MappedWriter(fh, 100)  # far too small: grows twice
+        for c in chunks:
+            w.write(c)
+        end = w.tell()
+        w.seek(5)
+        w.write(b"xy")  # patch in place, as SciPy does for element sizes
+        assert w.tell() == 7 and w.seek(0, 2) == end
+        w.close()
+    want = bytearray(b"".join(chunks))
+    want[5:7] = b"xy"
+    assert (tmp_path / "m.bin").read_bytes() == bytes(want)

