@@ -126,3 +126,21 @@ def test_gifti_n_vertices_from_the_header(tmp_path):
         nib.gifti.GiftiDataArray(f.astype(np.int32), intent="NIFTI_INTENT_TRIANGLE")])
     nib.save(img, str(tmp_path / "c.gii"))
     assert gifti_n_vertices(tmp_path / "c.gii") == 1234
+
+
+@pytest.mark.parametrize("with_normals", [False, True])
+def test_written_surface_is_nibabels_xml(tmp_path, with_normals):
+    # lameg assembles the XML around the encoded arrays; it must be byte for byte what
+    # nibabel writes for the same surface (so any GIfTI reader sees nibabel's file)
+    from lameg.io.gifti import create_surf_gifti, write_surf_gifti
+
+    rng = np.random.default_rng(4)
+    for n_v, n_f in ((1, 1), (7, 10), (1234, 2461)):
+        v = rng.normal(size=(n_v, 3)) * 50
+        f = rng.integers(0, n_v, size=(n_f, 3))
+        nrm = rng.normal(size=(n_v, 3)) if with_normals else None
+        write_surf_gifti(tmp_path / "a.gii", v, f, nrm)
+        assert (tmp_path / "a.gii").read_bytes() == create_surf_gifti(v, f, nrm).to_xml()
+        img = nib.load(str(tmp_path / "a.gii"))
+        np.testing.assert_array_equal(img.darrays[0].data, v.astype(np.float32))
+        np.testing.assert_array_equal(img.darrays[1].data, f)

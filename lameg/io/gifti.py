@@ -12,7 +12,10 @@ Writes are atomic.
 
 from __future__ import annotations
 
+import binascii
+import functools
 import os
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -49,6 +52,13 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
     nibabel.gifti.GiftiImage
         The surface: POINTSET, TRIANGLE and (with ``normals``) VECTOR data arrays.
     """
+    arrays = [nib.gifti.GiftiDataArray(a, intent=intent, datatype=dtype, encoding="B64BIN")
+              for a, intent, dtype in _surf_arrays(vertices, faces, normals)]
+    return nib.gifti.GiftiImage(darrays=arrays)
+
+
+def _surf_arrays(vertices, faces, normals) -> list[tuple[np.ndarray, str, str]]:
+    """(array, intent, datatype) of each data array of a surface, validated."""
     vertices = np.asarray(vertices)
     faces = np.asarray(faces)
     if vertices.ndim != 2 or vertices.shape[1] != 3:
@@ -58,23 +68,37 @@ def create_surf_gifti(vertices: np.ndarray, faces: np.ndarray,
         raise LamegValueError(f"faces must have shape (n, 3), got {faces.shape}")
     # stored uncompressed (Base64Binary): zlib at nibabel's level dominates the write time of
     # large meshes and float coordinates barely compress; SPM and laMEG read both encodings.
-    arrays = [
-        nib.gifti.GiftiDataArray(np.ascontiguousarray(vertices, dtype=np.float32),
-                                 intent=_POINTSET, datatype="NIFTI_TYPE_FLOAT32",
-                                 encoding="B64BIN"),
-        nib.gifti.GiftiDataArray(np.ascontiguousarray(faces, dtype=np.int32),
-                                 intent=_TRIANGLE, datatype="NIFTI_TYPE_INT32",
-                                 encoding="B64BIN"),
-    ]
+    out = [(np.ascontiguousarray(vertices, dtype="<f4"), _POINTSET, "NIFTI_TYPE_FLOAT32"),
+           (np.ascontiguousarray(faces, dtype="<i4"), _TRIANGLE, "NIFTI_TYPE_INT32")]
     if normals is not None:
         normals = np.asarray(normals)
         if normals.shape != vertices.shape:
             raise LamegValueError(
                 f"normals must have the shape of vertices {vertices.shape}, got {normals.shape}")
-        arrays.append(nib.gifti.GiftiDataArray(np.ascontiguousarray(normals, dtype=np.float32),
-                                               intent=_VECTOR, datatype="NIFTI_TYPE_FLOAT32",
-                                               encoding="B64BIN"))
-    return nib.gifti.GiftiImage(darrays=arrays)
+        out.append((np.ascontiguousarray(normals, dtype="<f4"), _VECTOR, "NIFTI_TYPE_FLOAT32"))
+    return out
+
+
+@functools.cache
+def _surf_xml_template(n_arrays: int) -> tuple[bytes, ...]:
+    """nibabel's XML of a surface with ``n_arrays`` arrays, split around their ``Data``.
+
+    Returns the pieces between the data of the arrays, with ``%d`` for each array's ``Dim0``
+    (made from a one-vertex surface, so the layout is whatever nibabel writes).
+    """
+    one = np.zeros((1, 3))
+    img = create_surf_gifti(one, np.zeros((1, 3), int), one if n_arrays == 3 else None)
+    pieces = re.split(rb"<Data>[^<]*</Data>", img.to_xml())
+    if len(pieces) != n_arrays + 1:
+        raise LamegFormatError("unexpected GIfTI layout from nibabel")
+    out = []
+    for piece in pieces:
+        piece = piece.replace(b"%", b"%%")
+        piece, n = re.subn(rb'\bDim0="1"', b'Dim0="%d"', piece)
+        if n > 1:
+            raise LamegFormatError("unexpected GIfTI layout from nibabel")
+        out.append(piece)
+    return tuple(out)
 
 
 def gifti_arrays(img: nib.gifti.GiftiImage, source: str = "GIfTI image"
@@ -169,8 +193,6 @@ def gifti_n_vertices(path: PathLike) -> int:
     int
         Number of vertices.
     """
-    import re
-
     path = Path(path)
     if not path.is_file():
         raise LamegFileNotFoundError(f"GIfTI surface not found: {path}")
@@ -214,4 +236,13 @@ def write_surf_gifti(path: PathLike, vertices: np.ndarray, faces: np.ndarray,
     normals : array-like, shape (n_vertices, 3), optional
         Per-vertex orientation vectors (stored as float32, intent VECTOR).
     """
-    save_gifti(create_surf_gifti(vertices, faces, normals), path)
+    # the XML nibabel writes for this surface, assembled around the encoded arrays: a third of
+    # nibabel's time on full-resolution meshes (no text conversion or escaping of the data)
+    arrays = _surf_arrays(vertices, faces, normals)
+    pieces = _surf_xml_template(len(arrays))
+    chunks = [pieces[0] % (len(arrays[0][0]),)]
+    for (a, _, _), after, nxt in zip(arrays, pieces[1:], [*arrays[1:], None]):
+        chunks += [b"<Data>", binascii.b2a_base64(memoryview(a).cast("B"), newline=False),
+                   b"</Data>", after % (len(nxt[0]),) if nxt is not None else after % ()]
+    with atomic_path(path, suffix=".gii") as tmp, open(tmp, "wb") as fh:
+        fh.writelines(chunks)

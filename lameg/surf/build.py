@@ -19,7 +19,7 @@ from ..exceptions import (
     LamegFormatError,
 )
 from ..io import freesurfer as fsio
-from ..io.gifti import create_surf_gifti, save_gifti
+from ..io.gifti import write_surf_gifti
 from ..mesh import adjacency as _adj
 from ..mesh.decimate import decimate_vertex_subset
 from ..mesh.normals import orient_outward, vertex_areas
@@ -252,7 +252,7 @@ class BuildMixin:
 
             def put(v, f, meta, layer, stage, hemi=None, o=None, fx=None, normals=None):
                 path = self._get_fname(layer, stage, hemi, o, fx, directory=tmp)
-                save_gifti(create_surf_gifti(v, f, normals), path)
+                write_surf_gifti(path, v, f, normals)
                 meta = dict(meta)
                 meta["modified_at"] = datetime.now().isoformat()
                 _write_json(path[:-4] + ".json", meta, memo)
@@ -378,7 +378,7 @@ class BuildMixin:
                     meta.update({"ds_factor": ds_factor, "ds_removed_vertices": removed,
                                  "modified_at": datetime.now().isoformat()})
                     path = self._get_fname(n, "ds", directory=tmp)
-                    save_gifti(create_surf_gifti(v[kept], faces), path)
+                    write_surf_gifti(path, v[kept], faces)
                     _write_json(path[:-4] + ".json", meta)
                 # ds files of the old decimation that are not rewritten no longer match
                 stale = [f for f in os.listdir(self.laminar_surf_dir)

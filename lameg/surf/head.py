@@ -12,7 +12,7 @@ from ..exceptions import (
     LamegFileNotFoundError,
 )
 from ..io import freesurfer as fsio
-from ..io.gifti import create_surf_gifti, gifti_arrays, save_gifti
+from ..io.gifti import gifti_arrays, write_surf_gifti
 from ..mesh.decimate import decimate_vertex_subset
 from ..mesh.normals import orient_outward
 
@@ -78,8 +78,8 @@ def _ensure_scalp(surf_set, computed=None, **kwargs):
     affine = fsio.tkras_to_scanner(mgz)[0]
     raw = fsio.apply_affine(v, np.linalg.inv(affine))
     bem.mkdir(parents=True, exist_ok=True)
-    save_gifti(create_surf_gifti(raw, f), bem / "outer_skin.raw.gii")
-    save_gifti(create_surf_gifti(v, f), bem / "outer_skin.converted.gii")
+    write_surf_gifti(bem / "outer_skin.raw.gii", raw, f)
+    write_surf_gifti(bem / "outer_skin.converted.gii", v, f)
     return v, f
 
 
