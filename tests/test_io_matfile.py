@@ -308,16 +308,20 @@ def test_column_major_arrays_are_written_without_a_copy(tmp_path, version):
 def test_mapped_writer_grows_and_is_cut_to_size(tmp_path):
     from lameg.io.matfile import _MappedWriter
 
-    chunks = [bytes([i]) * n for i, n in enumerate([10, 70_000, 3, 200_000])]
+    # the 17 MB chunk is released from the process once written; the file keeps it
+    chunks = [bytes([i]) * n for i, n in enumerate([10, 70_000, 3, 200_000, 17 * 2**20, 5])]
     with open(tmp_path / "m.bin", "w+b") as fh:
-        w = _MappedWriter(fh, 100)  # far too small: grows twice
+        w = _MappedWriter(fh, 100)  # far too small: grows several times
         for c in chunks:
             w.write(c)
         end = w.tell()
         w.seek(5)
         w.write(b"xy")  # patch in place, as SciPy does for element sizes
         assert w.tell() == 7 and w.seek(0, 2) == end
+        w.seek(300_000)
+        w.write(b"inside the released pages")
         w.close()
     want = bytearray(b"".join(chunks))
     want[5:7] = b"xy"
+    want[300_000:300_025] = b"inside the released pages"
     assert (tmp_path / "m.bin").read_bytes() == bytes(want)

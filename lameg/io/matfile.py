@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import mmap
 import os
 import struct
 import warnings
@@ -731,9 +732,11 @@ class _MappedWriter:
     of a full-resolution header (measured); the file is cut to the bytes written on ``close``.
     """
 
-    def __init__(self, fh, size_hint: int) -> None:
-        import mmap
+    # matrices at least this large are dropped from the process's memory once written (the
+    # file's pages stay in the page cache), so that the map does not add to the resident size
+    _RELEASE_BYTES = 2**24
 
+    def __init__(self, fh, size_hint: int) -> None:
         self._fh = fh
         self._size = max(int(size_hint), 2**16)
         fh.truncate(self._size)
@@ -749,6 +752,11 @@ class _MappedWriter:
             self._map.resize(self._size)  # grows the file as well
         self._map.write(data)
         self._end = max(self._end, pos + len(data))
+        if len(data) >= self._RELEASE_BYTES:  # a large matrix: its pages leave this process
+            page = mmap.PAGESIZE
+            lo, hi = -(-pos // page) * page, (pos + len(data)) // page * page
+            if hi > lo:  # the file keeps the data; only the mapping's pages are released
+                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
         return len(data)
 
     def seek(self, pos: int, whence: int = 0) -> int:
