@@ -176,7 +176,7 @@ def _layer_distances_gdist(vertices, faces, fwhm):
 
 
 def _layer_kernel(vertices, faces, fwhm, backend):
-    """(rows, cols, values) of one layer's normalised kernel (column = source vertex)."""
+    """One layer's normalised kernel in CSC form: (data, indices, indptr); column = source."""
     nv = len(vertices)
     vertices = np.ascontiguousarray(vertices, dtype=np.float64)
     if backend == "native":
@@ -191,15 +191,25 @@ def _layer_kernel(vertices, faces, fwhm, backend):
         src, dst, dist = _layer_distances_gdist(vertices, faces, fwhm)
     # tvb-gdist semantics: only positive off-diagonal distances within FWHM, plus the vertex
     keep = (dist <= fwhm) & (src != dst) & (dist > 0)
-    src = np.concatenate([src[keep], np.arange(nv)])
-    dst = np.concatenate([dst[keep], np.arange(nv)])
-    dist = np.concatenate([dist[keep], np.zeros(nv)])
+    src, dst, dist = src[keep], dst[keep], dist[keep]
+    key = src * nv + dst
+    if np.any(key[1:] <= key[:-1]):  # column-major order (lameg's distances come sorted)
+        order = np.argsort(key, kind="stable")
+        src, dst, dist, key = src[order], dst[order], dist[order], key[order]
+    # each vertex's own entry, inserted in place: the pairs stay sorted by (column, row)
+    diag = np.arange(nv)
+    at = np.searchsorted(key, diag * (nv + 1))
+    src, dst = np.insert(src, at, diag), np.insert(dst, at, diag)
+    dist = np.insert(dist, at, 0.0)
     sigma = fwhm / 2.355
     q = np.exp(-(dist**2) / (2 * sigma**2))
     keep = q > np.exp(-8)
     src, dst, q = src[keep], dst[keep], q[keep]
+    counts = np.bincount(src, minlength=nv)
     tot = np.bincount(src, weights=q, minlength=nv)
-    return dst, src, q / tot[src]
+    indptr = np.zeros(nv + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return q / tot[src], dst, indptr
 
 
 def _geodesic_backend(requested: str) -> str:
@@ -298,12 +308,14 @@ def geodesic_kernel(vertices, faces, fwhm: float, n_layers: int = 1, *,
     else:
         parts = [_layer_kernel(lv, lf, float(fwhm), backend)
                  for lv, lf in progress(jobs, verbose, desc="geodesic kernel", unit="layer")]
-    rows = [r + k * nv for k, (r, _, _) in enumerate(parts)]
-    cols = [c + k * nv for k, (_, c, _) in enumerate(parts)]
-    vals = [v for _, _, v in parts]
-    qg = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                       shape=(n, n))
-    qg.sum_duplicates()
+    # block-diagonal by layer: the layers' CSC arrays, offset, side by side
+    starts = np.cumsum([0] + [len(d) for d, _, _ in parts])
+    data = np.concatenate([d for d, _, _ in parts])
+    indices = np.concatenate([i + k * nv for k, (_, i, _) in enumerate(parts)])
+    indptr = np.concatenate([p[:-1] + starts[k] for k, (_, _, p) in enumerate(parts)]
+                            + [starts[-1:]])
+    qg = sp.csc_matrix((data, indices, indptr), shape=(n, n))
+    qg.has_sorted_indices = True  # rows ascend within every column, no duplicates
     if use_cache:
         store(mem_key, qg.copy())
         _cache.save_sparse_entry(cache_file, qg)
