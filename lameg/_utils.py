@@ -6,8 +6,8 @@ import contextlib
 import hashlib
 import logging
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -34,7 +34,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     removed and ``path`` is untouched. A replaced file keeps its permission bits (a new one
     gets the umask's); a read-only file is not replaced (:class:`LamegPermissionError`).
     Temporary files are named ``.<name>.<random><suffix>`` so that an interrupted write can be
-    recognised and removed later.
+    recognised and removed later; the body creates the file.
     """
     path = Path(path)
     mode = None
@@ -51,12 +51,11 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         os.umask(umask)
         mode = 0o666 & ~umask
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix + ".tmp",
-        dir=path.parent,
-    )
-    os.close(fd)
-    tmp = Path(tmp)
+    # a fresh name that is not created here: the writer creates the file. (Opening an existing
+    # file for writing truncates it, and on ext4 a file truncated to size 0 has all its data
+    # written back when it is closed -- a blocking flush per file.)
+    suffix = suffix if suffix is not None else path.suffix + ".tmp"
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix}"
     try:
         yield tmp
         os.chmod(tmp, mode)

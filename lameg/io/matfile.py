@@ -714,8 +714,13 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
 
     mdict = {k: conv(v) for k, v in variables.items()}
     compress = compress and numeric_bytes <= COMPRESS_LIMIT_BYTES
-    with warnings.catch_warnings(), open(path, "w+b") as fh:
+    # opened without O_TRUNC: truncating a file to size 0 makes ext4 write all its data back
+    # when it is closed (auto_da_alloc), a blocking flush of the whole file
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    with warnings.catch_warnings(), os.fdopen(fd, "r+b") as fh:
         warnings.simplefilter("ignore")
+        if os.fstat(fd).st_size:
+            fh.truncate(0)
         stream = fh if compress else _MappedWriter(fh, numeric_bytes + 2**20)
         try:
             sio.savemat(stream, mdict, format="5", do_compression=compress,
