@@ -229,7 +229,7 @@ def test_gain_file_written_in_place_is_the_saved_file(tmp_path):
     assert np.all(m.G == 0) and m.G.flags.f_contiguous
     m.G[:, 3:] = G[:, 3:]
     m.G[:, :3] = G[:, :3]
-    m.flush()
+    m.finish()
     del m
     write_gainmat(tmp_path / "b.mat", G, labels, version="6")
     a, b = (tmp_path / "a.mat").read_bytes(), (tmp_path / "b.mat").read_bytes()

@@ -721,7 +721,9 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
         warnings.simplefilter("ignore")
         if os.fstat(fd).st_size:
             fh.truncate(0)
-        stream = fh if compress else _MappedWriter(fh, numeric_bytes + 2**20)
+        # small elements (names, tags, labels) gathered in a buffer; large arrays pass through
+        stream = fh if compress else io.BufferedWriter(
+            _MappedWriter(fh, numeric_bytes + 2**20), 2**16)
         try:
             sio.savemat(stream, mdict, format="5", do_compression=compress,
                         long_field_names=True, oned_as="row")
@@ -730,11 +732,12 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
                 stream.close()
 
 
-class _MappedWriter:
-    """A file written through a memory map that grows as needed (``write``/``seek``/``tell``).
+class _MappedWriter(io.RawIOBase):
+    """A file written through a memory map that grows as needed (raw, seekable, writable).
 
     Copying into a file's mapped pages costs a third of ``write`` calls on the large matrices
     of a full-resolution header (measured); the file is cut to the bytes written on ``close``.
+    Small writes are best gathered by an ``io.BufferedWriter`` around it.
     """
 
     # matrices at least this large are dropped from the process's memory once written (the
@@ -742,9 +745,10 @@ class _MappedWriter:
     _RELEASE_BYTES = 2**24
 
     def __init__(self, fh, size_hint: int) -> None:
+        super().__init__()
         self._fh = fh
         self._size = max(int(size_hint), 2**16)
-        fh.truncate(self._size)
+        self._reserve(0, self._size)
         self._map = mmap.mmap(fh.fileno(), self._size)
         self._end = 0
 
@@ -753,8 +757,9 @@ class _MappedWriter:
         data = memoryview(data).cast("B")
         pos = self._map.tell()
         if pos + len(data) > self._size:
-            self._size = max(2 * self._size, pos + len(data))
-            self._map.resize(self._size)  # grows the file as well
+            old, self._size = self._size, max(2 * self._size, pos + len(data))
+            self._reserve(old, self._size - old)
+            self._map.resize(self._size)
         self._map.write(data)
         self._end = max(self._end, pos + len(data))
         if len(data) >= self._RELEASE_BYTES:  # a large matrix: its pages leave this process
@@ -763,6 +768,15 @@ class _MappedWriter:
             if hi > lo:  # the file keeps the data; only the mapping's pages are released
                 self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
         return len(data)
+
+    def _reserve(self, offset: int, length: int) -> None:
+        # blocks allocated up front (the file grows to offset + length): ext4 then has no
+        # delayed allocation to force out, synchronously, when the file is renamed over an
+        # existing one (auto_da_alloc) -- a flush of the whole file at every header update
+        try:
+            os.posix_fallocate(self._fh.fileno(), offset, length)
+        except (AttributeError, OSError):  # not supported here: a sparse extension
+            self._fh.truncate(offset + length)
 
     def seek(self, pos: int, whence: int = 0) -> int:
         """Move the position (as ``io.IOBase.seek``)."""
@@ -774,10 +788,20 @@ class _MappedWriter:
         """The current position."""
         return self._map.tell()
 
+    def writable(self) -> bool:
+        """True."""
+        return True
+
+    def seekable(self) -> bool:
+        """True."""
+        return True
+
     def close(self) -> None:
         """Release the map and cut the file to the bytes written."""
-        self._map.close()
-        self._fh.truncate(self._end)
+        if not self.closed:
+            self._map.close()
+            self._fh.truncate(self._end)
+        super().close()
 
 
 def _mat73_header() -> bytes:

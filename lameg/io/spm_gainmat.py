@@ -276,8 +276,12 @@ class GainFileMap:
         """
         return 8 * int(n_channels) * int(n_sources) <= _V7_LIMIT
 
-    def flush(self) -> None:
-        """Check the values are finite and hand the written pages to the file.
+    def finish(self) -> None:
+        """Check that the values are finite.
+
+        The written pages are the file's own (a shared map), so other readers see them at once;
+        no ``msync`` is forced (a synchronous write-back of the whole gain), as no other lameg
+        file write waits for the disk either.
 
         Raises
         ------
@@ -286,4 +290,3 @@ class GainFileMap:
         """
         if not np.isfinite(self.G.sum()) and not np.all(np.isfinite(self.G)):
             raise LamegDataError("G contains NaN or Inf values")
-        self.G.flush()

@@ -205,7 +205,7 @@ class PendingHeadModel:
 
         G = self.gain
         if self._map is not None:
-            self._map.flush()  # checks the values are finite
+            self._map.finish()  # checks the values are finite
         key = content_hasher()
         # the column-major bytes (as stored in the file): no copy of a Fortran-ordered gain
         key.update(np.ascontiguousarray(G.T).view(np.uint8))
