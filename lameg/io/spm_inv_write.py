@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -132,10 +132,9 @@ class PendingHeadModel:
         self._committed = False
         if GainFileMap.fits(len(self.channels), n_sources):
             # named as the debris of an interrupted write, so a crash leaves nothing behind
-            # that the next writer's cleanup does not remove
-            fd, tmp = tempfile.mkstemp(prefix=f".SPMgainmatrix_{meeg.fname.stem}_",
-                                       suffix=".tmp", dir=meeg.path)
-            os.close(fd)
+            # that the next writer's cleanup does not remove; created by GainFileMap (with the
+            # umask's permissions)
+            tmp = meeg.path / f".SPMgainmatrix_{meeg.fname.stem}_{secrets.token_hex(8)}.tmp"
             try:
                 self._map = GainFileMap(tmp, self.channels, n_sources)
             except BaseException:
@@ -221,9 +220,6 @@ class PendingHeadModel:
             except (LamegDataError, ValueError, OSError):
                 pass  # damaged: replaced below
         if self._map is not None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self._map.path, 0o666 & ~umask)  # mkstemp's files are private
             os.replace(self._map.path, path)
         else:  # HDF5-based v7.3 beyond MAT-5's 2 GB limit
             write_gainmat(path, G, self.channels, version="7.3")
