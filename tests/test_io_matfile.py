@@ -325,3 +325,27 @@ def test_mapped_writer_grows_and_is_cut_to_size(tmp_path):
     want[5:7] = b"xy"
     want[300_000:300_025] = b"inside the released pages"
     assert (tmp_path / "m.bin").read_bytes() == bytes(want)
+
+
+def test_mapped_writer_grows_without_mremap(tmp_path, monkeypatch):
+    # where mmap cannot be resized in place (macOS has no mremap) the file is mapped again
+    import mmap as mmap_module
+
+    from lameg.io import matfile
+
+    class NoResize(mmap_module.mmap):
+        def resize(self, newsize):
+            raise SystemError("mmap: resizing not available--no mremap()")
+
+    monkeypatch.setattr(matfile.mmap, "mmap", NoResize)
+    with open(tmp_path / "m.bin", "w+b") as fh:
+        w = matfile._MappedWriter(fh, 10)
+        w.write(b"a" * 70_000)
+        w.seek(3)
+        w.write(b"b")
+        w.seek(0, 2)
+        w.write(b"c" * 200_000)
+        w.close()
+    want = bytearray(b"a" * 70_000 + b"c" * 200_000)
+    want[3:4] = b"b"
+    assert (tmp_path / "m.bin").read_bytes() == bytes(want)

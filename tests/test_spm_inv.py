@@ -369,3 +369,22 @@ def test_a_simulation_keeps_its_head_model_when_the_template_changes(dataset):
     write_head_model(new, 0, tmpl.entry, 3 * G, labels)  # the template's old gain is removed
     np.testing.assert_array_equal(read_head_model(sim, 0).gain(hm_sim.channels[:4],
                                                                 np.arange(6)), before)
+
+
+def test_a_gain_too_large_for_mat5_is_written_from_memory(dataset, monkeypatch):
+    # beyond MAT-5's 2 GB (or where a mapped file cannot be renamed) the gain is filled in
+    # memory and written as MAT v7.3 at the commit; small here, by pretending it does not fit
+    from lameg.io.matfile import mat_version
+    from lameg.io.spm_gainmat import GainFileMap
+
+    new = _rescaled_copy(dataset, 1.0)
+    old = read_head_model(new, 0)
+    G, labels = read_gainmat(old.gain_path)
+    monkeypatch.setattr(GainFileMap, "fits", staticmethod(lambda n_chan, n_src: False))
+    with head_model_writer(new, labels, G.shape[1]) as pending:
+        assert not isinstance(pending.gain, np.memmap)
+        pending.gain[...] = 2 * G  # new content (the same would keep the existing file)
+        hm = pending.commit(0, old.entry)
+    assert mat_version(hm.gain_path) == "7.3"
+    np.testing.assert_array_equal(read_head_model(new, 0).gain(), 2 * G)
+    assert not list(new.parent.glob(".SPMgainmatrix_*.tmp"))

@@ -757,9 +757,7 @@ class _MappedWriter(io.RawIOBase):
         data = memoryview(data).cast("B")
         pos = self._map.tell()
         if pos + len(data) > self._size:
-            old, self._size = self._size, max(2 * self._size, pos + len(data))
-            self._reserve(old, self._size - old)
-            self._map.resize(self._size)
+            self._grow(max(2 * self._size, pos + len(data)))
         self._map.write(data)
         self._end = max(self._end, pos + len(data))
         if len(data) >= self._RELEASE_BYTES:  # a large matrix: its pages leave this process
@@ -768,6 +766,17 @@ class _MappedWriter(io.RawIOBase):
             if hi > lo:  # the file keeps the data; only the mapping's pages are released
                 self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
         return len(data)
+
+    def _grow(self, size: int) -> None:
+        pos, old = self._map.tell(), self._size
+        self._reserve(old, size - old)
+        try:
+            self._map.resize(size)
+        except (SystemError, OSError, ValueError):  # no mremap (macOS): map the file again
+            self._map.close()
+            self._map = mmap.mmap(self._fh.fileno(), size)
+            self._map.seek(pos)
+        self._size = size
 
     def _reserve(self, offset: int, length: int) -> None:
         # blocks allocated up front (the file grows to offset + length): ext4 then has no

@@ -120,7 +120,8 @@ class PendingHeadModel:
     ----------
     gain : ndarray, shape (n_channels, n_sources)
         Column-major and initially zero: a writable map of the new gain file when the gain fits
-        a MAT-5 file (below 2 GB), else an array in memory written at :meth:`commit`.
+        a MAT-5 file (below 2 GB; POSIX systems), else an array in memory written at
+        :meth:`commit`.
     """
 
     def __init__(self, meeg, channels: Sequence[str], n_sources: int) -> None:
@@ -130,7 +131,8 @@ class PendingHeadModel:
         self.channels = [str(c) for c in channels]
         self._map = None
         self._committed = False
-        if GainFileMap.fits(len(self.channels), n_sources):
+        # POSIX only: Windows cannot rename a file that is still mapped
+        if os.name == "posix" and GainFileMap.fits(len(self.channels), n_sources):
             # named as the debris of an interrupted write, so a crash leaves nothing behind
             # that the next writer's cleanup does not remove; created by GainFileMap (with the
             # umask's permissions)
@@ -141,7 +143,7 @@ class PendingHeadModel:
                 Path(tmp).unlink(missing_ok=True)
                 raise
             self.gain = self._map.G
-        else:  # MAT v7.3 (HDF5) beyond MAT-5's 2 GB
+        else:
             self.gain = np.zeros((len(self.channels), int(n_sources)), order="F")
 
     def commit(self, inversion_idx: int, entry: Mapping) -> HeadModel:
@@ -200,6 +202,7 @@ class PendingHeadModel:
         rewriting it would change its bytes (MAT headers carry a time stamp) under a header that
         still records the old ones, and a crash in between would leave a mismatch.
         """
+        from .spm_gainmat import GainFileMap
         from .spm_meeg import write_gainmat
 
         G = self.gain
@@ -221,8 +224,9 @@ class PendingHeadModel:
                 pass  # damaged: replaced below
         if self._map is not None:
             os.replace(self._map.path, path)
-        else:  # HDF5-based v7.3 beyond MAT-5's 2 GB limit
-            write_gainmat(path, G, self.channels, version="7.3")
+        else:  # in memory: MAT-5 below 2 GB, HDF5-based v7.3 beyond
+            write_gainmat(path, G, self.channels, version="6" if GainFileMap.fits(*G.shape)
+                          else "7.3")
         st = path.stat()
         digest = digest_file(path)
         _VERIFIED[(str(path), st.st_size, st.st_mtime_ns, st.st_ino)] = digest
