@@ -156,6 +156,8 @@ def test_a_gain_written_in_place_commits_as_one_transaction(dataset):
     with head_model_writer(new, labels, G.shape[1]) as pending:
         pending.gain[...] = 3 * G
         hm = pending.commit(0, old.entry)
+        with pytest.raises(ValueError, match="read-only"):
+            pending.gain[0, 0] = 1.0  # the map is the committed file
     assert debris() == [] and not old_path.exists()
     np.testing.assert_array_equal(read_head_model(new, 0).gain(), hm.gain())
     np.testing.assert_array_equal(read_gainmat(hm.gain_path)[0], 3 * G)

@@ -121,7 +121,7 @@ class PendingHeadModel:
     gain : ndarray, shape (n_channels, n_sources)
         Column-major and initially zero: a writable map of the new gain file when the gain fits
         a MAT-5 file (below 2 GB; POSIX systems), else an array in memory written at
-        :meth:`commit`.
+        :meth:`commit`; read-only once committed.
     """
 
     def __init__(self, meeg, channels: Sequence[str], n_sources: int) -> None:
@@ -190,6 +190,7 @@ class PendingHeadModel:
             invs[k] = new
         meeg.save_inv(invs, val=k + 1)  # the commit point
         self._committed = True
+        self.gain.flags.writeable = False  # the map is the committed file now
         _cleanup(meeg)
         return HeadModel(meeg.fname, k, new)
 
