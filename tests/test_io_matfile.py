@@ -306,12 +306,12 @@ def test_column_major_arrays_are_written_without_a_copy(tmp_path, version):
 
 
 def test_mapped_writer_grows_and_is_cut_to_size(tmp_path):
-    from lameg.io.matfile import _MappedWriter
+    from lameg.io.mapped import MappedWriter
 
     # the 17 MB chunk is released from the process once written; the file keeps it
     chunks = [bytes([i]) * n for i, n in enumerate([10, 70_000, 3, 200_000, 17 * 2**20, 5])]
     with open(tmp_path / "m.bin", "w+b") as fh:
-        w = _MappedWriter(fh, 100)  # far too small: grows several times
+        w = MappedWriter(fh, 100)  # far too small: grows several times
         for c in chunks:
             w.write(c)
         end = w.tell()
@@ -331,15 +331,15 @@ def test_mapped_writer_grows_without_mremap(tmp_path, monkeypatch):
     # where mmap cannot be resized in place (macOS has no mremap) the file is mapped again
     import mmap as mmap_module
 
-    from lameg.io import matfile
+    from lameg.io import mapped
 
     class NoResize(mmap_module.mmap):
         def resize(self, newsize):
             raise SystemError("mmap: resizing not available--no mremap()")
 
-    monkeypatch.setattr(matfile.mmap, "mmap", NoResize)
+    monkeypatch.setattr(mapped.mmap, "mmap", NoResize)
     with open(tmp_path / "m.bin", "w+b") as fh:
-        w = matfile._MappedWriter(fh, 10)
+        w = mapped.MappedWriter(fh, 10)
         w.write(b"a" * 70_000)
         w.seek(3)
         w.write(b"b")

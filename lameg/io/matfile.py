@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import datetime
 import io
-import mmap
 import os
 import struct
 import warnings
@@ -47,6 +46,7 @@ import scipy.sparse as sp
 
 from .._utils import atomic_path, logger
 from ..exceptions import LamegFileNotFoundError, LamegFormatError, LamegValueError
+from .mapped import MappedWriter
 from .mat5map import prune_large_arrays, restore_mapped
 
 __all__ = [
@@ -723,94 +723,13 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
             fh.truncate(0)
         # small elements (names, tags, labels) gathered in a buffer; large arrays pass through
         stream = fh if compress else io.BufferedWriter(
-            _MappedWriter(fh, numeric_bytes + 2**20), 2**16)
+            MappedWriter(fh, numeric_bytes + 2**20), 2**16)
         try:
             sio.savemat(stream, mdict, format="5", do_compression=compress,
                         long_field_names=True, oned_as="row")
         finally:
             if stream is not fh:
                 stream.close()
-
-
-class _MappedWriter(io.RawIOBase):
-    """A file written through a memory map that grows as needed (raw, seekable, writable).
-
-    Copying into a file's mapped pages costs a third of ``write`` calls on the large matrices
-    of a full-resolution header (measured); the file is cut to the bytes written on ``close``.
-    Small writes are best gathered by an ``io.BufferedWriter`` around it.
-    """
-
-    # matrices at least this large are dropped from the process's memory once written (the
-    # file's pages stay in the page cache), so that the map does not add to the resident size
-    _RELEASE_BYTES = 2**24
-
-    def __init__(self, fh, size_hint: int) -> None:
-        super().__init__()
-        self._fh = fh
-        self._size = max(int(size_hint), 2**16)
-        self._reserve(0, self._size)
-        self._map = mmap.mmap(fh.fileno(), self._size)
-        self._end = 0
-
-    def write(self, data) -> int:
-        """Write ``data`` (any bytes-like object) at the current position."""
-        data = memoryview(data).cast("B")
-        pos = self._map.tell()
-        if pos + len(data) > self._size:
-            self._grow(max(2 * self._size, pos + len(data)))
-        self._map.write(data)
-        self._end = max(self._end, pos + len(data))
-        if len(data) >= self._RELEASE_BYTES:  # a large matrix: its pages leave this process
-            page = mmap.PAGESIZE
-            lo, hi = -(-pos // page) * page, (pos + len(data)) // page * page
-            if hi > lo:  # the file keeps the data; only the mapping's pages are released
-                self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
-        return len(data)
-
-    def _grow(self, size: int) -> None:
-        pos, old = self._map.tell(), self._size
-        self._reserve(old, size - old)
-        try:
-            self._map.resize(size)
-        except (SystemError, OSError, ValueError):  # no mremap (macOS): map the file again
-            self._map.close()
-            self._map = mmap.mmap(self._fh.fileno(), size)
-            self._map.seek(pos)
-        self._size = size
-
-    def _reserve(self, offset: int, length: int) -> None:
-        # blocks allocated up front (the file grows to offset + length): ext4 then has no
-        # delayed allocation to force out, synchronously, when the file is renamed over an
-        # existing one (auto_da_alloc) -- a flush of the whole file at every header update
-        try:
-            os.posix_fallocate(self._fh.fileno(), offset, length)
-        except (AttributeError, OSError):  # not supported here: a sparse extension
-            self._fh.truncate(offset + length)
-
-    def seek(self, pos: int, whence: int = 0) -> int:
-        """Move the position (as ``io.IOBase.seek``)."""
-        base = (0, self._map.tell(), self._end)[whence]
-        self._map.seek(base + pos)
-        return self._map.tell()
-
-    def tell(self) -> int:
-        """The current position."""
-        return self._map.tell()
-
-    def writable(self) -> bool:
-        """True."""
-        return True
-
-    def seekable(self) -> bool:
-        """True."""
-        return True
-
-    def close(self) -> None:
-        """Release the map and cut the file to the bytes written."""
-        if not self.closed:
-            self._map.close()
-            self._fh.truncate(self._end)
-        super().close()
 
 
 def _mat73_header() -> bytes:
