@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import mmap
 import os
 import secrets
 import stat
@@ -111,8 +112,6 @@ def digest_file(path: str | os.PathLike, like: str | None = None) -> str:
     str
         The digest, comparable with ``like``.
     """
-    import mmap
-
     h = IntegrityDigest(like)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size

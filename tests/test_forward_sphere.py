@@ -186,6 +186,13 @@ def test_gain_units_and_planar_gradiometers():
     # fT/(nA m) = T/(A m) * 1e15 / 1e9
     lf = compute_leadfield(src, mags, SphereModel(o, 0.09))
     np.testing.assert_allclose(g_mag, np.einsum("skc,sk->cs", lf, n) * 1e6, rtol=1e-12)
+    # written into a given array (as into a gain file's map); a wrong one is named
+    out = np.zeros(g_mag.shape, order="F")
+    assert compute_gain(src, n, mags, SphereModel(o, 0.09), reducerank=None, out=out) is out
+    np.testing.assert_array_equal(out, g_mag)
+    out.flags.writeable = False
+    with pytest.raises(LamegValueError, match="writable float64"):
+        compute_gain(src, n, mags, SphereModel(o, 0.09), out=out)
 
 
 def test_sensor_from_grad_units():

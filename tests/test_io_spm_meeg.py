@@ -243,6 +243,8 @@ def test_gain_file_written_in_place_is_the_saved_file(tmp_path):
     with pytest.raises(LamegValueError, match="7.3"):
         GainFileMap(tmp_path / "c.mat", labels, 2**28)
     assert not (tmp_path / "c.mat").exists()
+    with pytest.raises(LamegValueError, match="at least one channel"):
+        GainFileMap(tmp_path / "d.mat", labels, 0)
 
 
 def test_dtype_codes_scaling_offset(tmp_path):

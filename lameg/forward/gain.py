@@ -310,7 +310,7 @@ def compute_gain(
     Returns
     -------
     ndarray, shape (n_channels, n_src), float64
-        Gain (``out`` when given) in e.g. fT/(nA m), column-major (Fortran order: one source's channels are
+        Gain (``out`` when given) in e.g. fT/(nA m), column-major (one source's channels are
         contiguous, as in MATLAB and SPM's gain files).
     """
     pos = _check_positions(positions)
@@ -334,9 +334,9 @@ def compute_gain(
         G = np.empty((sensors.n_channels, len(pos)), order="F")  # column-major, as MATLAB
     else:
         G = out
-        if not (isinstance(G, np.ndarray) and G.dtype == np.float64
+        if not (isinstance(G, np.ndarray) and G.dtype == np.float64 and G.flags.writeable
                 and G.shape == (sensors.n_channels, len(pos))):
-            raise LamegValueError(f"out must be a float64 array of shape "
+            raise LamegValueError(f"out must be a writable float64 array of shape "
                                   f"{(sensors.n_channels, len(pos))}")
 
     cache_dir = None

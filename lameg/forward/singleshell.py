@@ -346,7 +346,7 @@ class NolteForward:
         Returns
         -------
         ChannelWeights
-            Sparse when fewer than 20%% of ``tra`` is non-zero (one coil per channel entry, as
+            Sparse when fewer than 20% of ``tra`` is non-zero (one coil per channel entry, as
             every MEG system without software gradient balancing).
         """
         tra = sp.csr_matrix(tra, dtype=float)
@@ -504,11 +504,10 @@ class SingleShellModel(ConductorModel):
         """
         key = getattr(sensors, "coil_key", None) or hash_arrays(sensors.coilpos, sensors.coilori)
         if key not in self._prepared:
-            nf = prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos, sensors.coilori,
-                               self.order)
-            self._prepared = {key: nf}
+            self._prepared = {key: prepare_nolte(self.bnd_pos, self.bnd_nrm, sensors.coilpos,
+                                                 sensors.coilori, self.order)}
             if hasattr(sensors, "tra"):  # channel weights, before any worker thread needs them
-                self._prepared[("chan", sensors.tra_key)] = nf.channel_weights(sensors.tra)
+                self.channel_weights(sensors)
         return self._prepared[key]
 
     def _coil_leadfield(self, dip_pos: np.ndarray, sensors) -> np.ndarray:

@@ -714,13 +714,8 @@ def _save_v5(path: Path, variables, compress: bool) -> None:
 
     mdict = {k: conv(v) for k, v in variables.items()}
     compress = compress and numeric_bytes <= COMPRESS_LIMIT_BYTES
-    # opened without O_TRUNC: truncating a file to size 0 makes ext4 write all its data back
-    # when it is closed (auto_da_alloc), a blocking flush of the whole file
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    with warnings.catch_warnings(), os.fdopen(fd, "r+b") as fh:
+    with warnings.catch_warnings(), open(path, "w+b") as fh:
         warnings.simplefilter("ignore")
-        if os.fstat(fd).st_size:
-            fh.truncate(0)
         # small elements (names, tags, labels) gathered in a buffer; large arrays pass through
         stream = fh if compress else io.BufferedWriter(
             MappedWriter(fh, numeric_bytes + 2**20), 2**16)

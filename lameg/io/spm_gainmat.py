@@ -38,6 +38,12 @@ def _as_str(x) -> str:
 _V7_LIMIT = 2 ** 31 - 1024
 
 
+def _check_finite(G: np.ndarray) -> None:
+    # a finite sum proves every value finite without a gain-sized temporary
+    if not np.isfinite(G.sum()) and not np.all(np.isfinite(G)):
+        raise LamegDataError("G contains NaN or Inf values")
+
+
 def read_gain_columns(fname: str | os.PathLike, columns: np.ndarray | None = None,
                       copy: bool = True) -> tuple[np.ndarray, int] | None:
     """Read some columns of a gain file without loading it whole, when its layout allows.
@@ -197,9 +203,7 @@ def write_gainmat(fname: str | os.PathLike, G: np.ndarray, labels: Sequence[str]
             f"G must be (n_channels, n_sources) with one row per label; got {G.shape} and "
             f"{len(labels)} labels"
         )
-    # a finite sum proves every value finite without a gain-sized temporary
-    if not np.isfinite(G.sum()) and not np.all(np.isfinite(G)):
-        raise LamegDataError("G contains NaN or Inf values")
+    _check_finite(G)
     if version is None:
         version = "7.3" if G.nbytes > _V7_LIMIT else "7"
     elif str(version) != "7.3" and G.nbytes > _V7_LIMIT:
@@ -237,6 +241,9 @@ class GainFileMap:
         labels = [str(v) for v in labels]
         shape = (len(labels), int(n_sources))
         nbytes = 8 * shape[0] * shape[1]
+        if not nbytes:
+            raise LamegValueError(f"a gain needs at least one channel and one source, got shape "
+                                  f"{shape}")
         if not self.fits(*shape):
             raise LamegValueError(f"a gain of {nbytes / 2**30:.1f} GB does not fit a MAT-5 file "
                                   "(2 GB per variable); write it with write_gainmat "
@@ -288,5 +295,4 @@ class GainFileMap:
         LamegDataError
             If ``G`` holds NaN or Inf values.
         """
-        if not np.isfinite(self.G.sum()) and not np.all(np.isfinite(self.G)):
-            raise LamegDataError("G contains NaN or Inf values")
+        _check_finite(self.G)

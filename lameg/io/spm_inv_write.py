@@ -19,6 +19,7 @@ import numpy as np
 
 from .._utils import content_hasher, digest_file
 from ..exceptions import LamegDataError, LamegValueError
+from .spm_gainmat import GainFileMap
 from .spm_inv import (
     _GAIN_RE,
     _VERIFIED,
@@ -125,8 +126,6 @@ class PendingHeadModel:
     """
 
     def __init__(self, meeg, channels: Sequence[str], n_sources: int) -> None:
-        from .spm_gainmat import GainFileMap
-
         self._meeg = meeg
         self.channels = [str(c) for c in channels]
         self._map = None
@@ -203,7 +202,6 @@ class PendingHeadModel:
         rewriting it would change its bytes (MAT headers carry a time stamp) under a header that
         still records the old ones, and a crash in between would leave a mismatch.
         """
-        from .spm_gainmat import GainFileMap
         from .spm_meeg import write_gainmat
 
         G = self.gain
